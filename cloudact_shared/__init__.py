@@ -1,0 +1,1 @@
+"""The one package every CloudAct service shares: stubs, server bootstrap, errors, settings, storage."""

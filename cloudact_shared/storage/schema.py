@@ -1,0 +1,91 @@
+"""Table schemas as JSON under sql/schemas/, and their Arrow form.
+
+A schema file names the table, its partition and sort columns, and its columns with BigQuery-style
+types (STRING, INT64, FLOAT64, BOOL, DATE, TIMESTAMP, DECIMAL(p,s), JSON, MAP<K,V>, ARRAY<T>), so
+the same file can create a BigQuery table or a Delta table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pyarrow as pa
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "sql" / "schemas"
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+_MAP = re.compile(r"^MAP<(.+?),\s*(.+)>$")
+_ARRAY = re.compile(r"^ARRAY<(.+)>$")
+_SIMPLE: dict[str, pa.DataType] = {
+    "STRING": pa.string(),
+    "JSON": pa.string(),
+    "INT64": pa.int64(),
+    "FLOAT64": pa.float64(),
+    "BOOL": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_type(type_name: str) -> pa.DataType:
+    """Translates a schema type name to its Arrow type."""
+    name = type_name.strip().upper()
+    if name in _SIMPLE:
+        return _SIMPLE[name]
+    if match := _DECIMAL.match(name):
+        return pa.decimal128(int(match[1]), int(match[2]))
+    if match := _MAP.match(name):
+        return pa.map_(arrow_type(match[1]), arrow_type(match[2]))
+    if match := _ARRAY.match(name):
+        return pa.list_(arrow_type(match[1]))
+    raise ValueError(f"unknown column type {type_name!r}")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table schema."""
+
+    name: str
+    type: str
+    nullable: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table's columns plus how it is partitioned and sorted."""
+
+    table: str
+    description: str
+    columns: tuple[Column, ...]
+    partition_by: tuple[str, ...]
+    sort_by: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema; every column nullable in Arrow, NOT NULL is checked by the writers."""
+        return pa.schema([pa.field(c.name, arrow_type(c.type), nullable=True) for c in self.columns])
+
+
+@cache
+def load_schema(name: str) -> TableSchema:
+    """Loads ``sql/schemas/{name}.json``."""
+    path = SCHEMA_DIR / f"{name}.json"
+    doc = json.loads(path.read_text())
+    columns = tuple(
+        Column(c["name"], c["type"], c.get("mode", "NULLABLE") != "REQUIRED", c.get("description", ""))
+        for c in doc["columns"]
+    )
+    return TableSchema(
+        table=doc["table"],
+        description=doc.get("description", ""),
+        columns=columns,
+        partition_by=tuple(doc.get("partition_by", [])),
+        sort_by=tuple(doc.get("sort_by", [])),
+    )
