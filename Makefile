@@ -1,0 +1,59 @@
+# CloudAct Costs. `make demo` runs the whole system on the embedded default; `make test` runs the tests.
+# Both install what they need first (Python venv from requirements.lock, node tools from package-lock.json).
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export CLOUDACT_DATA_DIR ?= ./data
+
+.PHONY: install protos check-protos lint typecheck test unit demo serve bench clean
+
+install: $(STAMP) node_modules/.installed
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.installed
+
+## Regenerate the gRPC stubs and typed .pyi from protos/ (commit the result).
+protos: install
+	$(BIN)/python scripts/gen_protos.py
+
+## Fail when the committed stubs differ from what protos/ generates, or buf lint complains.
+check-protos: install
+	$(BIN)/python scripts/gen_protos.py
+	git diff --exit-code --stat -- cloudact_shared/gen || (echo "generated stubs are stale: run 'make protos' and commit" && exit 1)
+	test -z "$$(git status --porcelain -- cloudact_shared/gen)" || (echo "generated stubs missing from git: run 'make protos' and commit" && exit 1)
+	npx --no-install buf lint
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+unit: install
+	$(BIN)/pytest -q
+
+## Everything CI checks: stubs fresh, buf lint, ruff, mypy, the whole pytest suite.
+test: check-protos lint typecheck unit
+
+demo: install
+	$(BIN)/python -m cloudact_cli.demo
+
+serve: install
+	$(BIN)/cloudact serve
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) node_modules data bench-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The cloudact command: runs the services and talks to them through their gRPC contracts."""

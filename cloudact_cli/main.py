@@ -1,0 +1,378 @@
+"""The ``cloudact`` command: serve the four services, and call them through their contracts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.table import Table
+
+from cloudact_cli.rpc import call, pairs
+from cloudact_shared.clients import open_channel
+from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
+from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
+from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb
+from cloudact_shared.gen.cloudact.focus.v1.focus_service_pb2_grpc import FocusServiceStub
+from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pipe_pb
+from cloudact_shared.gen.cloudact.pipeline.v1.pipeline_service_pb2_grpc import PipelineServiceStub
+from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as query_pb
+from cloudact_shared.gen.cloudact.query.v1.query_service_pb2_grpc import QueryServiceStub
+from cloudact_shared.settings import CloudactSettings
+
+app = typer.Typer(help="CloudAct Costs: cloud billing to FOCUS 1.3.", no_args_is_help=True)
+credentials_app = typer.Typer(help="Store and manage provider credentials (credential_svc).", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Run ingestion pipelines (ingest_svc).", no_args_is_help=True)
+query_app = typer.Typer(help="Ask cost questions (query_svc).", no_args_is_help=True)
+focus_app = typer.Typer(help="The FOCUS 1.3 table (focus_svc).", no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(query_app, name="query")
+app.add_typer(focus_app, name="focus")
+
+_console = Console()
+_TIMEOUT = 60.0
+_STAGES = {v: k.removeprefix("STAGE_").lower().replace("_", " ") for k, v in pipe_pb.Stage.items()}
+
+Org = Annotated[str, typer.Option("--org", help="Organisation slug, e.g. acme.")]
+
+
+def _settings() -> CloudactSettings:
+    return CloudactSettings()
+
+
+def _print_json(message: object) -> None:
+    _console.print_json(json.dumps(MessageToDict(message, preserving_proto_field_name=True)))  # type: ignore[arg-type]
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    only: Annotated[list[str] | None, typer.Option(help="Start only these services (repeatable).")] = None,
+) -> None:
+    """Starts the four services as four processes and supervises them until Ctrl-C / SIGTERM."""
+    from cloudact_cli.supervisor import SERVICES, supervise
+
+    names = only or list(SERVICES)
+    unknown = sorted(set(names) - set(SERVICES))
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s) {unknown}; known: {list(SERVICES)}", param_hint="--only")
+    raise typer.Exit(asyncio.run(supervise(_settings(), names, log=lambda line: _console.print(line))))
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+
+def _credential_stub(settings: CloudactSettings) -> tuple[CredentialServiceStub, object]:
+    channel = open_channel(settings.credential_address)
+    return CredentialServiceStub(channel), channel
+
+
+@credentials_app.command("create")
+def credentials_create(
+    org: Org,
+    provider: Annotated[str, typer.Option(help="Provider slug, e.g. aws.")],
+    name: Annotated[str, typer.Option(help="Display name, unique per org and provider.")],
+    secret_file: Annotated[
+        Path | None, typer.Option(help="JSON object of secret fields (keeps secrets out of shell history).")
+    ] = None,
+    secret: Annotated[list[str] | None, typer.Option(help="Secret field KEY=VALUE (repeatable).")] = None,
+    config: Annotated[list[str] | None, typer.Option(help="Non-secret setting KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Stores a credential (encrypted) and prints its metadata."""
+    fields = pairs(secret or [], "--secret")
+    if secret_file is not None:
+        fields |= {str(k): str(v) for k, v in json.loads(secret_file.read_text()).items()}
+
+    async def run() -> None:
+        stub, channel = _credential_stub(_settings())
+        request = cred_pb.CreateCredentialRequest(
+            org_slug=org, provider=provider, display_name=name, secret=fields, config=pairs(config or [], "--config")
+        )
+        response = await call(lambda: stub.CreateCredential(request, timeout=_TIMEOUT))
+        _print_json(response.credential)
+        await channel.close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
+
+
+@credentials_app.command("list")
+def credentials_list(org: Org, provider: Annotated[str, typer.Option(help="Only this provider.")] = "") -> None:
+    """Lists an organisation's credentials (metadata only)."""
+
+    async def run() -> None:
+        stub, channel = _credential_stub(_settings())
+        request = cred_pb.ListCredentialsRequest(org_slug=org, provider=provider)
+        response = await call(lambda: stub.ListCredentials(request, timeout=_TIMEOUT))
+        table = Table("credential_id", "provider", "name", "key version", "created")
+        for c in response.credentials:
+            table.add_row(c.credential_id, c.provider, c.display_name, c.key_version, c.created_at.ToJsonString())
+        _console.print(table)
+        await channel.close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
+
+
+@credentials_app.command("get")
+def credentials_get(org: Org, credential_id: Annotated[str, typer.Option("--id")]) -> None:
+    """Shows one credential's metadata."""
+
+    async def run() -> None:
+        stub, channel = _credential_stub(_settings())
+        request = cred_pb.GetCredentialRequest(org_slug=org, credential_id=credential_id)
+        response = await call(lambda: stub.GetCredential(request, timeout=_TIMEOUT))
+        _print_json(response.credential)
+        await channel.close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
+
+
+@credentials_app.command("rotate")
+def credentials_rotate(
+    org: Org,
+    credential_id: Annotated[str, typer.Option("--id")],
+    secret_file: Annotated[Path | None, typer.Option(help="New secret as a JSON object (optional).")] = None,
+) -> None:
+    """Re-encrypts a credential under a fresh data key and the newest key version (optionally a new secret)."""
+    new_secret = {str(k): str(v) for k, v in json.loads(secret_file.read_text()).items()} if secret_file else {}
+
+    async def run() -> None:
+        stub, channel = _credential_stub(_settings())
+        request = cred_pb.RotateCredentialRequest(org_slug=org, credential_id=credential_id, new_secret=new_secret)
+        response = await call(lambda: stub.RotateCredential(request, timeout=_TIMEOUT))
+        _print_json(response.credential)
+        await channel.close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
+
+
+@credentials_app.command("delete")
+def credentials_delete(org: Org, credential_id: Annotated[str, typer.Option("--id")]) -> None:
+    """Deletes a credential."""
+
+    async def run() -> None:
+        stub, channel = _credential_stub(_settings())
+        request = cred_pb.DeleteCredentialRequest(org_slug=org, credential_id=credential_id)
+        await call(lambda: stub.DeleteCredential(request, timeout=_TIMEOUT))
+        _console.print(f"deleted {credential_id}")
+        await channel.close()  # type: ignore[attr-defined]
+
+    asyncio.run(run())
+
+
+# --- pipeline ----------------------------------------------------------------------------------
+
+
+def pipeline_request(
+    org: str, provider: str, credential_id: str, period: str | None, start: str | None, end: str | None
+) -> pipe_pb.RunPipelineRequest:
+    """Builds a RunPipelineRequest from CLI options (period YYYY-MM, or a start/end date range)."""
+    request = pipe_pb.RunPipelineRequest(
+        org_slug=org, provider=provider, domain="cost", pipeline="billing", credential_id=credential_id
+    )
+    if period:
+        year, _, month = period.partition("-")
+        if not (year.isdigit() and month.isdigit()):
+            raise typer.BadParameter(f"expected YYYY-MM, got {period!r}", param_hint="--period")
+        request.billing_period.CopyFrom(pipe_pb.BillingPeriod(year=int(year), month=int(month)))
+    elif start or end:
+        request.date_range.CopyFrom(pipe_pb.DateRange(start_date=start or "", end_date=end or ""))
+    return request
+
+
+async def run_pipeline(settings: CloudactSettings, request: pipe_pb.RunPipelineRequest, timeout: float) -> pipe_pb.RunResult:
+    """Runs a pipeline, printing each progress event as it streams; returns the result."""
+    channel = open_channel(settings.ingest_address)
+    stub = PipelineServiceStub(channel)
+    result = pipe_pb.RunResult()
+
+    async def stream() -> None:
+        async for event in stub.RunPipeline(request, timeout=timeout):
+            if event.HasField("progress"):
+                p = event.progress
+                _console.print(f"[cyan]{_STAGES.get(p.stage, '?'):>22}[/cyan]  {p.message}")
+            else:
+                result.CopyFrom(event.result)
+
+    try:
+        await call(stream)
+    finally:
+        await channel.close()
+    return result
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    org: Org,
+    provider: Annotated[str, typer.Option(help="Provider slug, e.g. aws.")],
+    credential_id: Annotated[str, typer.Option("--credential-id", help="Credential to read the source with.")],
+    period: Annotated[str | None, typer.Option(help="Billing month YYYY-MM.")] = None,
+    start: Annotated[str | None, typer.Option(help="Start date YYYY-MM-DD (with --end).")] = None,
+    end: Annotated[str | None, typer.Option(help="End date YYYY-MM-DD (inclusive).")] = None,
+    timeout: Annotated[float, typer.Option(help="Deadline in seconds.")] = 1800.0,
+) -> None:
+    """Runs {provider}/cost/billing and shows its progress as it streams."""
+    request = pipeline_request(org, provider, credential_id, period, start, end)
+    result = asyncio.run(run_pipeline(_settings(), request, timeout))
+    _print_json(result)
+
+
+@pipeline_app.command("list")
+def pipeline_list() -> None:
+    """Lists the pipelines ingest_svc can run."""
+
+    async def run() -> None:
+        channel = open_channel(_settings().ingest_address)
+        response = await call(lambda: PipelineServiceStub(channel).ListPipelines(pipe_pb.ListPipelinesRequest(), timeout=_TIMEOUT))
+        table = Table("pipeline", "raw table", "description")
+        for p in response.pipelines:
+            table.add_row(p.pipeline_id, p.raw_table, p.description)
+        _console.print(table)
+        await channel.close()
+
+    asyncio.run(run())
+
+
+# --- query -------------------------------------------------------------------------------------
+
+_METRICS = {
+    "billed": query_pb.COST_METRIC_BILLED_COST,
+    "effective": query_pb.COST_METRIC_EFFECTIVE_COST,
+    "list": query_pb.COST_METRIC_LIST_COST,
+    "contracted": query_pb.COST_METRIC_CONTRACTED_COST,
+}
+_GRAINS = {"day": query_pb.TIME_GRAIN_DAY, "month": query_pb.TIME_GRAIN_MONTH, "total": query_pb.TIME_GRAIN_TOTAL}
+
+
+async def query_costs(settings: CloudactSettings, request: query_pb.QueryCostsRequest) -> query_pb.QueryCostsResponse:
+    """Calls QueryService.QueryCosts."""
+    channel = open_channel(settings.query_address)
+    try:
+        return await call(lambda: QueryServiceStub(channel).QueryCosts(request, timeout=_TIMEOUT))
+    finally:
+        await channel.close()
+
+
+def print_costs(response: query_pb.QueryCostsResponse, group_by: list[str]) -> None:
+    """Prints a cost answer as a table."""
+    metrics = sorted({m for row in response.rows for m in row.amounts})
+    dims = [*group_by, *(["BillingCurrency"] if "BillingCurrency" not in group_by else [])]
+    table = Table("period", *dims, *metrics, title=f"FOCUS table v{response.table_version}"
+                  f"{' (cached)' if response.cache_hit else ''}, {response.rows_scanned} rows scanned")
+    for row in response.rows:
+        table.add_row(row.period_start, *(row.dimensions.get(d, "") for d in dims), *(row.amounts.get(m, "") for m in metrics))
+    _console.print(table)
+
+
+@query_app.command("costs")
+def query_costs_command(
+    org: Org,
+    start: Annotated[str, typer.Option(help="First day YYYY-MM-DD (ChargePeriodStart).")],
+    end: Annotated[str, typer.Option(help="Last day YYYY-MM-DD, inclusive.")],
+    metric: Annotated[list[str] | None, typer.Option(help="billed | effective | list | contracted (repeatable).")] = None,
+    group_by: Annotated[list[str] | None, typer.Option(help="FOCUS column or tag:KEY (repeatable).")] = None,
+    grain: Annotated[str, typer.Option(help="day | month | total.")] = "month",
+    filter_: Annotated[list[str] | None, typer.Option("--filter", help="DIMENSION=VALUE (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw response as JSON.")] = False,
+) -> None:
+    """Sums costs from the FOCUS table, grouped and filtered."""
+    metrics = metric or ["billed", "effective"]
+    if bad := [m for m in metrics if m not in _METRICS]:
+        raise typer.BadParameter(f"unknown metric(s) {bad}; use {list(_METRICS)}", param_hint="--metric")
+    if grain not in _GRAINS:
+        raise typer.BadParameter(f"unknown grain {grain!r}; use {list(_GRAINS)}", param_hint="--grain")
+    filters: dict[str, list[str]] = {}
+    for dim, value in pairs(filter_ or [], "--filter").items():
+        filters.setdefault(dim, []).append(value)
+    request = query_pb.QueryCostsRequest(
+        org_slug=org, start_date=start, end_date=end, metrics=[_METRICS[m] for m in metrics],
+        group_by=group_by or [], grain=_GRAINS[grain],
+        filters=[query_pb.DimensionFilter(dimension=d, values=v) for d, v in filters.items()],
+    )
+    response = asyncio.run(query_costs(_settings(), request))
+    if as_json:
+        _print_json(response)
+    else:
+        print_costs(response, group_by or [])
+
+
+# --- focus -------------------------------------------------------------------------------------
+
+
+async def export_focus(settings: CloudactSettings, request: focus_pb.ExportFocusRequest, out: Path) -> int:
+    """Streams the FOCUS table from focus_svc into a Parquet or CSV file; returns rows written."""
+    channel = open_channel(settings.focus_address)
+    chunks: list[bytes] = []
+
+    async def stream() -> None:
+        async for response in FocusServiceStub(channel).ExportFocus(request, timeout=1800.0):
+            chunks.append(response.arrow_ipc_chunk)
+
+    try:
+        await call(stream)
+    finally:
+        await channel.close()
+    table = pa.ipc.open_stream(pa.py_buffer(b"".join(chunks))).read_all()
+    if out.suffix == ".csv":
+        pacsv.write_csv(table, out)
+    else:
+        pq.write_table(table, out, compression="zstd")
+    return table.num_rows
+
+
+@focus_app.command("export")
+def focus_export(
+    org: Org,
+    out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
+    start: Annotated[str, typer.Option(help="Optional first day YYYY-MM-DD.")] = "",
+    end: Annotated[str, typer.Option(help="Optional last day YYYY-MM-DD.")] = "",
+) -> None:
+    """Exports the organisation's FOCUS 1.3 table to a file."""
+    if out.suffix not in (".parquet", ".csv"):
+        raise typer.BadParameter("the output must end in .parquet or .csv", param_hint="--out")
+    request = focus_pb.ExportFocusRequest(org_slug=org, start_date=start, end_date=end)
+    rows = asyncio.run(export_focus(_settings(), request, out))
+    _console.print(f"wrote {rows} FOCUS rows to {out}")
+
+
+# --- convert (in-process, no services) ---------------------------------------------------------
+
+
+@app.command()
+def convert(
+    provider: Annotated[str, typer.Option(help="Provider of the input files, e.g. aws.")],
+    input_: Annotated[list[Path], typer.Option("--input", help="Export file(s) (repeatable).")],
+    output: Annotated[Path, typer.Option(help="FOCUS 1.3 output: .parquet or .csv.")],
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; spills to disk beyond it.")] = "1GB",
+) -> None:
+    """Converts billing export files on disk to FOCUS 1.3, in-process (no services needed)."""
+    from cloudact_cli.convert import convert_files
+
+    missing = [str(p) for p in input_ if not p.is_file()]
+    if missing:
+        raise typer.BadParameter(f"no such file(s): {', '.join(missing)}", param_hint="--input")
+    if output.suffix not in (".parquet", ".csv"):
+        raise typer.BadParameter("the output must end in .parquet or .csv", param_hint="--output")
+    result = convert_files(provider, list(input_), output, memory_limit=memory_limit)
+    print(
+        f"wrote {result.rows_written} FOCUS rows to {output} in {result.seconds:.2f} s; "
+        f"{result.rows_quarantined} rows quarantined",
+        file=sys.stderr,
+    )
+    for reason, count in result.quarantine_reasons.items():
+        print(f"  quarantined {count}: {reason}", file=sys.stderr)
+
+
+
+if __name__ == "__main__":
+    app()

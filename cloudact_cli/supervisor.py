@@ -1,0 +1,104 @@
+"""``cloudact serve``: the four services as four child processes, health-checked and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cloudact_shared.clients import open_channel
+from cloudact_shared.settings import CloudactSettings
+
+SERVICES: dict[str, Callable[[CloudactSettings], str]] = {
+    "credential_svc": lambda s: s.credential_address,
+    "focus_svc": lambda s: s.focus_address,
+    "query_svc": lambda s: s.query_address,
+    "ingest_svc": lambda s: s.ingest_address,
+}
+
+
+async def wait_healthy(address: str, *, timeout: float) -> None:
+    """Polls grpc.health.v1 on ``address`` until SERVING.
+
+    Raises:
+        TimeoutError: when it is not SERVING within ``timeout`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    async with open_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            if loop.time() > end:
+                raise TimeoutError(f"no SERVING health status from {address} within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
+
+async def start_services(
+    settings: CloudactSettings, names: Sequence[str], *, log: Callable[[str], None], timeout: float = 60.0
+) -> list[asyncio.subprocess.Process]:
+    """Starts each service as ``python -m NAME`` and waits until all report SERVING."""
+    env = {**os.environ, "CLOUDACT_DATA_DIR": str(settings.data_dir.resolve())}
+    processes = []
+    for name in names:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", name, env=env)
+        processes.append(process)
+    try:
+        for name, process in zip(names, processes, strict=True):
+            await _healthy_or_exited(name, process, SERVICES[name](settings), timeout)
+            log(f"{name} SERVING on {SERVICES[name](settings)} (pid {process.pid})")
+    except BaseException:
+        await stop_services(processes, grace=5.0)
+        raise
+    return processes
+
+
+async def _healthy_or_exited(name: str, process: asyncio.subprocess.Process, address: str, timeout: float) -> None:
+    health = asyncio.create_task(wait_healthy(address, timeout=timeout))
+    exited = asyncio.create_task(process.wait())
+    done, _ = await asyncio.wait({health, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if exited in done:
+        health.cancel()
+        raise RuntimeError(f"{name} exited with code {exited.result()} before it was healthy")
+    exited.cancel()
+    health.result()
+
+
+async def stop_services(processes: Sequence[asyncio.subprocess.Process], *, grace: float) -> None:
+    """SIGTERM to every child (graceful shutdown), SIGKILL to any still running after ``grace``."""
+    for process in processes:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), timeout=grace + 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def supervise(settings: CloudactSettings, names: Sequence[str], *, log: Callable[[str], None]) -> int:
+    """Runs the services until SIGINT/SIGTERM or until one dies; returns the exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    processes = await start_services(settings, names, log=log)
+    waits = [asyncio.create_task(p.wait()) for p in processes]
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopper, *waits}, return_when=asyncio.FIRST_COMPLETED)
+    failed = stopper not in done
+    if failed:
+        log("a service exited; stopping the others")
+    await stop_services(processes, grace=settings.shutdown_grace_seconds)
+    stopper.cancel()
+    return 1 if failed else 0

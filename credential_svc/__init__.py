@@ -1,0 +1,1 @@
+"""credential_svc: the credential vault (envelope encryption, org-scoped records, pipeline-only decrypt)."""

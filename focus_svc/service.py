@@ -1,0 +1,117 @@
+"""FOCUS conversion of a run's raw slice, and FOCUS table export. No gRPC here."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from cloudact_shared import duck
+from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from cloudact_shared.lineage import Lineage
+from cloudact_shared.naming import FOCUS_TABLE, dataset_name, raw_table_name, validate_provider
+from cloudact_shared.storage import TableStore, load_schema
+from focus_svc import conversion
+
+
+@dataclass(frozen=True)
+class ConversionOutcome:
+    raw_rows_read: int
+    focus_rows_written: int
+    focus_table_version: int
+
+
+class FocusConverter:
+    """Runs sql/ over the raw table (DuckDB) and replaces the run's FOCUS slice atomically."""
+
+    def __init__(self, store: TableStore, *, work_root: Path, batch_rows: int, memory_limit: str) -> None:
+        self._store = store
+        self._work_root = work_root
+        self._batch_rows = batch_rows
+        self._memory_limit = memory_limit
+
+    def convert(self, org_slug: str, provider: str, lineage: Lineage, periods: Sequence[date]) -> ConversionOutcome:
+        """Converts the raw slice (provider, lineage.credential_id, periods) written by ``lineage``'s run.
+
+        Raises:
+            InvalidArgument: unknown provider mapping or no periods.
+            FailedPrecondition: no raw table, or the slice holds rows of another run (a newer run
+                replaced it meanwhile), so converting would mislabel lineage.
+        """
+        dataset = dataset_name(org_slug)
+        raw_table = raw_table_name(validate_provider(provider))
+        if not periods:
+            raise InvalidArgument("billing_periods is empty: nothing to convert")
+        if not conversion.has_mapping(provider):
+            raise InvalidArgument(f"no FOCUS mapping for provider {provider!r}", reason="NO_FOCUS_MAPPING")
+        if not self._store.table_exists(dataset, raw_table):
+            raise FailedPrecondition(f"{dataset}.{raw_table} does not exist yet; run the pipeline first")
+        self._work_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._work_root) as spill:
+            con = duck.connect(memory_limit=self._memory_limit, temp_dir=Path(spill))
+            try:
+                return self._convert(con, dataset, raw_table, provider, lineage, periods)
+            finally:
+                con.close()
+
+    def _convert(
+        self, con: duckdb.DuckDBPyConnection, dataset: str, raw_table: str, provider: str, lineage: Lineage, periods: Sequence[date]
+    ) -> ConversionOutcome:
+        conversion.prepare(con)
+        con.register("raw_all", self._store.scan(dataset, raw_table))
+        months = ", ".join(f"DATE '{p.isoformat()}'" for p in periods)
+        con.execute(
+            "CREATE TEMP VIEW raw_slice AS SELECT * FROM raw_all "
+            f"WHERE x_credential_id = ? AND billing_period IN ({months})",
+            [lineage.credential_id],
+        )
+        rows, foreign_runs = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE x_run_id <> ?) FROM raw_slice", [lineage.run_id]
+        ).fetchone() or (0, 0)
+        if foreign_runs:
+            raise FailedPrecondition(
+                f"the raw slice holds {foreign_runs} rows of another run than {lineage.run_id}; "
+                "a newer run replaced it, so this conversion was not applied",
+                reason="STALE_RUN",
+            )
+        focus_sql = conversion.focus_select_sql(provider, "raw_slice")
+        # A row outside the run's months would escape the slice predicate and duplicate on re-run:
+        # error() aborts the stream, and with it the whole Delta commit.
+        guarded = (
+            f"SELECT * FROM ({focus_sql}) WHERE CASE WHEN CAST(BillingPeriodStart AS DATE) IN ({months}) "
+            "THEN true ELSE error('FOCUS row outside the run''s billing periods: ' || BillingPeriodStart) END"
+        )
+        schema = load_schema(FOCUS_TABLE)
+        reader = con.execute(guarded).to_arrow_reader(self._batch_rows)
+        slice_key = {"x_source_provider": provider, "x_credential_id": lineage.credential_id, "BillingPeriodStart": list(periods)}
+        version = self._store.replace_slice(dataset, schema, slice_key, reader)
+        written = self._store.scan(dataset, FOCUS_TABLE).count_rows(
+            filter=(pads.field("x_run_id") == lineage.run_id) & (pads.field("x_source_provider") == provider)
+        )
+        return ConversionOutcome(int(rows), int(written), version)
+
+    def export(
+        self, org_slug: str, start: date | None, end: date | None
+    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The FOCUS table's schema and its rows (ChargePeriodStart within [start, end]) as Arrow batches."""
+        dataset = dataset_name(org_slug)
+        if not self._store.table_exists(dataset, FOCUS_TABLE):
+            raise NotFound(f"organisation {org_slug!r} has no FOCUS table yet", reason="NO_FOCUS_TABLE")
+        expression = None
+        if start is not None:
+            expression = pads.field("ChargePeriodStart") >= pa.scalar(_utc(start), pa.timestamp("us", tz="UTC"))
+        if end is not None:
+            upper = pads.field("ChargePeriodStart") < pa.scalar(_utc(end + timedelta(days=1)), pa.timestamp("us", tz="UTC"))
+            expression = upper if expression is None else expression & upper
+        scanner = self._store.scan(dataset, FOCUS_TABLE).scanner(filter=expression, batch_size=self._batch_rows)
+        return scanner.projected_schema, iter(scanner.to_batches())
+
+
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)

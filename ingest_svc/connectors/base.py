@@ -1,0 +1,63 @@
+"""The connector seam: how the pipeline finds and fetches a provider's billing export files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One export file to load, and the billing month it belongs to."""
+
+    uri: str
+    """Where it lives, e.g. s3://bucket/key (lands in the raw rows' source_object)."""
+    key: str
+    """The key within its bucket/container."""
+    size: int
+    billing_period: date
+    """First day of the billing month the delivery restates."""
+
+
+@dataclass(frozen=True)
+class ResolvedCredential:
+    """A decrypted credential as a connector sees it. Never log or print it."""
+
+    credential_id: str
+    provider: str
+    config: Mapping[str, str]
+    secret: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"ResolvedCredential(credential_id={self.credential_id!r}, provider={self.provider!r}, secret=***)"
+
+
+class Connector(Protocol):
+    """Lists and downloads one provider's export files for some billing months.
+
+    A connector is built per run from a decrypted credential, used as an async context manager
+    (it owns its client sessions), and translates its SDK's errors into cloudact_shared errors
+    (Unauthenticated / PermissionDenied for rejected credentials, NotFound for a missing bucket,
+    manifest or file, Unavailable for transient faults) in one place.
+    """
+
+    async def __aenter__(self) -> Connector: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def list_objects(self, periods: Sequence[date]) -> list[SourceObject]:
+        """The files of the latest complete delivery of each billing month, from its manifest."""
+        ...
+
+    async def download(self, obj: SourceObject, dest: Path) -> None:
+        """Streams one object to ``dest`` in bounded chunks (never whole in memory)."""
+        ...
+
+
+class ConnectorFactory(Protocol):
+    """Builds a connector from a decrypted credential."""
+
+    def __call__(self, credential: ResolvedCredential) -> Connector: ...

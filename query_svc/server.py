@@ -1,0 +1,120 @@
+"""The QueryService gRPC servicer (proto <-> domain) and the server builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from cloudact_shared.errors import FieldViolation, InvalidArgument
+from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as pb
+from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2_grpc as pb_grpc
+from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server
+from cloudact_shared.settings import CloudactSettings
+from cloudact_shared.storage import TableStore, open_store
+from query_svc.adapters.cache import ResultCache, TTLResultCache
+from query_svc.model import CostQuery, CostResult, DimensionFilter, Grain, Metric
+from query_svc.service import CacheKey, QueryService
+
+CACHE_MAX_ROWS = 200_000
+"""Bound on the rows held by the default cache, over all entries."""
+CACHE_TTL_SECONDS = 900.0
+"""How long the default cache keeps an answer; freshness comes from the table version in the key."""
+
+_METRICS = {
+    pb.COST_METRIC_BILLED_COST: Metric.BILLED_COST,
+    pb.COST_METRIC_EFFECTIVE_COST: Metric.EFFECTIVE_COST,
+    pb.COST_METRIC_LIST_COST: Metric.LIST_COST,
+    pb.COST_METRIC_CONTRACTED_COST: Metric.CONTRACTED_COST,
+}
+# An unset grain means daily buckets, the natural view of a daily-loaded cost table.
+_GRAINS = {
+    pb.TIME_GRAIN_UNSPECIFIED: Grain.DAY,
+    pb.TIME_GRAIN_DAY: Grain.DAY,
+    pb.TIME_GRAIN_MONTH: Grain.MONTH,
+    pb.TIME_GRAIN_TOTAL: Grain.TOTAL,
+}
+
+
+class QueryServicer(pb_grpc.QueryServiceServicer):
+    """Translates QueryCosts calls to QueryService and back."""
+
+    def __init__(self, service: QueryService) -> None:
+        self._service = service
+
+    async def QueryCosts(
+        self, request: pb.QueryCostsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.QueryCostsResponse:
+        remaining = context.time_remaining()
+        timeout = None if remaining is None else float(remaining)
+        result = await self._service.query_costs(_to_query(request), remaining_seconds=timeout)
+        return _to_response(result)
+
+
+def _to_query(request: pb.QueryCostsRequest) -> CostQuery:
+    violations = [
+        FieldViolation(f"metrics[{i}]", f"{m} is not a cost metric ({', '.join(x.column for x in Metric)})")
+        for i, m in enumerate(request.metrics)
+        if m not in _METRICS
+    ]
+    if request.grain not in _GRAINS:
+        violations.append(FieldViolation("grain", f"{request.grain} is not a time grain"))
+    if violations:
+        raise InvalidArgument(
+            "invalid query: unknown enum value", reason="INVALID_QUERY", violations=violations
+        )
+    return CostQuery(
+        org_slug=request.org_slug,
+        start_date=request.start_date,
+        end_date=request.end_date,
+        metrics=tuple(_METRICS[m] for m in request.metrics),
+        group_by=tuple(request.group_by),
+        grain=_GRAINS[request.grain],
+        filters=tuple(DimensionFilter(f.dimension, tuple(f.values)) for f in request.filters),
+    )
+
+
+def _to_response(result: CostResult) -> pb.QueryCostsResponse:
+    return pb.QueryCostsResponse(
+        rows=[
+            pb.CostRow(period_start=r.period_start, dimensions=r.dimensions, amounts=r.amounts)
+            for r in result.rows
+        ],
+        table_version=result.table_version,
+        cache_hit=result.cache_hit,
+        rows_scanned=result.rows_scanned,
+    )
+
+
+def default_cache() -> TTLResultCache[CacheKey, CostResult]:
+    """The in-memory answer cache: LRU within ``CACHE_MAX_ROWS`` rows, ``CACHE_TTL_SECONDS`` TTL."""
+    return TTLResultCache(
+        max_weight=CACHE_MAX_ROWS, ttl_seconds=CACHE_TTL_SECONDS, weigh=lambda r: len(r.rows) + 1
+    )
+
+
+async def build(
+    settings: CloudactSettings,
+    *,
+    address: str | None = None,
+    store: TableStore | None = None,
+    cache: ResultCache[CacheKey, CostResult] | None = None,
+) -> BuiltServer:
+    """Builds (does not start) the query_svc server.
+
+    Args:
+        settings: Shared settings; ``query_address`` and the storage backend are read from them.
+        address: host:port to bind instead of ``settings.query_address`` (``127.0.0.1:0`` in tests).
+        store: The TableStore to read; ``open_store(settings)`` by default.
+        cache: The answer cache; ``default_cache()`` by default.
+
+    Returns:
+        The built server; its ``on_stop`` releases the scan threads.
+    """
+    service = QueryService(store or open_store(settings), cache or default_cache())
+    registration = ServiceRegistration(
+        servicer=QueryServicer(service),
+        add=pb_grpc.add_QueryServiceServicer_to_server,
+        full_name=pb.DESCRIPTOR.services_by_name["QueryService"].full_name,
+    )
+    return build_service_server([registration], address or settings.query_address, on_stop=[service.aclose])

@@ -1,0 +1,71 @@
+"""Fixtures shared by the suites: paths, an S3 endpoint (moto) on loopback, the four services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from cloudact_shared.server import BuiltServer
+from cloudact_shared.settings import CloudactSettings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+LEGACY_CUR_SAMPLE = SHARED / "samples/raw/aws/cur_legacy_sample-anonymous-aws-export-dataset.csv"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 (real HTTP, real botocore signing on the client side)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_client(s3_endpoint: str) -> object:
+    return boto3.client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+
+
+@dataclass
+class Services:
+    """The four services running in-process on ephemeral loopback ports."""
+
+    settings: CloudactSettings
+    servers: dict[str, BuiltServer]
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    from credential_svc.server import build as build_credential
+    from focus_svc.server import build as build_focus
+    from ingest_svc.server import build as build_ingest
+    from query_svc.server import build as build_query
+
+    settings = CloudactSettings(data_dir=tmp_path / "data", pipeline_token="test-pipeline-token")
+    servers: dict[str, BuiltServer] = {}
+    for name, build, field in (
+        ("credential_svc", build_credential, "credential_address"),
+        ("focus_svc", build_focus, "focus_address"),
+        ("query_svc", build_query, "query_address"),
+    ):
+        servers[name] = await build(settings, address="127.0.0.1:0")
+        settings = settings.model_copy(update={field: f"127.0.0.1:{servers[name].port}"})
+    servers["ingest_svc"] = await build_ingest(settings, address="127.0.0.1:0")
+    settings = settings.model_copy(update={"ingest_address": f"127.0.0.1:{servers['ingest_svc'].port}"})
+    for server in servers.values():
+        await server.start()
+    yield Services(settings, servers)
+    for server in servers.values():
+        await server.stop(0)
