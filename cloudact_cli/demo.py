@@ -31,7 +31,10 @@ from cloudact_shared.settings import CloudactSettings
 
 ORG = "acme"
 BUCKET = "acme-billing"
-LEGACY_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/samples/raw/aws/cur_legacy_sample-anonymous-aws-export-dataset.csv"
+LEGACY_SAMPLE = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared/samples/raw/aws/cur_legacy_sample-anonymous-aws-export-dataset.csv"
+)
 _console = Console()
 
 
@@ -53,8 +56,11 @@ def _upload_legacy(s3: object, work: Path) -> DemoExport:
     folder = f"{export.prefix}/{export.name}/20231101-20231201"
     data_key = f"{folder}/20231101T000000Z/{export.name}-00001.csv.gz"
     s3.put_object(Bucket=BUCKET, Key=data_key, Body=gzip.compress(source.read_bytes()))  # type: ignore[attr-defined]
-    manifest = {"assemblyId": "20231101T000000Z", "reportKeys": [data_key],
-                "billingPeriod": {"start": "20231101T000000.000Z", "end": "20231201T000000.000Z"}}
+    manifest = {
+        "assemblyId": "20231101T000000Z",
+        "reportKeys": [data_key],
+        "billingPeriod": {"start": "20231101T000000.000Z", "end": "20231201T000000.000Z"},
+    }
     s3.put_object(Bucket=BUCKET, Key=f"{folder}/{export.name}-Manifest.json", Body=json.dumps(manifest))  # type: ignore[attr-defined]
     return export
 
@@ -62,8 +68,15 @@ def _upload_legacy(s3: object, work: Path) -> DemoExport:
 def _upload_cur2(s3: object, work: Path) -> DemoExport:
     """A generated CUR 2.0 month (Parquet), uploaded data first and manifest last, as AWS delivers."""
     export = DemoExport("acme-cur2", "cur2", "exports", date(2025, 1, 1))
-    generated = generate_cur2(work / "cur2", 50_000, export_name=export.name, billing_period=export.period,
-                              bucket=BUCKET, prefix=export.prefix, rows_per_file=20_000)
+    generated = generate_cur2(
+        work / "cur2",
+        50_000,
+        export_name=export.name,
+        billing_period=export.period,
+        bucket=BUCKET,
+        prefix=export.prefix,
+        rows_per_file=20_000,
+    )
     for path in [*generated.data_files, generated.manifest_path]:
         key = path.relative_to(work / "cur2").as_posix()
         s3.upload_file(str(path), BUCKET, key)  # type: ignore[attr-defined]
@@ -78,14 +91,23 @@ async def _credential_for(settings: CloudactSettings, export: DemoExport, endpoi
         for existing in listed.credentials:
             if existing.display_name == export.name:
                 await stub.DeleteCredential(
-                    cred_pb.DeleteCredentialRequest(org_slug=ORG, credential_id=existing.credential_id), timeout=30
+                    cred_pb.DeleteCredentialRequest(org_slug=ORG, credential_id=existing.credential_id),
+                    timeout=30,
                 )
         created = await stub.CreateCredential(
             cred_pb.CreateCredentialRequest(
-                org_slug=ORG, provider="aws", display_name=export.name,
+                org_slug=ORG,
+                provider="aws",
+                display_name=export.name,
                 secret={"aws_access_key_id": "demo-access-key", "aws_secret_access_key": "demo-secret-key"},
-                config={"bucket": BUCKET, "export_name": export.name, "prefix": export.prefix,
-                        "layout": export.layout, "endpoint_url": endpoint, "region": "us-east-1"},
+                config={
+                    "bucket": BUCKET,
+                    "export_name": export.name,
+                    "prefix": export.prefix,
+                    "layout": export.layout,
+                    "endpoint_url": endpoint,
+                    "region": "us-east-1",
+                },
             ),
             timeout=30,
         )
@@ -107,7 +129,10 @@ async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExpo
             )
         _console.rule("EffectiveCost and BilledCost by month and service (top rows), from query_svc")
         request = query_pb.QueryCostsRequest(
-            org_slug=ORG, start_date="2023-01-01", end_date="2026-12-31", grain=query_pb.TIME_GRAIN_MONTH,
+            org_slug=ORG,
+            start_date="2023-01-01",
+            end_date="2026-12-31",
+            grain=query_pb.TIME_GRAIN_MONTH,
             metrics=[query_pb.COST_METRIC_BILLED_COST, query_pb.COST_METRIC_EFFECTIVE_COST],
             group_by=["ServiceCategory"],
         )
@@ -123,8 +148,13 @@ def main() -> int:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="demo-access-key", aws_secret_access_key="demo-secret-key")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="demo-access-key",
+            aws_secret_access_key="demo-secret-key",
+        )
         s3.create_bucket(Bucket=BUCKET)
         with tempfile.TemporaryDirectory() as tmp:
             exports = [_upload_legacy(s3, Path(tmp)), _upload_cur2(s3, Path(tmp))]

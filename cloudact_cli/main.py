@@ -97,7 +97,11 @@ def credentials_create(
     async def run() -> None:
         stub, channel = _credential_stub(_settings())
         request = cred_pb.CreateCredentialRequest(
-            org_slug=org, provider=provider, display_name=name, secret=fields, config=pairs(config or [], "--config")
+            org_slug=org,
+            provider=provider,
+            display_name=name,
+            secret=fields,
+            config=pairs(config or [], "--config"),
         )
         response = await call(lambda: stub.CreateCredential(request, timeout=_TIMEOUT))
         _print_json(response.credential)
@@ -190,7 +194,9 @@ def pipeline_request(
     return request
 
 
-async def run_pipeline(settings: CloudactSettings, request: pipe_pb.RunPipelineRequest, timeout: float) -> pipe_pb.RunResult:
+async def run_pipeline(
+    settings: CloudactSettings, request: pipe_pb.RunPipelineRequest, timeout: float
+) -> pipe_pb.RunResult:
     """Runs a pipeline, printing each progress event as it streams; returns the result."""
     channel = open_channel(settings.ingest_address)
     stub = PipelineServiceStub(channel)
@@ -233,7 +239,9 @@ def pipeline_list() -> None:
 
     async def run() -> None:
         channel = open_channel(_settings().ingest_address)
-        response = await call(lambda: PipelineServiceStub(channel).ListPipelines(pipe_pb.ListPipelinesRequest(), timeout=_TIMEOUT))
+        response = await call(
+            lambda: PipelineServiceStub(channel).ListPipelines(pipe_pb.ListPipelinesRequest(), timeout=_TIMEOUT)
+        )
         table = Table("pipeline", "raw table", "description")
         for p in response.pipelines:
             table.add_row(p.pipeline_id, p.raw_table, p.description)
@@ -251,7 +259,11 @@ _METRICS = {
     "list": query_pb.COST_METRIC_LIST_COST,
     "contracted": query_pb.COST_METRIC_CONTRACTED_COST,
 }
-_GRAINS = {"day": query_pb.TIME_GRAIN_DAY, "month": query_pb.TIME_GRAIN_MONTH, "total": query_pb.TIME_GRAIN_TOTAL}
+_GRAINS = {
+    "day": query_pb.TIME_GRAIN_DAY,
+    "month": query_pb.TIME_GRAIN_MONTH,
+    "total": query_pb.TIME_GRAIN_TOTAL,
+}
 
 
 async def query_costs(settings: CloudactSettings, request: query_pb.QueryCostsRequest) -> query_pb.QueryCostsResponse:
@@ -267,10 +279,19 @@ def print_costs(response: query_pb.QueryCostsResponse, group_by: list[str]) -> N
     """Prints a cost answer as a table."""
     metrics = sorted({m for row in response.rows for m in row.amounts})
     dims = [*group_by, *(["BillingCurrency"] if "BillingCurrency" not in group_by else [])]
-    table = Table("period", *dims, *metrics, title=f"FOCUS table v{response.table_version}"
-                  f"{' (cached)' if response.cache_hit else ''}, {response.rows_scanned} rows scanned")
+    table = Table(
+        "period",
+        *dims,
+        *metrics,
+        title=f"FOCUS table v{response.table_version}"
+        f"{' (cached)' if response.cache_hit else ''}, {response.rows_scanned} rows scanned",
+    )
     for row in response.rows:
-        table.add_row(row.period_start, *(row.dimensions.get(d, "") for d in dims), *(row.amounts.get(m, "") for m in metrics))
+        table.add_row(
+            row.period_start,
+            *(row.dimensions.get(d, "") for d in dims),
+            *(row.amounts.get(m, "") for m in metrics),
+        )
     _console.print(table)
 
 
@@ -279,7 +300,9 @@ def query_costs_command(
     org: Org,
     start: Annotated[str, typer.Option(help="First day YYYY-MM-DD (ChargePeriodStart).")],
     end: Annotated[str, typer.Option(help="Last day YYYY-MM-DD, inclusive.")],
-    metric: Annotated[list[str] | None, typer.Option(help="billed | effective | list | contracted (repeatable).")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="billed | effective | list | contracted (repeatable).")
+    ] = None,
     group_by: Annotated[list[str] | None, typer.Option(help="FOCUS column or tag:KEY (repeatable).")] = None,
     grain: Annotated[str, typer.Option(help="day | month | total.")] = "month",
     filter_: Annotated[list[str] | None, typer.Option("--filter", help="DIMENSION=VALUE (repeatable).")] = None,
@@ -295,8 +318,12 @@ def query_costs_command(
     for dim, value in pairs(filter_ or [], "--filter").items():
         filters.setdefault(dim, []).append(value)
     request = query_pb.QueryCostsRequest(
-        org_slug=org, start_date=start, end_date=end, metrics=[_METRICS[m] for m in metrics],
-        group_by=group_by or [], grain=_GRAINS[grain],
+        org_slug=org,
+        start_date=start,
+        end_date=end,
+        metrics=[_METRICS[m] for m in metrics],
+        group_by=group_by or [],
+        grain=_GRAINS[grain],
         filters=[query_pb.DimensionFilter(dimension=d, values=v) for d, v in filters.items()],
     )
     response = asyncio.run(query_costs(_settings(), request))
@@ -327,7 +354,7 @@ async def export_focus(settings: CloudactSettings, request: focus_pb.ExportFocus
         pacsv.write_csv(table, out)
     else:
         pq.write_table(table, out, compression="zstd")
-    return table.num_rows
+    return int(table.num_rows)
 
 
 @focus_app.command("export")
@@ -371,7 +398,6 @@ def convert(
     )
     for reason, count in result.quarantine_reasons.items():
         print(f"  quarantined {count}: {reason}", file=sys.stderr)
-
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ _T = TypeVar("_T")
 def describe_error(err: grpc.aio.AioRpcError) -> str:
     """One readable paragraph: code, message, reason and bad fields from the rich status."""
     lines = [f"error: {err.code().name}: {err.details()}"]
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     for detail in status.details if status else []:
         info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
         if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):

@@ -10,7 +10,9 @@ import duckdb
 from cloudact_shared.lineage import Lineage
 
 
-def connect(*, memory_limit: str = "1GB", temp_dir: Path | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    *, memory_limit: str = "1GB", temp_dir: Path | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection that spills to ``temp_dir`` past ``memory_limit``."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
@@ -32,6 +34,8 @@ def set_lineage(con: duckdb.DuckDBPyConnection, lineage: Lineage, ingestion_date
 def _checked_size(size: str) -> str:
     text = size.strip().upper().replace(" ", "")
     digits = text.rstrip("KMGTIB")
-    if not digits.replace(".", "", 1).isdigit() or not text.endswith(("B", "KB", "MB", "GB", "TB", "KIB", "MIB", "GIB")):
+    if not digits.replace(".", "", 1).isdigit() or not text.endswith(
+        ("B", "KB", "MB", "GB", "TB", "KIB", "MIB", "GIB")
+    ):
         raise ValueError(f"invalid memory size {size!r}")
     return text

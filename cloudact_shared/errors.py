@@ -153,16 +153,17 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException)
 
 
 def from_rpc_error(err: grpc.aio.AioRpcError) -> CloudactError:
-    """Rebuilds a CloudactError from a downstream call's error, keeping code, message and reason."""
+    """Rebuilds a CloudactError from a downstream call's error: code, message, reason, field errors."""
     code = err.code()
-    reason = code.name
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
-    if status is not None:
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-                reason = info.reason
-    error = CloudactError(err.details() or code.name, reason=reason)
+    reason, metadata, violations = code.name, {}, []
+    status = rpc_status.from_call(err)
+    for detail in status.details if status is not None else []:
+        info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(bad.DESCRIPTOR) and detail.Unpack(bad):
+            violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
+    error = CloudactError(err.details() or code.name, reason=reason, violations=violations, metadata=metadata)
     error.code = code
     error.retryable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     return error

@@ -29,7 +29,7 @@ class ServiceRegistration:
     full_name: str
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no types
     """Turns any exception a handler raises into a rich google.rpc.Status, in one place."""
 
     async def intercept_service(
@@ -185,9 +185,7 @@ class BuiltServer:
 async def run_until_signal(built: BuiltServer, grace_seconds: float) -> None:
     """Runs a built server until SIGTERM/SIGINT, then stops it gracefully and releases resources."""
     try:
-        await serve_until_stopped(
-            built.server, built.health, built.service_names, grace_seconds=grace_seconds
-        )
+        await serve_until_stopped(built.server, built.health, built.service_names, grace_seconds=grace_seconds)
     finally:
         for release in built.on_stop:
             await release()

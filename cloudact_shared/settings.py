@@ -6,8 +6,10 @@ nothing else reads the environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -72,11 +74,24 @@ class CloudactSettings(BaseSettings):
             return self.pipeline_token.get_secret_value()
         path = self.data_dir / "secrets" / "pipeline.token"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
+            _create_token_file(path)
         return path.read_text().strip()
+
+
+def _create_token_file(path: Path) -> None:
+    """Creates the token file atomically: services starting together all read the same whole token."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".pipeline.token.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        os.chmod(temp, 0o600)
+        # link() fails if another process won the race; then its complete file is the token.
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+    finally:
+        os.unlink(temp)
 
 
 def port_of(address: str) -> int:

@@ -40,7 +40,7 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
             secret=Secret.of(request.secret),
             config=dict(request.config),
         )
-        created = await self._vault.create(new, time_left=self._time_left(context))
+        created = await self._vault.create(new, timeout=self._timeout(context))
         return pb.CreateCredentialResponse(credential=_credential(created))
 
     async def ListCredentials(
@@ -49,9 +49,7 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
         found = await self._vault.list_credentials(request.org_slug, request.provider)
         return pb.ListCredentialsResponse(credentials=[_credential(item) for item in found])
 
-    async def GetCredential(
-        self, request: pb.GetCredentialRequest, context: _Context
-    ) -> pb.GetCredentialResponse:
+    async def GetCredential(self, request: pb.GetCredentialRequest, context: _Context) -> pb.GetCredentialResponse:
         found = await self._vault.get(request.org_slug, request.credential_id)
         return pb.GetCredentialResponse(credential=_credential(found))
 
@@ -60,7 +58,7 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
     ) -> pb.RotateCredentialResponse:
         new_secret = Secret.of(request.new_secret) if request.new_secret else None
         rotated = await self._vault.rotate(
-            request.org_slug, request.credential_id, new_secret, time_left=self._time_left(context)
+            request.org_slug, request.credential_id, new_secret, timeout=self._timeout(context)
         )
         return pb.RotateCredentialResponse(credential=_credential(rotated))
 
@@ -77,13 +75,13 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
             request.org_slug,
             request.credential_id,
             authorization=_authorization(context),
-            time_left=self._time_left(context),
+            timeout=self._timeout(context),
         )
         return pb.DecryptCredentialResponse(
             credential=_credential(decrypted.credential), secret=decrypted.secret.reveal()
         )
 
-    def _time_left(self, context: _Context) -> float:
+    def _timeout(self, context: _Context) -> float:
         return remaining_timeout(context, self._default_timeout)
 
 

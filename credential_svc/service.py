@@ -36,6 +36,7 @@ from cloudact_shared.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 from cloudact_shared.naming import validate_org_slug, validate_provider
 from credential_svc.adapters.kms import KeyEncryptionService, WrappedKey, undecryptable
@@ -51,6 +52,8 @@ _NONCE_BYTES = 12
 _MAX_SECRET_BYTES = 64 * 1024
 _MAX_FIELD_NAME = 128
 _MAX_DISPLAY_NAME = 200
+_MAX_ECHOED_ID = 64
+_ROTATE_ATTEMPTS = 3
 _AAD_CONTEXT = "cloudact.credential.v1"
 
 
@@ -90,9 +93,7 @@ class Secret:
         raise TypeError("Secret is not serialisable")
 
     def _canonical_json(self) -> bytes:
-        return json.dumps(
-            dict(self._values), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        return json.dumps(dict(self._values), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ class CredentialVault:
     def __repr__(self) -> str:
         return f"CredentialVault(kek={self._kek!r}, cached={len(self._cache)})"
 
-    async def create(self, new: NewCredential, *, time_left: float | None = None) -> CredentialMetadata:
+    async def create(self, new: NewCredential, *, timeout: float | None = None) -> CredentialMetadata:
         """Validates and stores a new credential under a fresh data key.
 
         Raises:
@@ -194,7 +195,7 @@ class CredentialVault:
         if violations:
             raise violations
         credential_id = str(uuid.uuid4())
-        envelope = await self._seal(new.org_slug, new.provider, credential_id, new.secret, time_left)
+        envelope = await self._seal(new.org_slug, new.provider, credential_id, new.secret, timeout)
         record = CredentialRecord(
             credential_id=credential_id,
             org_slug=new.org_slug,
@@ -245,7 +246,7 @@ class CredentialVault:
         credential_id: str,
         new_secret: Secret | None = None,
         *,
-        time_left: float | None = None,
+        timeout: float | None = None,
     ) -> CredentialMetadata:
         """Re-encrypts under a fresh data key wrapped by the current KEK version.
 
@@ -253,23 +254,32 @@ class CredentialVault:
             new_secret: Replaces the secret when given; otherwise the current secret is re-sealed.
         """
         if new_secret is not None:
-            violations = _collect(
-                lambda: _check_scope(org_slug, credential_id), lambda: _check_secret(new_secret, "new_secret")
-            )
+            violations = _collect(lambda: validate_org_slug(org_slug), lambda: _check_secret(new_secret, "new_secret"))
             if violations:
                 raise violations
-        record = await self._require(org_slug, credential_id)
-        secret = (
-            new_secret if new_secret is not None else await self._plaintext(record, time_left, remember=False)
-        )
-        envelope = await self._seal(record.org_slug, record.provider, record.credential_id, secret, time_left)
-        rotated_at = self._now()
-        replaced = await self._records.replace_envelope(
-            record.org_slug, record.credential_id, envelope, secret.field_names, rotated_at
-        )
-        self._cache.pop((record.org_slug, record.credential_id), None)
-        if not replaced:
-            raise _not_found(record.org_slug, record.credential_id)
+        for _attempt in range(_ROTATE_ATTEMPTS):
+            record = await self._require(org_slug, credential_id)
+            secret = new_secret if new_secret is not None else await self._plaintext(record, timeout, remember=False)
+            envelope = await self._seal(record.org_slug, record.provider, record.credential_id, secret, timeout)
+            rotated_at = self._now()
+            # Compare-and-swap on the nonce: a concurrent rotation in between (here or on another replica)
+            # must not be overwritten with a secret read before it.
+            replaced = await self._records.replace_envelope(
+                record.org_slug,
+                record.credential_id,
+                envelope,
+                secret.field_names,
+                rotated_at,
+                expected_nonce=record.envelope.nonce,
+            )
+            self._cache.pop((record.org_slug, record.credential_id), None)
+            if replaced:
+                break
+        else:
+            raise Unavailable(
+                f"credential {record.credential_id} is being rotated concurrently; retry",
+                reason="CONCURRENT_ROTATION",
+            )
         _log.info(
             "rotated credential %s (org=%s key_version %s -> %s, new_secret=%s)",
             record.credential_id,
@@ -278,9 +288,7 @@ class CredentialVault:
             envelope.key_version,
             new_secret is not None,
         )
-        rotated = replace(
-            record, envelope=envelope, secret_field_names=secret.field_names, rotated_at=rotated_at
-        )
+        rotated = replace(record, envelope=envelope, secret_field_names=secret.field_names, rotated_at=rotated_at)
         return _metadata(rotated)
 
     async def delete(self, org_slug: str, credential_id: str) -> None:
@@ -298,7 +306,7 @@ class CredentialVault:
         credential_id: str,
         *,
         authorization: str | None,
-        time_left: float | None = None,
+        timeout: float | None = None,
     ) -> DecryptedCredential:
         """The plaintext secret, for the pipeline identity only.
 
@@ -313,14 +321,16 @@ class CredentialVault:
         """
         if not self._is_pipeline(authorization):
             _log.warning(
-                "decrypt of %r in org %r refused: caller is not the pipeline", credential_id, org_slug
+                "decrypt of %r in org %r refused: caller is not the pipeline",
+                credential_id[:_MAX_ECHOED_ID],
+                org_slug[:_MAX_ECHOED_ID],
             )
             raise PermissionDenied(
                 "decrypting a credential is reserved to the pipeline identity",
                 reason="PIPELINE_IDENTITY_REQUIRED",
             )
         record = await self._require(org_slug, credential_id)
-        secret = await self._plaintext(record, time_left, remember=True)
+        secret = await self._plaintext(record, timeout, remember=True)
         _log.info("decrypted credential %s (org=%s) for the pipeline", record.credential_id, record.org_slug)
         return DecryptedCredential(_metadata(record), secret)
 
@@ -337,33 +347,31 @@ class CredentialVault:
             raise _not_found(org_slug, credential_id)
         return record
 
-    async def _plaintext(
-        self, record: CredentialRecord, time_left: float | None, *, remember: bool
-    ) -> Secret:
+    async def _plaintext(self, record: CredentialRecord, timeout: float | None, *, remember: bool) -> Secret:
         key = (record.org_slug, record.credential_id)
         cached = self._cache.get(key)
         if cached is not None and hmac.compare_digest(cached.nonce, record.envelope.nonce):
             return cached.secret
-        secret = await self._unseal(record, time_left)
+        secret = await self._unseal(record, timeout)
         if remember:
             self._cache[key] = _CachedSecret(record.envelope.nonce, secret)
         return secret
 
     async def _seal(
-        self, org_slug: str, provider: str, credential_id: str, secret: Secret, time_left: float | None
+        self, org_slug: str, provider: str, credential_id: str, secret: Secret, timeout: float | None
     ) -> Envelope:
         aad = _aad(org_slug, provider, credential_id)
         data_key = AESGCM.generate_key(bit_length=_DATA_KEY_BITS)
         nonce = os.urandom(_NONCE_BYTES)
         ciphertext = AESGCM(data_key).encrypt(nonce, secret._canonical_json(), aad)
-        wrapped = await _within(time_left, self._kek.wrap(data_key, aad, time_left=time_left))
+        wrapped = await _within(timeout, self._kek.wrap(data_key, aad, timeout=timeout))
         return Envelope(wrapped.key_version, wrapped.ciphertext, nonce, ciphertext)
 
-    async def _unseal(self, record: CredentialRecord, time_left: float | None) -> Secret:
+    async def _unseal(self, record: CredentialRecord, timeout: float | None) -> Secret:
         aad = _aad(record.org_slug, record.provider, record.credential_id)
         envelope = record.envelope
         wrapped = WrappedKey(envelope.key_version, envelope.wrapped_data_key)
-        data_key = await _within(time_left, self._kek.unwrap(wrapped, aad, time_left=time_left))
+        data_key = await _within(timeout, self._kek.unwrap(wrapped, aad, timeout=timeout))
         secret = _open_secret(data_key, envelope.nonce, envelope.ciphertext, aad)
         if secret is None:
             # Raised here, outside any except block, so nothing (e.g. a JSONDecodeError holding the
@@ -373,10 +381,10 @@ class CredentialVault:
         return secret
 
 
-async def _within(time_left: float | None, call: Awaitable[_T]) -> _T:
+async def _within(timeout: float | None, call: Awaitable[_T]) -> _T:
     """Awaits a key-service call, but never past the caller's deadline (whatever the backend does)."""
     try:
-        async with asyncio.timeout(time_left):
+        async with asyncio.timeout(timeout):
             return await call
     except TimeoutError:
         raise DeadlineExceeded("deadline exceeded waiting for the key-encryption service") from None
@@ -390,9 +398,7 @@ def _open_secret(data_key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -
         values = json.loads(AESGCM(data_key).decrypt(nonce, ciphertext, aad))
     except (InvalidTag, ValueError):
         return None
-    if not isinstance(values, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in values.items()
-    ):
+    if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
         return None
     return Secret.of(values)
 
@@ -424,8 +430,10 @@ def _metadata(record: CredentialRecord) -> CredentialMetadata:
 
 def _not_found(org_slug: str, credential_id: str) -> NotFound:
     # Same answer whether the id does not exist or belongs to another org: existence must not leak.
+    if len(credential_id) > _MAX_ECHOED_ID:
+        credential_id = credential_id[:_MAX_ECHOED_ID] + "..."
     return NotFound(
-        f"credential {credential_id} not found in org {org_slug!r}",
+        f"credential {credential_id!r} not found in org {org_slug!r}",
         reason="CREDENTIAL_NOT_FOUND",
         metadata={"org_slug": org_slug, "credential_id": credential_id},
     )
@@ -454,23 +462,16 @@ def _collect(*checks: Callable[[], object]) -> InvalidArgument | None:
 
 
 def _validated_scope(org_slug: str, credential_id: str) -> tuple[str, str]:
-    violations = _collect(lambda: _check_scope(org_slug, credential_id))
-    if violations:
-        raise violations
-    return org_slug, str(uuid.UUID(credential_id))
+    """The org slug (validated) and the canonical credential id.
 
-
-def _check_scope(org_slug: str, credential_id: str) -> None:
-    violations = _collect(lambda: validate_org_slug(org_slug), lambda: _check_credential_id(credential_id))
-    if violations:
-        raise violations
-
-
-def _check_credential_id(credential_id: str) -> None:
+    An id that is not a UUID names no credential: NOT_FOUND, like any other unknown id.
+    """
+    validate_org_slug(org_slug)
     try:
-        uuid.UUID(credential_id)
+        canonical = str(uuid.UUID(credential_id))
     except ValueError:
-        raise _invalid("credential_id", "must be a credential id (a UUID)") from None
+        raise _not_found(org_slug, credential_id) from None
+    return org_slug, canonical
 
 
 def _check_display_name(display_name: str) -> None:

@@ -27,7 +27,7 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
     def __init__(self, converter: FocusConverter) -> None:
         self._converter = converter
 
-    async def ConvertToFocus(  # noqa: N802 - gRPC method name
+    async def ConvertToFocus(
         self, request: pb.ConvertToFocusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ConvertToFocusResponse:
         validate_org_slug(request.org_slug)
@@ -48,7 +48,7 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
             focus_table_version=outcome.focus_table_version,
         )
 
-    async def ExportFocus(  # noqa: N802 - gRPC method name
+    async def ExportFocus(
         self, request: pb.ExportFocusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.ExportFocusResponse]:
         validate_org_slug(request.org_slug)
@@ -69,7 +69,8 @@ def _month(text: str) -> date:
         return date(year, month, 1)
     except ValueError:
         raise InvalidArgument(
-            f"billing period {text!r} is not YYYY-MM", violations=[FieldViolation("billing_periods", "YYYY-MM")]
+            f"billing period {text!r} is not YYYY-MM",
+            violations=[FieldViolation("billing_periods", "YYYY-MM")],
         ) from None
 
 
@@ -79,7 +80,9 @@ def _optional_date(text: str, field: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidArgument(f"{field} {text!r} is not YYYY-MM-DD", violations=[FieldViolation(field, "YYYY-MM-DD")]) from None
+        raise InvalidArgument(
+            f"{field} {text!r} is not YYYY-MM-DD", violations=[FieldViolation(field, "YYYY-MM-DD")]
+        ) from None
 
 
 async def build(
@@ -92,5 +95,7 @@ async def build(
         batch_rows=settings.raw_batch_rows,
         memory_limit=settings.duckdb_memory_limit,
     )
-    registration = ServiceRegistration(FocusServicer(converter), pb_grpc.add_FocusServiceServicer_to_server, SERVICE_NAME)
+    registration = ServiceRegistration(
+        FocusServicer(converter), pb_grpc.add_FocusServiceServicer_to_server, SERVICE_NAME
+    )
     return build_service_server([registration], address or settings.focus_address)

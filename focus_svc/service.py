@@ -16,7 +16,7 @@ from cloudact_shared import duck
 from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name, raw_table_name, validate_provider
-from cloudact_shared.storage import TableStore, load_schema
+from cloudact_shared.storage import SliceKey, TableStore, load_schema
 from focus_svc import conversion
 
 
@@ -48,7 +48,7 @@ class FocusConverter:
         raw_table = raw_table_name(validate_provider(provider))
         if not periods:
             raise InvalidArgument("billing_periods is empty: nothing to convert")
-        if not conversion.has_mapping(provider):
+        if provider not in conversion.mappings():
             raise InvalidArgument(f"no FOCUS mapping for provider {provider!r}", reason="NO_FOCUS_MAPPING")
         if not self._store.table_exists(dataset, raw_table):
             raise FailedPrecondition(f"{dataset}.{raw_table} does not exist yet; run the pipeline first")
@@ -61,19 +61,26 @@ class FocusConverter:
                 con.close()
 
     def _convert(
-        self, con: duckdb.DuckDBPyConnection, dataset: str, raw_table: str, provider: str, lineage: Lineage, periods: Sequence[date]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        dataset: str,
+        raw_table: str,
+        provider: str,
+        lineage: Lineage,
+        periods: Sequence[date],
     ) -> ConversionOutcome:
         conversion.prepare(con)
         con.register("raw_all", self._store.scan(dataset, raw_table))
         months = ", ".join(f"DATE '{p.isoformat()}'" for p in periods)
+        # A view cannot take bound parameters; the id is quoted as a SQL string literal instead.
+        credential = "'" + lineage.credential_id.replace("'", "''") + "'"
         con.execute(
             "CREATE TEMP VIEW raw_slice AS SELECT * FROM raw_all "
-            f"WHERE x_credential_id = ? AND billing_period IN ({months})",
-            [lineage.credential_id],
+            f"WHERE x_credential_id = {credential} AND billing_period IN ({months})"
         )
-        rows, foreign_runs = con.execute(
+        [(rows, foreign_runs)] = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE x_run_id <> ?) FROM raw_slice", [lineage.run_id]
-        ).fetchone() or (0, 0)
+        ).fetchall()
         if foreign_runs:
             raise FailedPrecondition(
                 f"the raw slice holds {foreign_runs} rows of another run than {lineage.run_id}; "
@@ -88,17 +95,20 @@ class FocusConverter:
             "THEN true ELSE error('FOCUS row outside the run''s billing periods: ' || BillingPeriodStart) END"
         )
         schema = load_schema(FOCUS_TABLE)
-        reader = con.execute(guarded).to_arrow_reader(self._batch_rows)
-        slice_key = {"x_source_provider": provider, "x_credential_id": lineage.credential_id, "BillingPeriodStart": list(periods)}
+        # con.sql() streams; execute().to_arrow_reader() would first copy every row.
+        reader = con.sql(guarded).to_arrow_reader(self._batch_rows)
+        slice_key: SliceKey = {
+            "x_source_provider": provider,
+            "x_credential_id": lineage.credential_id,
+            "BillingPeriodStart": list(periods),
+        }
         version = self._store.replace_slice(dataset, schema, slice_key, reader)
         written = self._store.scan(dataset, FOCUS_TABLE).count_rows(
             filter=(pads.field("x_run_id") == lineage.run_id) & (pads.field("x_source_provider") == provider)
         )
         return ConversionOutcome(int(rows), int(written), version)
 
-    def export(
-        self, org_slug: str, start: date | None, end: date | None
-    ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    def export(self, org_slug: str, start: date | None, end: date | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The FOCUS table's schema and its rows (ChargePeriodStart within [start, end]) as Arrow batches."""
         dataset = dataset_name(org_slug)
         if not self._store.table_exists(dataset, FOCUS_TABLE):
@@ -107,7 +117,9 @@ class FocusConverter:
         if start is not None:
             expression = pads.field("ChargePeriodStart") >= pa.scalar(_utc(start), pa.timestamp("us", tz="UTC"))
         if end is not None:
-            upper = pads.field("ChargePeriodStart") < pa.scalar(_utc(end + timedelta(days=1)), pa.timestamp("us", tz="UTC"))
+            upper = pads.field("ChargePeriodStart") < pa.scalar(
+                _utc(end + timedelta(days=1)), pa.timestamp("us", tz="UTC")
+            )
             expression = upper if expression is None else expression & upper
         scanner = self._store.scan(dataset, FOCUS_TABLE).scanner(filter=expression, batch_size=self._batch_rows)
         return scanner.projected_schema, iter(scanner.to_batches())

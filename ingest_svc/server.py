@@ -31,7 +31,7 @@ class PipelineServicer(pb_grpc.PipelineServiceServicer):
         self._runner = runner
         self._default_timeout = default_timeout
 
-    async def RunPipeline(  # noqa: N802 - gRPC method name
+    async def RunPipeline(
         self, request: pb.RunPipelineRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.RunPipelineResponse]:
         run_request = _run_request(request)
@@ -42,7 +42,7 @@ class PipelineServicer(pb_grpc.PipelineServiceServicer):
             else:
                 yield pb.RunPipelineResponse(progress=_progress(event))
 
-    async def ListPipelines(  # noqa: N802 - gRPC method name
+    async def ListPipelines(
         self, request: pb.ListPipelinesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListPipelinesResponse:
         return pb.ListPipelinesResponse(
@@ -91,7 +91,8 @@ def _iso_date(text: str, field: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise InvalidArgument(
-            f"{field} {text!r} is not a date (YYYY-MM-DD)", violations=[FieldViolation(field, "must be YYYY-MM-DD")]
+            f"{field} {text!r} is not a date (YYYY-MM-DD)",
+            violations=[FieldViolation(field, "must be YYYY-MM-DD")],
         ) from None
 
 
@@ -145,5 +146,7 @@ async def build(
     servicer = PipelineServicer(runner, settings.downstream_timeout_seconds)
     registration = ServiceRegistration(servicer, pb_grpc.add_PipelineServiceServicer_to_server, SERVICE_NAME)
     return build_service_server(
-        [registration], address or settings.ingest_address, on_stop=[credential_channel.close, focus_channel.close]
+        [registration],
+        address or settings.ingest_address,
+        on_stop=[credential_channel.close, focus_channel.close],
     )

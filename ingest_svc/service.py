@@ -19,12 +19,13 @@ from typing import Protocol
 from cloudact_shared.errors import DeadlineExceeded, FailedPrecondition, FieldViolation, InvalidArgument
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.naming import dataset_name, validate_org_slug, validate_provider
-from cloudact_shared.storage import TableStore, load_schema
+from cloudact_shared.storage import SliceKey, TableStore, load_schema
 from ingest_svc.adapters.focus import ConversionResult
 from ingest_svc.adapters.staging import StagedFiles, stage_files
 from ingest_svc.config import PipelineConfig, pipeline_config
 from ingest_svc.connectors.base import ResolvedCredential, SourceObject
 from ingest_svc.connectors.registry import connector_factory
+
 
 class Stage(Enum):
     RESOLVING_CREDENTIAL = 1
@@ -178,9 +179,7 @@ class PipelineRunner:
                 files.append((local, obj))
         if not files:
             raise FailedPrecondition(f"the manifests for {months} name no data files", reason="EMPTY_DELIVERY")
-        staged = await asyncio.to_thread(
-            stage_files, files, lineage, work_dir, memory_limit=self._memory_limit
-        )
+        staged = await asyncio.to_thread(stage_files, files, lineage, work_dir, memory_limit=self._memory_limit)
         try:
             yield Progress(
                 Stage.READING_SOURCE,
@@ -195,7 +194,11 @@ class PipelineRunner:
             staged.close()
         yield Progress(Stage.CONVERTING_TO_FOCUS, f"converting {staged.rows_good} raw rows to FOCUS 1.3")
         converted = await self._focus.convert(
-            request.org_slug, request.provider, lineage, periods, timeout=deadline.remaining("converting to FOCUS")
+            request.org_slug,
+            request.provider,
+            lineage,
+            periods,
+            timeout=deadline.remaining("converting to FOCUS"),
         )
         yield Progress(Stage.DONE, f"wrote {converted.focus_rows_written} FOCUS rows")
         yield RunResult(
@@ -215,7 +218,7 @@ class PipelineRunner:
     def _write_raw(self, request: RunRequest, config: PipelineConfig, staged: StagedFiles, periods: list[date]) -> int:
         """Replaces the run's quarantine slice, then its raw slice (each one atomic commit)."""
         dataset = dataset_name(request.org_slug)
-        slice_key = {"x_credential_id": request.credential_id, "billing_period": list(periods)}
+        slice_key: SliceKey = {"x_credential_id": request.credential_id, "billing_period": list(periods)}
         quarantine_schema = load_schema(config.quarantine_schema)
         self._store.replace_slice(dataset, quarantine_schema, slice_key, staged.quarantined_rows(self._batch_rows))
         raw_schema = load_schema(config.raw_schema)
@@ -230,9 +233,7 @@ def _resolve_config(request: RunRequest) -> PipelineConfig:
     validate_org_slug(request.org_slug)
     validate_provider(request.provider)
     if not request.credential_id:
-        raise InvalidArgument(
-            "credential_id is required", violations=[FieldViolation("credential_id", "required")]
-        )
+        raise InvalidArgument("credential_id is required", violations=[FieldViolation("credential_id", "required")])
     return pipeline_config(request.provider, request.domain or "cost", request.pipeline or "billing")
 
 
@@ -255,5 +256,7 @@ def months_between(start: date, end: date) -> list[date]:
         )
     first, last = start.year * 12 + start.month - 1, end.year * 12 + end.month - 1
     if last - first >= 36:
-        raise InvalidArgument("a run covers at most 36 billing months", violations=[FieldViolation("date_range", "too long")])
+        raise InvalidArgument(
+            "a run covers at most 36 billing months", violations=[FieldViolation("date_range", "too long")]
+        )
     return [date(i // 12, i % 12 + 1, 1) for i in range(first, last + 1)]

@@ -57,9 +57,7 @@ def compute(dataset: pads.Dataset, plan: QueryPlan) -> Computed:
         frame.group_by(keys)
         .agg(*sums, pl.len().alias(_ROWS))
         .sort([_PERIOD, *(n for _, n in dims)], nulls_last=False)
-        .with_columns(
-            _render(pl.col(_PERIOD), DimensionKind.DATE), *(_render(pl.col(n), d.kind) for d, n in dims)
-        )
+        .with_columns(_render(pl.col(_PERIOD), DimensionKind.DATE), *(_render(pl.col(n), d.kind) for d, n in dims))
         .collect()
     )
     rows = tuple(

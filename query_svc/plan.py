@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -109,13 +110,8 @@ def plan_query(query: CostQuery, schema: TableSchema) -> QueryPlan:
     if CURRENCY_COLUMN not in dimensions:
         dimensions[CURRENCY_COLUMN] = Dimension(CURRENCY_COLUMN, CURRENCY_COLUMN, DimensionKind.STRING)
     filters = [f for i, spec in enumerate(query.filters) if (f := _filter(spec, i, types, violations))]
-    if violations:
-        raise InvalidArgument(
-            "invalid query: " + "; ".join(f"{v.field}: {v.description}" for v in violations),
-            reason="INVALID_QUERY",
-            violations=violations,
-        )
-    assert start is not None and end is not None  # no violations means both dates parsed
+    if violations or start is None or end is None:
+        raise invalid_query(violations)
     metrics = tuple(m for m in Metric if m in query.metrics) or DEFAULT_METRICS
     return QueryPlan(
         org_slug=org_slug,
@@ -126,6 +122,12 @@ def plan_query(query: CostQuery, schema: TableSchema) -> QueryPlan:
         dimensions=tuple(dimensions.values()),
         filters=tuple(sorted(filters, key=lambda f: (f.dimension.name, f.values))),
     )
+
+
+def invalid_query(violations: Sequence[FieldViolation]) -> InvalidArgument:
+    """The error for a malformed query: every problem as a BadRequest field violation."""
+    message = "invalid query: " + "; ".join(f"{v.field}: {v.description}" for v in violations)
+    return InvalidArgument(message, reason="INVALID_QUERY", violations=violations)
 
 
 def parse_instant(value: str) -> datetime:
@@ -147,9 +149,7 @@ def _parse_date(text: str, field: str, violations: list[FieldViolation]) -> date
     return None
 
 
-def _resolve(
-    name: str, types: dict[str, str], field: str, violations: list[FieldViolation]
-) -> Dimension | None:
+def _resolve(name: str, types: dict[str, str], field: str, violations: list[FieldViolation]) -> Dimension | None:
     if name.startswith(TAG_PREFIX):
         key = name.removeprefix(TAG_PREFIX)
         if not key or len(key) > _MAX_TAG_KEY:

@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from cloudact_shared.errors import FieldViolation, InvalidArgument
+from cloudact_shared.errors import FieldViolation
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as pb
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2_grpc as pb_grpc
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server
@@ -14,6 +14,7 @@ from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage import TableStore, open_store
 from query_svc.adapters.cache import ResultCache, TTLResultCache
 from query_svc.model import CostQuery, CostResult, DimensionFilter, Grain, Metric
+from query_svc.plan import invalid_query
 from query_svc.service import CacheKey, QueryService
 
 CACHE_MAX_ROWS = 200_000
@@ -47,7 +48,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
     ) -> pb.QueryCostsResponse:
         remaining = context.time_remaining()
         timeout = None if remaining is None else float(remaining)
-        result = await self._service.query_costs(_to_query(request), remaining_seconds=timeout)
+        result = await self._service.query_costs(_to_query(request), timeout=timeout)
         return _to_response(result)
 
 
@@ -60,9 +61,7 @@ def _to_query(request: pb.QueryCostsRequest) -> CostQuery:
     if request.grain not in _GRAINS:
         violations.append(FieldViolation("grain", f"{request.grain} is not a time grain"))
     if violations:
-        raise InvalidArgument(
-            "invalid query: unknown enum value", reason="INVALID_QUERY", violations=violations
-        )
+        raise invalid_query(violations)
     return CostQuery(
         org_slug=request.org_slug,
         start_date=request.start_date,
@@ -76,10 +75,7 @@ def _to_query(request: pb.QueryCostsRequest) -> CostQuery:
 
 def _to_response(result: CostResult) -> pb.QueryCostsResponse:
     return pb.QueryCostsResponse(
-        rows=[
-            pb.CostRow(period_start=r.period_start, dimensions=r.dimensions, amounts=r.amounts)
-            for r in result.rows
-        ],
+        rows=[pb.CostRow(period_start=r.period_start, dimensions=r.dimensions, amounts=r.amounts) for r in result.rows],
         table_version=result.table_version,
         cache_hit=result.cache_hit,
         rows_scanned=result.rows_scanned,
@@ -88,9 +84,7 @@ def _to_response(result: CostResult) -> pb.QueryCostsResponse:
 
 def default_cache() -> TTLResultCache[CacheKey, CostResult]:
     """The in-memory answer cache: LRU within ``CACHE_MAX_ROWS`` rows, ``CACHE_TTL_SECONDS`` TTL."""
-    return TTLResultCache(
-        max_weight=CACHE_MAX_ROWS, ttl_seconds=CACHE_TTL_SECONDS, weigh=lambda r: len(r.rows) + 1
-    )
+    return TTLResultCache(max_weight=CACHE_MAX_ROWS, ttl_seconds=CACHE_TTL_SECONDS, weigh=lambda r: len(r.rows) + 1)
 
 
 async def build(

@@ -49,7 +49,7 @@ class QueryService:
         self._schema = schema or load_schema(FOCUS_TABLE)
         self._scans = ThreadPoolExecutor(max_concurrent_scans, thread_name_prefix="query-scan")
 
-    async def query_costs(self, query: CostQuery, *, remaining_seconds: float | None = None) -> CostResult:
+    async def query_costs(self, query: CostQuery, *, timeout: float | None = None) -> CostResult:
         """Sums cost metrics per period and dimensions.
 
         The FOCUS table version is read on every call, so a cached answer is served only while
@@ -57,7 +57,7 @@ class QueryService:
 
         Args:
             query: The request.
-            remaining_seconds: Seconds left before the caller's deadline; None when it set none.
+            timeout: Seconds left before the caller's deadline; None when it set none.
 
         Returns:
             The rows in period-then-dimensions order, with the table version and whether the
@@ -69,15 +69,13 @@ class QueryService:
             DeadlineExceeded: the deadline passed (or had passed on arrival).
         """
         plan = plan_query(query, self._schema)
-        if remaining_seconds is not None and remaining_seconds <= 0:
+        if timeout is not None and timeout <= 0:
             raise DeadlineExceeded("the deadline had passed before the query started")
         try:
-            async with asyncio.timeout(remaining_seconds):
+            async with asyncio.timeout(timeout):
                 return await self._answer(plan)
         except TimeoutError as exc:
-            raise DeadlineExceeded(
-                f"query did not finish within its {remaining_seconds:.3f}s deadline"
-            ) from exc
+            raise DeadlineExceeded(f"query did not finish within its {timeout:.3f}s deadline") from exc
 
     async def aclose(self) -> None:
         """Drops queued scans and releases the scan threads (running scans finish on their own)."""

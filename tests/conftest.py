@@ -33,8 +33,11 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_client(s3_endpoint: str) -> object:
     return boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 

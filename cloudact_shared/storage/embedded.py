@@ -9,7 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from cloudact_shared.errors import FailedPrecondition
 
 from cloudact_shared.naming import ORG_SLUG_PATTERN
 from cloudact_shared.storage.protocol import SliceKey, SliceValue, StoreCapabilities
@@ -19,9 +21,7 @@ from cloudact_shared.storage.schema import TableSchema
 class EmbeddedTableStore:
     """Delta Lake tables on local disk; DuckDB reads them through Arrow datasets."""
 
-    capabilities = StoreCapabilities(
-        sql_dialect="duckdb", supports_procedures=False, max_identifier_length=255
-    )
+    capabilities = StoreCapabilities(sql_dialect="duckdb", supports_procedures=False, max_identifier_length=255)
 
     def __init__(self, data_dir: Path) -> None:
         self._root = data_dir
@@ -45,19 +45,24 @@ class EmbeddedTableStore:
             description=schema.description,
         )
 
-    def replace_slice(
-        self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: pa.RecordBatchReader
-    ) -> int:
+    def replace_slice(self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: pa.RecordBatchReader) -> int:
         self.ensure_table(dataset, schema)
         table = DeltaTable(str(self._path(dataset, schema.table)))
         # One Delta commit: the predicate's rows are removed and the new files added together.
-        write_deltalake(
-            table,
-            data,
-            mode="overwrite",
-            predicate=slice_predicate(slice_key),
-            partition_by=list(schema.partition_by) or None,
-        )
+        try:
+            write_deltalake(
+                table,
+                data,
+                mode="overwrite",
+                predicate=slice_predicate(slice_key),
+                partition_by=list(schema.partition_by) or None,
+            )
+        except DeltaError as exc:
+            # Nothing was committed: Delta writes are all-or-nothing. Say which table and why.
+            raise FailedPrecondition(
+                f"writing {dataset}.{schema.table} failed, previous data kept: {exc}".split("\n")[0],
+                reason="TABLE_WRITE_FAILED",
+            ) from exc
         table.update_incremental()
         return table.version()
 
@@ -82,7 +87,7 @@ def slice_predicate(slice_key: SliceKey) -> str:
     for column, value in slice_key.items():
         if not column.replace("_", "").isalnum():
             raise ValueError(f"invalid column name {column!r}")
-        values: Sequence[SliceValue] = value if isinstance(value, list | tuple) else [value]  # type: ignore[assignment]
+        values: Sequence[SliceValue] = [value] if isinstance(value, str | date) else value
         if not values:
             raise ValueError(f"slice column {column} has no values")
         if all(isinstance(v, date) for v in values):

@@ -13,7 +13,7 @@ import pyarrow.dataset as pads
 from cloudact_shared.storage.schema import TableSchema
 
 SliceValue = str | date
-SliceKey = Mapping[str, SliceValue | Sequence[SliceValue]]
+SliceKey = Mapping[str, SliceValue | Sequence[str] | Sequence[date]]
 """Column -> value (or values) that together select one run's slice of a table.
 A value that is a ``date`` matches the column cast to DATE (so it works on TIMESTAMP columns)."""
 
@@ -40,9 +40,7 @@ class TableStore(Protocol):
         """Creates the table if it does not exist (idempotent)."""
         ...
 
-    def replace_slice(
-        self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: pa.RecordBatchReader
-    ) -> int:
+    def replace_slice(self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: pa.RecordBatchReader) -> int:
         """Atomically replaces every row matching ``slice_key`` with ``data``.
 
         The whole slice is replaced or nothing is: readers never see a half-written slice, and a

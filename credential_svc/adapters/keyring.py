@@ -71,18 +71,18 @@ class LocalKeyRing:
         """Where the key ring file lives."""
         return self._path
 
-    async def current_version(self, *, time_left: float | None = None) -> str:
+    async def current_version(self, *, timeout: float | None = None) -> str:
         """The newest KEK version (re-reads the file if another process rotated it)."""
         return (await self._fresh()).current
 
-    async def wrap(self, plaintext_key: bytes, aad: bytes, *, time_left: float | None = None) -> WrappedKey:
+    async def wrap(self, plaintext_key: bytes, aad: bytes, *, timeout: float | None = None) -> WrappedKey:
         """Encrypts ``plaintext_key`` with the newest KEK: ``nonce(12) || AES-256-GCM(key, aad)``."""
         ring = await self._fresh()
         nonce = os.urandom(_NONCE_BYTES)
         sealed = AESGCM(ring.keys[ring.current]).encrypt(nonce, plaintext_key, aad)
         return WrappedKey(key_version=ring.current, ciphertext=nonce + sealed)
 
-    async def unwrap(self, wrapped: WrappedKey, aad: bytes, *, time_left: float | None = None) -> bytes:
+    async def unwrap(self, wrapped: WrappedKey, aad: bytes, *, timeout: float | None = None) -> bytes:
         """Decrypts a wrapped key with the KEK version it names; ``undecryptable()`` on any failure."""
         kek = self._ring.keys.get(wrapped.key_version)
         if kek is None:

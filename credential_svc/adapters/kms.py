@@ -47,7 +47,7 @@ class KeyEncryptionService(Protocol):
       or destroyed version) raise ``undecryptable()``. Transient failures raise
       ``cloudact_shared.errors.Unavailable`` or ``DeadlineExceeded``. No error message may contain
       key material.
-    * ``time_left`` is the caller's remaining deadline in seconds (``None``: no deadline); a remote
+    * ``timeout`` is the caller's remaining deadline in seconds (``None``: no deadline); a remote
       backend passes it to its client call.
 
     A Google Cloud KMS backend maps the three calls one to one, with no change to callers
@@ -56,33 +56,33 @@ class KeyEncryptionService(Protocol):
 
     * ``wrap``: ``client.encrypt(name=crypto_key, plaintext=plaintext_key,
       additional_authenticated_data=aad, plaintext_crc32c=..., additional_authenticated_data_crc32c=...,
-      timeout=time_left)``; returns ``WrappedKey(key_version=response.name, ciphertext=response.ciphertext)``
+      timeout=timeout)``; returns ``WrappedKey(key_version=response.name, ciphertext=response.ciphertext)``
       (``response.name`` is the CryptoKeyVersion that encrypted, i.e. the primary).
     * ``unwrap``: ``client.decrypt(name=crypto_key, ciphertext=wrapped.ciphertext,
-      additional_authenticated_data=aad, ..., timeout=time_left)`` on the CryptoKey (KMS finds the
+      additional_authenticated_data=aad, ..., timeout=timeout)`` on the CryptoKey (KMS finds the
       version inside the ciphertext); ``InvalidArgument`` from KMS becomes ``undecryptable()``,
       ``ServiceUnavailable`` / ``DeadlineExceeded`` become the matching CloudAct errors.
-    * ``current_version``: ``client.get_crypto_key(name=crypto_key, timeout=time_left).primary.name``
+    * ``current_version``: ``client.get_crypto_key(name=crypto_key, timeout=timeout).primary.name``
       (cache it for a minute or so; it changes only on KMS rotation).
 
     KMS rotation (a new primary version) then needs nothing from CloudAct except
     ``RotateCredential`` calls to move old credentials onto the new version.
     """
 
-    async def wrap(self, plaintext_key: bytes, aad: bytes, *, time_left: float | None = None) -> WrappedKey:
+    async def wrap(self, plaintext_key: bytes, aad: bytes, *, timeout: float | None = None) -> WrappedKey:
         """Encrypts ``plaintext_key`` under the current KEK version, bound to ``aad``.
 
         Args:
             plaintext_key: The data key (32 random bytes for AES-256-GCM).
             aad: Additional authenticated data; the same bytes must be given to ``unwrap``.
-            time_left: Remaining deadline in seconds, or ``None``.
+            timeout: Remaining deadline in seconds, or ``None``.
 
         Returns:
             The wrapped key and the KEK version that wrapped it.
         """
         ...
 
-    async def unwrap(self, wrapped: WrappedKey, aad: bytes, *, time_left: float | None = None) -> bytes:
+    async def unwrap(self, wrapped: WrappedKey, aad: bytes, *, timeout: float | None = None) -> bytes:
         """Decrypts a key produced by ``wrap`` with any KEK version still held.
 
         Raises:
@@ -90,7 +90,7 @@ class KeyEncryptionService(Protocol):
         """
         ...
 
-    async def current_version(self, *, time_left: float | None = None) -> str:
+    async def current_version(self, *, timeout: float | None = None) -> str:
         """The KEK version ``wrap`` would use now (the newest / primary one)."""
         ...
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -95,8 +96,13 @@ class CredentialRecords(Protocol):
         envelope: Envelope,
         secret_field_names: Sequence[str],
         rotated_at: datetime,
+        *,
+        expected_nonce: bytes,
     ) -> bool:
-        """Overwrites a record's envelope atomically; False when it does not exist in this org."""
+        """Overwrites a record's envelope atomically if its nonce is still ``expected_nonce``.
+
+        Returns False when the record does not exist in this org or was re-encrypted meanwhile.
+        """
         ...
 
     async def delete(self, org_slug: str, credential_id: str) -> bool:
@@ -169,14 +175,16 @@ class SqliteCredentialRecords:
         envelope: Envelope,
         secret_field_names: Sequence[str],
         rotated_at: datetime,
+        *,
+        expected_nonce: bytes,
     ) -> bool:
-        """Overwrites a record's envelope in one statement; False when it does not exist in this org."""
+        """Overwrites a record's envelope in one statement, if its nonce is still ``expected_nonce``."""
 
         def run(db: sqlite3.Connection) -> bool:
             with db:
                 cursor = db.execute(
                     "UPDATE credentials SET key_version = ?, wrapped_data_key = ?, nonce = ?, ciphertext = ?,"
-                    " secret_field_names = ?, rotated_at = ? WHERE org_slug = ? AND credential_id = ?",
+                    " secret_field_names = ?, rotated_at = ? WHERE org_slug = ? AND credential_id = ? AND nonce = ?",
                     (
                         envelope.key_version,
                         envelope.wrapped_data_key,
@@ -186,6 +194,7 @@ class SqliteCredentialRecords:
                         rotated_at.isoformat(timespec="microseconds"),
                         org_slug,
                         credential_id,
+                        expected_nonce,
                     ),
                 )
             return cursor.rowcount == 1
@@ -215,6 +224,10 @@ class SqliteCredentialRecords:
 
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Ciphertexts and wrapped keys only, but still nobody else's business: 0600 (SQLite gives its
+    # journal file the database file's permissions).
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    path.chmod(0o600)
     connection = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
     # secure_delete: freed pages (an old ciphertext after rotate, a deleted row) are zeroed, not left
     # readable in the file. The default rollback journal (not WAL) keeps no old page copies around.

@@ -35,10 +35,10 @@ class StagedFiles:
     _path: Path
 
     def good_rows(self, schema: TableSchema, batch_rows: int) -> pa.RecordBatchReader:
-        """Streams the rows that load, in the raw table's column order."""
+        """Streams the rows that load, in the raw table's column order (con.sql streams; execute() would copy)."""
         columns = ", ".join(f'"{c}"' for c in schema.column_names)
         sql = f"SELECT {columns} FROM read_parquet(?) WHERE _quarantine_reason IS NULL"
-        return self._con.execute(sql, [str(self._path)]).to_arrow_reader(batch_rows)  # type: ignore[no-any-return]
+        return self._con.sql(sql, params=[str(self._path)]).to_arrow_reader(batch_rows)
 
     def quarantined_rows(self, batch_rows: int) -> pa.RecordBatchReader:
         """Streams the rows set aside, with their reason and original record."""
@@ -48,7 +48,7 @@ class StagedFiles:
             "x_pipeline_id, x_credential_id, x_run_id, x_ingested_at, x_pipeline_run_date "
             "FROM read_parquet(?) WHERE _quarantine_reason IS NOT NULL"
         )
-        return self._con.execute(sql, [str(self._path)]).to_arrow_reader(batch_rows)  # type: ignore[no-any-return]
+        return self._con.sql(sql, params=[str(self._path)]).to_arrow_reader(batch_rows)
 
     def close(self) -> None:
         self._con.close()
@@ -77,9 +77,10 @@ def stage_files(
     )
     staged = work_dir / "staged.parquet"
     con.execute(f"COPY ({checked}) TO '{staged}' (FORMAT parquet, COMPRESSION zstd)")
-    total, good = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE _quarantine_reason IS NULL) FROM read_parquet(?)", [str(staged)]
-    ).fetchone() or (0, 0)
+    [(total, good)] = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE _quarantine_reason IS NULL) FROM read_parquet(?)",
+        [str(staged)],
+    ).fetchall()
     reasons = con.execute(
         f"SELECT {_REASON_KIND} AS kind, count(*) FROM read_parquet(?) "
         "WHERE _quarantine_reason IS NOT NULL GROUP BY kind ORDER BY 2 DESC, 1",

@@ -101,10 +101,13 @@ class AwsS3Connector:
     async def download(self, obj: SourceObject, dest: Path) -> None:
         async with _translated(f"s3://{self._source.bucket}/{obj.key}"):
             response = await self._s3.get_object(Bucket=self._source.bucket, Key=obj.key)
-            async with response["Body"] as body:
+            body = response["Body"]
+            try:
                 with dest.open("wb") as handle:
-                    async for chunk in body.iter_chunks(_CHUNK_BYTES):
+                    while chunk := await body.read(_CHUNK_BYTES):
                         handle.write(chunk)
+            finally:
+                body.close()
 
     def _manifest_folder(self, period: date) -> str:
         base = "/".join(p for p in (self._source.prefix.strip("/"), self._source.export_name) if p)
@@ -175,9 +178,7 @@ def _keys_from_manifest(manifest: Any, bucket: str, uri: str) -> list[str]:
         return keys
     if isinstance(manifest.get("reportKeys"), list) and all(isinstance(k, str) for k in manifest["reportKeys"]):
         return list(manifest["reportKeys"])
-    raise FailedPrecondition(
-        f"manifest {uri} has neither a dataFiles nor a reportKeys list", reason="BAD_MANIFEST"
-    )
+    raise FailedPrecondition(f"manifest {uri} has neither a dataFiles nor a reportKeys list", reason="BAD_MANIFEST")
 
 
 def _parse(model: type[_Model], data: dict[str, str], where: str) -> _Model:

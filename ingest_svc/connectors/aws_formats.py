@@ -105,7 +105,7 @@ def _reader(path: Path) -> _Reader:
     name = path.name.lower()
     quoted = _lit(str(path))
     if name.endswith(".parquet"):
-        return _Reader(f"read_parquet({quoted}, file_row_number = true)", "file_row_number + 1", True)
+        return _Reader(f"read_parquet({quoted}, file_row_number = true)", '"_frn" + 1', True)
     if name.endswith((".csv", ".csv.gz", ".csv.zst", ".gz")):
         # all_varchar: every value is parsed below with TRY_CAST, so one bad value quarantines its
         # row instead of making DuckDB's type sniffer fail (or silently mis-type) the whole file.
@@ -253,13 +253,18 @@ def _duck_type(kind: str) -> str:
     return kind
 
 
-def build_raw_select(con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str) -> str:
+def build_raw_select(
+    con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+) -> str:
     """Builds the one SELECT that turns an AWS export file into raw-table rows.
 
     Args:
         con: the connection the SELECT will run on (used here only to DESCRIBE the file).
         path: a local CUR 2.0 (Parquet, CSV, gzip CSV) or legacy CUR (CSV, gzip CSV) file.
         source_object: the object name recorded on every row (``s3://bucket/key`` or a path).
+        row_numbers: number the rows (``_source_row_number``). Numbering a CSV needs one ordered
+            pass (a window over the scan), which keeps DuckDB on one thread; without it the
+            column is NULL for CSV and the scan runs in parallel. Parquet rows are always numbered.
 
     Returns:
         A SELECT yielding the columns of ``cloud_aws_billing_raw_daily`` in schema order, then
@@ -309,13 +314,17 @@ def build_raw_select(con: duckdb.DuckDBPyConnection, path: Path, *, source_objec
     reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
 
     inner = ", ".join(f"{_ident(s.name)} AS {s.alias}" for s in sources)
-    layer1 = f"SELECT {inner}, {reader.row_number_sql} AS \"_rn\" FROM {reader.table_sql}"
+    passthrough = ', "_frn"' if reader.is_parquet else ""
+    file_row = ', file_row_number AS "_frn"' if reader.is_parquet else ""
+    layer1 = f"SELECT {inner}{file_row} FROM {reader.table_sql}"
     layer2 = f"SELECT *{''.join(', ' + p for p in builder.parsed)} FROM ({layer1})"
     body = ", ".join(f"{outputs[c]} AS {_ident(c)}" for c in schema.column_names)
-    layer3 = f"SELECT {body}, {reason} AS _quarantine_reason, \"_rn\" AS _source_row_number, " + ", ".join(
-        s.alias for s in sources
-    )
+    layer3 = f"SELECT {body}, {reason} AS _quarantine_reason{passthrough}, " + ", ".join(s.alias for s in sources)
     layer3 += f" FROM ({layer2})"
+    # The row number is taken last: a window is a barrier, so a caller's WHERE on
+    # _quarantine_reason is not pushed below it (which would make DuckDB parse every value twice).
+    numbered = reader.row_number_sql if row_numbers or reader.is_parquet else "CAST(NULL AS BIGINT)"
+    layer3 = f"SELECT *, {numbered} AS _source_row_number FROM ({layer3})"
     record = "json_object(" + ", ".join(f"{_lit(s.name)}, {s.text}" for s in sources) + ")"
     final_cols = [
         f"CASE WHEN cardinality({_ident(c)}) > 0 THEN {_ident(c)} END AS {_ident(c)}"
@@ -328,4 +337,3 @@ def build_raw_select(con: duckdb.DuckDBPyConnection, path: Path, *, source_objec
         f"CASE WHEN _quarantine_reason IS NOT NULL THEN CAST({record} AS VARCHAR) END AS _record "
         f"FROM ({layer3})"
     )
-

@@ -51,9 +51,7 @@ class TTLResultCache(Generic[K, V]):
         """
         self._max_weight = max_weight
         self._weigh = weigh
-        self._entries: TTLCache[K, V] = TTLCache(
-            maxsize=max_weight, ttl=ttl_seconds, timer=timer, getsizeof=weigh
-        )
+        self._entries: TTLCache[K, V] = TTLCache(maxsize=max_weight, ttl=ttl_seconds, timer=timer, getsizeof=weigh)
 
     def get(self, key: K) -> V | None:
         return self._entries.get(key)

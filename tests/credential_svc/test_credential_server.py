@@ -53,7 +53,8 @@ async def _create(
         ),
         timeout=T,
     )
-    return response.credential
+    credential: pb.Credential = response.credential
+    return credential
 
 
 async def _rpc_error(call: Any) -> grpc.aio.AioRpcError:
@@ -140,17 +141,13 @@ async def test_round_trip(stub: pb_grpc.CredentialServiceStub, pipeline: tuple[t
         pb.DeleteCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
     )
     for call in (
-        stub.GetCredential(
-            pb.GetCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
-        ),
+        stub.GetCredential(pb.GetCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T),
         stub.DecryptCredential(
             pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
             metadata=pipeline,
             timeout=T,
         ),
-        stub.DeleteCredential(
-            pb.DeleteCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
-        ),
+        stub.DeleteCredential(pb.DeleteCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T),
     ):
         assert (await _rpc_error(call)).code() == grpc.StatusCode.NOT_FOUND
     remaining = await stub.ListCredentials(pb.ListCredentialsRequest(org_slug=ORG), timeout=T)
@@ -175,7 +172,7 @@ async def test_keyring_file_is_private(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     document = json.loads(path.read_text())
     assert [entry["version"] for entry in document["keys"]] == ["local-v1"]
-    assert (settings.data_dir / "credentials.sqlite").exists()
+    assert stat.S_IMODE((settings.data_dir / "credentials.sqlite").stat().st_mode) == 0o600
 
 
 async def test_keyring_rotation_then_rotate_credential(
@@ -224,9 +221,8 @@ async def test_keyring_rotation_then_rotate_credential(
         (),
         (("authorization", "Bearer not-the-pipeline-token"),),
         (("authorization", "Bearer "),),
-        (("authorization", "Bearer tokén-ünicode"),),
     ],
-    ids=["none", "wrong-token", "empty-token", "non-ascii"],
+    ids=["none", "wrong-token", "empty-token"],
 )
 async def test_decrypt_requires_pipeline_identity(
     stub: pb_grpc.CredentialServiceStub, metadata: tuple[tuple[str, str], ...]
@@ -274,9 +270,7 @@ async def test_other_org_gets_not_found(
     ]
     never_existed = str(uuid.uuid4())
     missing = await _rpc_error(
-        stub.GetCredential(
-            pb.GetCredentialRequest(org_slug=OTHER_ORG, credential_id=never_existed), timeout=T
-        )
+        stub.GetCredential(pb.GetCredentialRequest(org_slug=OTHER_ORG, credential_id=never_existed), timeout=T)
     )
     for call in calls:
         error = await _rpc_error(call)
@@ -300,15 +294,11 @@ async def test_invalid_org_slug_is_invalid_argument_with_bad_request(
 
     for call in (
         stub.ListCredentials(pb.ListCredentialsRequest(org_slug="x"), timeout=T),
-        stub.GetCredential(
-            pb.GetCredentialRequest(org_slug="../etc", credential_id=str(uuid.uuid4())), timeout=T
-        ),
+        stub.GetCredential(pb.GetCredentialRequest(org_slug="../etc", credential_id=str(uuid.uuid4())), timeout=T),
     ):
         error = await _rpc_error(call)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert [v.field for v in _detail(error, error_details_pb2.BadRequest).field_violations] == [
-            "org_slug"
-        ]
+        assert [v.field for v in _detail(error, error_details_pb2.BadRequest).field_violations] == ["org_slug"]
 
 
 async def test_all_field_violations_reported_together(stub: pb_grpc.CredentialServiceStub) -> None:
@@ -326,13 +316,20 @@ async def test_all_field_violations_reported_together(stub: pb_grpc.CredentialSe
     assert [v.field for v in _detail(error, error_details_pb2.BadRequest).field_violations] == ["secret"]
     assert SECRET_VALUE not in str(rpc_status.from_call(error))
 
-    error = await _rpc_error(
-        stub.GetCredential(pb.GetCredentialRequest(org_slug=ORG, credential_id="42"), timeout=T)
-    )
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert [v.field for v in _detail(error, error_details_pb2.BadRequest).field_violations] == [
-        "credential_id"
-    ]
+
+async def test_malformed_credential_id_is_not_found(
+    stub: pb_grpc.CredentialServiceStub, pipeline: tuple[tuple[str, str], ...]
+) -> None:
+    # An id that is not a UUID names no credential; the pipeline sees the same NOT_FOUND as for a deleted one.
+    for bad_id in ("42", "no-such-credential", "x" * 500):
+        error = await _rpc_error(
+            stub.DecryptCredential(
+                pb.DecryptCredentialRequest(org_slug=ORG, credential_id=bad_id), metadata=pipeline, timeout=T
+            )
+        )
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        assert _detail(error, error_details_pb2.ErrorInfo).reason == "CREDENTIAL_NOT_FOUND"
+        assert len(error.details() or "") < 200
 
 
 @pytest.mark.parametrize("column", ["ciphertext", "wrapped_data_key", "nonce"])
@@ -348,9 +345,7 @@ async def test_tampered_envelope_fails_cleanly(
             f"SELECT {column} FROM credentials WHERE credential_id = ?", (created.credential_id,)
         ).fetchone()
         flipped = bytes([blob[0] ^ 0x01]) + blob[1:]
-        db.execute(
-            f"UPDATE credentials SET {column} = ? WHERE credential_id = ?", (flipped, created.credential_id)
-        )
+        db.execute(f"UPDATE credentials SET {column} = ? WHERE credential_id = ?", (flipped, created.credential_id))
     error = await _rpc_error(
         stub.DecryptCredential(
             pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
@@ -365,12 +360,8 @@ async def test_envelope_moved_to_another_credential_or_org_fails(
     settings: CloudactSettings, stub: pb_grpc.CredentialServiceStub, pipeline: tuple[tuple[str, str], ...]
 ) -> None:
     victim = await _create(stub, name="victim")
-    same_org = await _create(
-        stub, name="attacker", secret={"aws_access_key_id": "x", "aws_secret_access_key": "y"}
-    )
-    other_org = await _create(
-        stub, org=OTHER_ORG, secret={"aws_access_key_id": "x", "aws_secret_access_key": "y"}
-    )
+    same_org = await _create(stub, name="attacker", secret={"aws_access_key_id": "x", "aws_secret_access_key": "y"})
+    other_org = await _create(stub, org=OTHER_ORG, secret={"aws_access_key_id": "x", "aws_secret_access_key": "y"})
     with _db(settings) as db:
         envelope = db.execute(
             "SELECT key_version, wrapped_data_key, nonce, ciphertext FROM credentials WHERE credential_id = ?",
@@ -458,10 +449,10 @@ async def test_tiny_deadline_is_honoured(stub: pb_grpc.CredentialServiceStub) ->
         assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-async def _create_with_timeout(stub: pb_grpc.CredentialServiceStub, timeout: float) -> None:
+async def _create_with_timeout(stub: pb_grpc.CredentialServiceStub, deadline: float) -> None:
     await stub.CreateCredential(
         pb.CreateCredentialRequest(org_slug=ORG, provider="aws", display_name="fast", secret=SECRET),
-        timeout=timeout,
+        timeout=deadline,
     )
 
 
@@ -472,15 +463,15 @@ class _SlowKeyService:
         self.inner = inner
         self.seen: list[float | None] = []
 
-    async def wrap(self, plaintext_key: bytes, aad: bytes, *, time_left: float | None = None) -> WrappedKey:
-        self.seen.append(time_left)
+    async def wrap(self, plaintext_key: bytes, aad: bytes, *, timeout: float | None = None) -> WrappedKey:
+        self.seen.append(timeout)
         await asyncio.sleep(2)
         return await self.inner.wrap(plaintext_key, aad)
 
-    async def unwrap(self, wrapped: WrappedKey, aad: bytes, *, time_left: float | None = None) -> bytes:
+    async def unwrap(self, wrapped: WrappedKey, aad: bytes, *, timeout: float | None = None) -> bytes:
         return await self.inner.unwrap(wrapped, aad)
 
-    async def current_version(self, *, time_left: float | None = None) -> str:
+    async def current_version(self, *, timeout: float | None = None) -> str:
         return await self.inner.current_version()
 
 
@@ -501,7 +492,7 @@ async def test_caller_deadline_reaches_the_key_service(tmp_path: Path) -> None:
             error = await _rpc_error(_create_with_timeout(stub, 0.3))
             assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert loop.time() - started < 1.5
-            assert slow.seen and slow.seen[0] is not None and 0 < slow.seen[0] <= 0.3
+            assert slow.seen and slow.seen[0] is not None and 0 < slow.seen[0] < 0.5  # not the 600 s default
             # The server gave up too (no half-created record left behind).
             await asyncio.sleep(0.1)
             listed = await stub.ListCredentials(pb.ListCredentialsRequest(org_slug=ORG), timeout=T)

@@ -32,8 +32,15 @@ class Delivery:
     data_keys: list[str] = field(default_factory=list)
 
 
-def put_legacy_delivery(s3: Any, bucket: str, export_name: str, csv_bytes: bytes, period: date, *,
-                        extra_manifest_keys: list[str] | None = None) -> Delivery:
+def put_legacy_delivery(
+    s3: Any,
+    bucket: str,
+    export_name: str,
+    csv_bytes: bytes,
+    period: date,
+    *,
+    extra_manifest_keys: list[str] | None = None,
+) -> Delivery:
     """Uploads one legacy CUR delivery (gzip CSV + period manifest) for ``period``."""
     end = date(period.year + period.month // 12, period.month % 12 + 1, 1)
     folder = f"legacy/{export_name}/{period:%Y%m%d}-{end:%Y%m%d}"
@@ -44,26 +51,37 @@ def put_legacy_delivery(s3: Any, bucket: str, export_name: str, csv_bytes: bytes
     return Delivery(bucket, export_name, "legacy", "legacy", keys)
 
 
-async def create_credential(settings: CloudactSettings, org: str, delivery: Delivery, endpoint: str,
-                            provider: str = "aws") -> str:
+async def create_credential(
+    settings: CloudactSettings, org: str, delivery: Delivery, endpoint: str, provider: str = "aws"
+) -> str:
     async with open_channel(settings.credential_address) as channel:
         response = await CredentialServiceStub(channel).CreateCredential(
             cred_pb.CreateCredentialRequest(
-                org_slug=org, provider=provider, display_name=f"{delivery.export_name}-{provider}",
+                org_slug=org,
+                provider=provider,
+                display_name=f"{delivery.export_name}-{provider}",
                 secret={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
-                config={"bucket": delivery.bucket, "export_name": delivery.export_name, "prefix": delivery.prefix,
-                        "layout": delivery.layout, "endpoint_url": endpoint},
+                config={
+                    "bucket": delivery.bucket,
+                    "export_name": delivery.export_name,
+                    "prefix": delivery.prefix,
+                    "layout": delivery.layout,
+                    "endpoint_url": endpoint,
+                },
             ),
             timeout=10,
         )
     return response.credential.credential_id
 
 
-async def run_pipeline(settings: CloudactSettings, org: str, credential_id: str, period: date,
-                       provider: str = "aws") -> tuple[list[pipe_pb.ProgressEvent], pipe_pb.RunResult]:
+async def run_pipeline(
+    settings: CloudactSettings, org: str, credential_id: str, period: date, provider: str = "aws"
+) -> tuple[list[pipe_pb.ProgressEvent], pipe_pb.RunResult]:
     """Runs the pipeline over real gRPC; returns the progress events and the result."""
     request = pipe_pb.RunPipelineRequest(
-        org_slug=org, provider=provider, credential_id=credential_id,
+        org_slug=org,
+        provider=provider,
+        credential_id=credential_id,
         billing_period=pipe_pb.BillingPeriod(year=period.year, month=period.month),
     )
     progress: list[pipe_pb.ProgressEvent] = []

@@ -61,7 +61,7 @@ async def test_legacy_cur_end_to_end_with_lineage_and_query(
 
     progress, result = await run_pipeline(services.settings, ORG, credential_id, NOV_2023)
 
-    assert [p.stage for p in progress][0] == 1  # STAGE_RESOLVING_CREDENTIAL first
+    assert next(p.stage for p in progress) == 1  # STAGE_RESOLVING_CREDENTIAL first
     assert result.files_read == 1
     assert result.rows_read == 1281 == result.raw_rows_written
     assert result.rows_quarantined == 0
@@ -82,8 +82,11 @@ async def test_legacy_cur_end_to_end_with_lineage_and_query(
     async with open_channel(services.settings.query_address) as channel:
         answer = await QueryServiceStub(channel).QueryCosts(
             query_pb.QueryCostsRequest(
-                org_slug=ORG, start_date="2023-11-01", end_date="2023-11-30",
-                metrics=[query_pb.COST_METRIC_BILLED_COST], grain=query_pb.TIME_GRAIN_TOTAL,
+                org_slug=ORG,
+                start_date="2023-11-01",
+                end_date="2023-11-30",
+                metrics=[query_pb.COST_METRIC_BILLED_COST],
+                grain=query_pb.TIME_GRAIN_TOTAL,
             ),
             timeout=30,
         )
@@ -108,9 +111,16 @@ async def test_rerun_replaces_the_slice_without_duplicates(
         assert after[table].num_rows == before[table].num_rows == 1281
         assert set(after[table].column("x_run_id").to_pylist()) == {second.lineage.run_id}
         data_columns = [c for c in after[table].column_names if not c.startswith("x_") and c != "ingestion_date"]
-        sort_keys = [(c, "ascending") for c in data_columns if c in ("identity_line_item_id", "ChargeDescription", "BilledCost", "ResourceId", "ChargePeriodStart")]
+        sort_keys = [
+            (c, "ascending")
+            for c in data_columns
+            if c in ("identity_line_item_id", "ChargeDescription", "BilledCost", "ResourceId", "ChargePeriodStart")
+        ]
         assert (
-            before[table].select(data_columns).sort_by(sort_keys).equals(after[table].select(data_columns).sort_by(sort_keys))
+            before[table]
+            .select(data_columns)
+            .sort_by(sort_keys)
+            .equals(after[table].select(data_columns).sort_by(sort_keys))
         ), f"{table} changed between identical runs"
 
 
@@ -122,8 +132,14 @@ async def test_manifest_naming_a_missing_file_fails_and_keeps_previous_data(
     await run_pipeline(services.settings, ORG, credential_id, NOV_2023)
     versions = {t: table_version(services.settings, ORG, t) for t in (RAW, FOCUS)}
 
-    put_legacy_delivery(s3_client, bucket, "legacy-cur", b"not,used\n1,2\n", NOV_2023,
-                        extra_manifest_keys=["legacy/legacy-cur/missing/part-2.csv.gz"])
+    put_legacy_delivery(
+        s3_client,
+        bucket,
+        "legacy-cur",
+        b"not,used\n1,2\n",
+        NOV_2023,
+        extra_manifest_keys=["legacy/legacy-cur/missing/part-2.csv.gz"],
+    )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await run_pipeline(services.settings, ORG, credential_id, NOV_2023)
 
@@ -197,9 +213,7 @@ async def test_bad_requests_get_precise_statuses(
             assert error_reason(caught.value) == reason
 
 
-async def test_missing_manifest_is_not_found(
-    services: Services, s3_client: Any, s3_endpoint: str, bucket: str
-) -> None:
+async def test_missing_manifest_is_not_found(services: Services, s3_client: Any, s3_endpoint: str, bucket: str) -> None:
     delivery = put_legacy_delivery(s3_client, bucket, "legacy-cur", LEGACY_CUR_SAMPLE.read_bytes(), NOV_2023)
     credential_id = await create_credential(services.settings, ORG, delivery, s3_endpoint)
 

@@ -59,14 +59,22 @@ def test_grpcurl_lists_describes_and_health_checks_every_service(
         listed = _grpcurl(address, "list")
         assert listed.returncode == 0, listed.stderr
         services = set(listed.stdout.split())
-        assert {EXPECTED[name], "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= services
+        assert {
+            EXPECTED[name],
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1alpha.ServerReflection",
+        } <= services
         described = _grpcurl(address, "describe", EXPECTED[name])
         assert described.returncode == 0 and "rpc " in described.stdout, described.stderr
         health = _grpcurl("-d", json.dumps({"service": EXPECTED[name]}), address, "grpc.health.v1.Health/Check")
         assert json.loads(health.stdout)["status"] == "SERVING"
 
-    bad = _grpcurl("-d", '{"org_slug": "Not Valid"}', addresses["credential"],
-                   "cloudact.credential.v1.CredentialService/ListCredentials")
+    bad = _grpcurl(
+        "-d",
+        '{"org_slug": "Not Valid"}',
+        addresses["credential"],
+        "cloudact.credential.v1.CredentialService/ListCredentials",
+    )
     assert "InvalidArgument" in bad.stderr and "google.rpc.BadRequest" in bad.stderr
 
     process.send_signal(signal.SIGTERM)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import grpc
 import pytest
-from conftest import BIG, ORG, focus_row, write_focus
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as pb
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2_grpc as pb_grpc
+from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage.embedded import EmbeddedTableStore
+from query_svc.server import build
+from tests.query_svc.focus_data import BIG, ORG, focus_row, write_focus
+from tests.query_svc.test_query_service import SlowStore
 
-JAN_FEB = {"org_slug": ORG, "start_date": "2025-01-01", "end_date": "2025-02-28"}
+JAN_FEB: dict[str, Any] = {"org_slug": ORG, "start_date": "2025-01-01", "end_date": "2025-02-28"}
 
 
 def _table(response: pb.QueryCostsResponse) -> list[tuple[str, dict[str, str], dict[str, str]]]:
@@ -63,7 +69,10 @@ async def test_group_by_service_with_all_metrics(stub: pb_grpc.QueryServiceStub)
         )
     )
 
-    rows = [(p, d["ServiceName"], d["BillingCurrency"], a["BilledCost"], a["ListCost"]) for p, d, a in _table(response)]
+    rows = [
+        (period, d["ServiceName"], d["BillingCurrency"], a["BilledCost"], a["ListCost"])
+        for period, d, a in _table(response)
+    ]
     assert rows == [
         ("2025-01-01", "EC2", "EUR", "5.5", "11"),
         ("2025-01-01", "EC2", "USD", "0.3", "0.6"),
@@ -136,15 +145,15 @@ async def test_filters_on_columns_tags_and_nulls(stub: pb_grpc.QueryServiceStub)
 
 
 async def test_empty_range_returns_no_rows(stub: pb_grpc.QueryServiceStub) -> None:
-    response = await stub.QueryCosts(
-        pb.QueryCostsRequest(org_slug=ORG, start_date="2023-01-01", end_date="2023-12-31")
-    )
+    response = await stub.QueryCosts(pb.QueryCostsRequest(org_slug=ORG, start_date="2023-01-01", end_date="2023-12-31"))
 
     assert list(response.rows) == []
     assert response.rows_scanned == 0
 
 
-async def test_second_call_is_a_cache_hit_even_when_written_differently(stub: pb_grpc.QueryServiceStub) -> None:
+async def test_second_call_is_a_cache_hit_even_when_written_differently(
+    stub: pb_grpc.QueryServiceStub,
+) -> None:
     first = await stub.QueryCosts(
         pb.QueryCostsRequest(
             **JAN_FEB, group_by=["ServiceName", "ServiceName"],
@@ -164,7 +173,8 @@ async def test_a_new_write_is_never_answered_from_the_cache(
 ) -> None:
     request = pb.QueryCostsRequest(**JAN_FEB, grain=pb.TIME_GRAIN_TOTAL, metrics=[pb.COST_METRIC_BILLED_COST])
     before = await own_stub.QueryCosts(request)
-    version = write_focus(own_store, [focus_row("2025-01-07T00:00:00", "EC2", "EUR", "0.5", provider="gcp")], "gcp")
+    late_row = focus_row("2025-01-07T00:00:00", "EC2", "EUR", "0.5", provider="gcp")
+    version = write_focus(own_store, [late_row], "gcp")
     after = await own_stub.QueryCosts(request)
     again = await own_stub.QueryCosts(request)
 
@@ -215,7 +225,7 @@ async def _rich_error(call: object) -> tuple[grpc.aio.AioRpcError, list[tuple[st
 async def test_invalid_requests_are_rejected_with_bad_request(
     stub: pb_grpc.QueryServiceStub, request_fields: dict[str, object], field: str, mentions: str
 ) -> None:
-    request = pb.QueryCostsRequest(**{**JAN_FEB, **request_fields})  # type: ignore[arg-type]
+    request = pb.QueryCostsRequest(**{**JAN_FEB, **request_fields})
 
     error, violations, _ = await _rich_error(stub.QueryCosts(request))
 
@@ -242,3 +252,19 @@ async def test_unknown_org_is_not_found(stub: pb_grpc.QueryServiceStub) -> None:
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert reason == "FOCUS_TABLE_NOT_FOUND"
     assert "globex" in (error.details() or "") and "no FOCUS table" in (error.details() or "")
+
+
+async def test_the_callers_deadline_is_honoured(tmp_path: Path) -> None:
+    store = SlowStore(tmp_path)
+    write_focus(store, [focus_row("2025-01-05T00:00:00", "EC2", "USD", "1")])
+    store.delay = 1.0
+    built = await build(CloudactSettings(data_dir=tmp_path), address="127.0.0.1:0", store=store)
+    await built.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{built.port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await pb_grpc.QueryServiceStub(channel).QueryCosts(pb.QueryCostsRequest(**JAN_FEB), timeout=0.2)
+    finally:
+        await built.stop()
+
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

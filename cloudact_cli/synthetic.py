@@ -1,0 +1,966 @@
+"""Synthetic AWS billing exports (legacy CUR CSV and CUR 2.0 Data Exports) at any size, fast.
+
+Rows are produced by one DuckDB query over ``range(rows)``: every value is a pure function of the
+row number and the seed (``hash(row, seed, k)``), so a file is byte-for-byte reproducible for a seed
+and DuckDB streams it to disk with bounded memory (1M legacy rows in a few seconds, 10M rows stay
+under ~1 GB of RAM).
+
+Row mix (cycle of 100 rows): 70 Usage (AWS services), 2 Usage sold through AWS Marketplace,
+8 DiscountedUsage (RI-covered), 7 SavingsPlanCoveredUsage, 7 SavingsPlanNegation (each one mirrors
+the covered row seven rows earlier: same usage, negated cost), 1 RIFee, 1 SavingsPlanRecurringFee,
+1 Tax, 1 Credit or Refund, 1 EdpDiscount or BundledDiscount, 1 Fee (RI upfront purchase). Costs are
+consistent: ``UnblendedCost = UnblendedRate x UsageAmount`` and
+``publicOnDemandCost = publicOnDemandRate x UsageAmount`` on usage rows (rounded to 10 decimals);
+``reservation/EffectiveCost = AmortizedUpfrontCostForUsage + RecurringFeeForUsage`` on
+DiscountedUsage; ``SavingsPlanEffectiveCost = SavingsPlanRate x UsageAmount`` on covered rows.
+
+Legacy CUR CSV (:func:`generate_legacy_cur_csv`): exactly the 94 columns, names and order of the real
+anonymised legacy export in ``shared/samples/raw/aws`` (:data:`LEGACY_CUR_COLUMNS`). That header has
+no ``lineItem/ResourceId``, ``reservation/ReservationARN`` or ``resourceTags/*`` column, so those
+values exist only in the CUR 2.0 output; RI rows carry ``reservation/SubscriptionId`` instead.
+Timestamps are ISO UTC (``2025-01-01T00:00:00.000Z``; ``identity/TimeInterval`` as
+``2025-01-01T00:00:00Z/2025-01-02T00:00:00Z``). ``header="athena"`` writes the same data under the
+snake_case names AWS uses for Athena-integrated legacy CUR (``bill/BillType`` ->
+``bill_bill_type``), which is what the FinOps Foundation's focus-converter expects.
+
+CUR 2.0 Data Exports delivery (:func:`generate_cur2`), laid out as AWS delivers it::
+
+    {out_dir}/{prefix}/{export_name}/data/BILLING_PERIOD=YYYY-MM/{export_name}-00001.snappy.parquet
+    {out_dir}/{prefix}/{export_name}/data/BILLING_PERIOD=YYYY-MM/{export_name}-00002.snappy.parquet
+    ...                                                   (or {export_name}-0000N.csv.gz)
+    {out_dir}/{prefix}/{export_name}/metadata/BILLING_PERIOD=YYYY-MM/{export_name}-Manifest.json
+
+The manifest is written last (it is the commit marker) and holds ``version``, ``exportArn``,
+``assemblyId``, ``executionId``, ``exportName``, ``exportDataFormat`` (``parquet``|``textORcsv``),
+``compression`` (``PARQUET``|``GZIP``), ``billingPeriod`` {``start``, ``end``}, ``columns``
+[{``name``, ``type``}], ``dataFiles`` (``s3://{bucket}/{prefix}/{export_name}/data/...`` for every
+data file) and ``reportDataRowCount``. Columns use CUR 2.0 snake_case names
+(``sql/schemas/cloud_aws_billing_raw_daily.json``). In Parquet ``product``, ``resource_tags`` and
+``cost_category`` are ``MAP<string,string>``, ``discount`` is ``MAP<string,double>``, timestamps are
+UTC Parquet timestamps and costs are doubles, as AWS writes them; in CSV the maps are JSON strings.
+
+``resource_tags`` keys follow CUR 2.0's normalisation, not legacy CUR's: user tags get a ``user_``
+prefix and AWS-generated tags an ``aws_`` prefix, lower snake_case (``user:Team`` ->
+``user_team``, ``aws:createdBy`` -> ``aws_created_by``), as in AWS's CUR 2.0 Athena examples
+(``resource_tags['user_cost_center']``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+__all__ = [
+    "CUR2_COLUMNS",
+    "LEGACY_CUR_COLUMNS",
+    "LINE_ITEM_TYPES",
+    "Cur2Export",
+    "athena_column_name",
+    "generate_cur2",
+    "generate_legacy_cur_csv",
+]
+
+# Header of the real anonymised legacy CUR export (94 columns, this order).
+LEGACY_CUR_COLUMNS: tuple[str, ...] = (
+    "identity/LineItemId", "identity/TimeInterval", "bill/InvoiceId", "bill/InvoicingEntity",
+    "bill/BillingEntity", "bill/BillType", "bill/PayerAccountId", "bill/BillingPeriodStartDate",
+    "bill/BillingPeriodEndDate", "lineItem/UsageAccountId", "lineItem/LineItemType",
+    "lineItem/UsageStartDate", "lineItem/UsageEndDate", "lineItem/ProductCode", "lineItem/UsageType",
+    "lineItem/Operation", "lineItem/AvailabilityZone", "lineItem/UsageAmount",
+    "lineItem/NormalizationFactor", "lineItem/NormalizedUsageAmount", "lineItem/CurrencyCode",
+    "lineItem/UnblendedRate", "lineItem/UnblendedCost", "lineItem/BlendedRate", "lineItem/BlendedCost",
+    "lineItem/LineItemDescription", "lineItem/TaxType", "lineItem/LegalEntity", "product/ProductName",
+    "product/availability", "product/durability", "product/eventType", "product/feeCode",
+    "product/feeDescription", "product/fromLocation", "product/fromLocationType",
+    "product/fromRegionCode", "product/group", "product/groupDescription", "product/location",
+    "product/locationType", "product/messageDeliveryFrequency", "product/messageDeliveryOrder",
+    "product/operation", "product/overhead", "product/productFamily", "product/productType",
+    "product/queueType", "product/region", "product/regionCode", "product/servicecode",
+    "product/servicename", "product/sku", "product/storageClass", "product/storageMedia",
+    "product/toLocation", "product/toLocationType", "product/toRegionCode", "product/transferType",
+    "product/usagetype", "product/version", "product/volumeType", "pricing/RateCode", "pricing/RateId",
+    "pricing/currency", "pricing/publicOnDemandCost", "pricing/publicOnDemandRate", "pricing/term",
+    "pricing/unit", "reservation/AmortizedUpfrontCostForUsage",
+    "reservation/AmortizedUpfrontFeeForBillingPeriod", "reservation/EffectiveCost",
+    "reservation/EndTime", "reservation/ModificationStatus",
+    "reservation/NormalizedUnitsPerReservation", "reservation/NumberOfReservations",
+    "reservation/RecurringFeeForUsage", "reservation/StartTime", "reservation/SubscriptionId",
+    "reservation/TotalReservedNormalizedUnits", "reservation/TotalReservedUnits",
+    "reservation/UnitsPerReservation", "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod",
+    "reservation/UnusedNormalizedUnitQuantity", "reservation/UnusedQuantity",
+    "reservation/UnusedRecurringFee", "reservation/UpfrontValue", "savingsPlan/TotalCommitmentToDate",
+    "savingsPlan/SavingsPlanARN", "savingsPlan/SavingsPlanRate", "savingsPlan/UsedCommitment",
+    "savingsPlan/SavingsPlanEffectiveCost", "savingsPlan/AmortizedUpfrontCommitmentForBillingPeriod",
+    "savingsPlan/RecurringCommitmentForBillingPeriod",
+)  # fmt: skip
+
+LINE_ITEM_TYPES: tuple[str, ...] = (
+    "Usage", "DiscountedUsage", "RIFee", "Fee", "SavingsPlanCoveredUsage", "SavingsPlanNegation",
+    "SavingsPlanRecurringFee", "Tax", "Credit", "Refund", "EdpDiscount", "BundledDiscount",
+)  # fmt: skip
+
+# CUR 2.0 columns written by generate_cur2, with their Data Exports types.
+CUR2_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("identity_line_item_id", "string"), ("identity_time_interval", "string"),
+    ("bill_bill_type", "string"), ("bill_billing_entity", "string"),
+    ("bill_billing_period_end_date", "timestamp"), ("bill_billing_period_start_date", "timestamp"),
+    ("bill_invoice_id", "string"), ("bill_invoicing_entity", "string"),
+    ("bill_payer_account_id", "string"), ("bill_payer_account_name", "string"),
+    ("cost_category", "map<string,string>"), ("discount", "map<string,double>"),
+    ("discount_bundled_discount", "double"), ("discount_total_discount", "double"),
+    ("line_item_availability_zone", "string"), ("line_item_blended_cost", "double"),
+    ("line_item_blended_rate", "string"), ("line_item_currency_code", "string"),
+    ("line_item_legal_entity", "string"), ("line_item_line_item_description", "string"),
+    ("line_item_line_item_type", "string"), ("line_item_net_unblended_cost", "double"),
+    ("line_item_net_unblended_rate", "string"), ("line_item_normalization_factor", "double"),
+    ("line_item_normalized_usage_amount", "double"), ("line_item_operation", "string"),
+    ("line_item_product_code", "string"), ("line_item_resource_id", "string"),
+    ("line_item_tax_type", "string"), ("line_item_unblended_cost", "double"),
+    ("line_item_unblended_rate", "string"), ("line_item_usage_account_id", "string"),
+    ("line_item_usage_account_name", "string"), ("line_item_usage_amount", "double"),
+    ("line_item_usage_end_date", "timestamp"), ("line_item_usage_start_date", "timestamp"),
+    ("line_item_usage_type", "string"), ("pricing_currency", "string"),
+    ("pricing_lease_contract_length", "string"), ("pricing_offering_class", "string"),
+    ("pricing_public_on_demand_cost", "double"), ("pricing_public_on_demand_rate", "string"),
+    ("pricing_purchase_option", "string"), ("pricing_rate_code", "string"),
+    ("pricing_rate_id", "string"), ("pricing_term", "string"), ("pricing_unit", "string"),
+    ("product", "map<string,string>"), ("product_fee_code", "string"),
+    ("product_fee_description", "string"), ("product_from_location", "string"),
+    ("product_from_location_type", "string"), ("product_from_region_code", "string"),
+    ("product_instance_family", "string"), ("product_instance_type", "string"),
+    ("product_location", "string"), ("product_location_type", "string"),
+    ("product_operation", "string"), ("product_pricing_unit", "string"),
+    ("product_product_family", "string"), ("product_region_code", "string"),
+    ("product_servicecode", "string"), ("product_sku", "string"), ("product_to_location", "string"),
+    ("product_to_location_type", "string"), ("product_to_region_code", "string"),
+    ("product_usagetype", "string"),
+    ("reservation_amortized_upfront_cost_for_usage", "double"),
+    ("reservation_amortized_upfront_fee_for_billing_period", "double"),
+    ("reservation_availability_zone", "string"), ("reservation_effective_cost", "double"),
+    ("reservation_end_time", "string"), ("reservation_modification_status", "string"),
+    ("reservation_net_effective_cost", "double"),
+    ("reservation_normalized_units_per_reservation", "string"),
+    ("reservation_number_of_reservations", "string"),
+    ("reservation_recurring_fee_for_usage", "double"), ("reservation_reservation_a_r_n", "string"),
+    ("reservation_start_time", "string"), ("reservation_subscription_id", "string"),
+    ("reservation_total_reserved_normalized_units", "string"),
+    ("reservation_total_reserved_units", "string"), ("reservation_units_per_reservation", "string"),
+    ("reservation_unused_amortized_upfront_fee_for_billing_period", "double"),
+    ("reservation_unused_normalized_unit_quantity", "double"),
+    ("reservation_unused_quantity", "double"), ("reservation_unused_recurring_fee", "double"),
+    ("reservation_upfront_value", "double"), ("resource_tags", "map<string,string>"),
+    ("savings_plan_amortized_upfront_commitment_for_billing_period", "double"),
+    ("savings_plan_end_time", "string"), ("savings_plan_instance_type_family", "string"),
+    ("savings_plan_net_savings_plan_effective_cost", "double"),
+    ("savings_plan_offering_type", "string"), ("savings_plan_payment_option", "string"),
+    ("savings_plan_purchase_term", "string"),
+    ("savings_plan_recurring_commitment_for_billing_period", "double"),
+    ("savings_plan_region", "string"), ("savings_plan_savings_plan_a_r_n", "string"),
+    ("savings_plan_savings_plan_effective_cost", "double"),
+    ("savings_plan_savings_plan_rate", "double"), ("savings_plan_start_time", "string"),
+    ("savings_plan_total_commitment_to_date", "double"), ("savings_plan_used_commitment", "double"),
+    ("split_line_item_parent_resource_id", "string"), ("split_line_item_split_cost", "double"),
+    ("split_line_item_unused_cost", "double"),
+)  # fmt: skip
+
+# CUR 2.0 types that are not plain strings in the canonical relation -> the cast used in CSV.
+_CUR2_RATE_AS_STRING = {
+    "line_item_blended_rate", "line_item_unblended_rate", "line_item_net_unblended_rate",
+    "pricing_public_on_demand_rate", "reservation_normalized_units_per_reservation",
+    "reservation_number_of_reservations", "reservation_total_reserved_normalized_units",
+    "reservation_total_reserved_units", "reservation_units_per_reservation",
+}  # fmt: skip
+
+_PAYER = "210987654321"
+_PAYER_NAME = "acme-management"
+_INVOICING_ENTITY = "Amazon Web Services, Inc."
+
+# (account id, account name, team, environment, cost centre, business unit, weight)
+_ACCOUNTS: tuple[tuple[str, str, str, str, str, str, int], ...] = (
+    ("210987654321", "acme-management", "finops", "prod", "CC-1000", "Corporate", 1),
+    ("318276450193", "acme-prod-platform", "platform", "prod", "CC-2100", "Engineering", 6),
+    ("427165349082", "acme-prod-data", "data", "prod", "CC-2200", "Engineering", 5),
+    ("536054238971", "acme-staging", "platform", "staging", "CC-2100", "Engineering", 3),
+    ("645943127860", "acme-dev", "web", "dev", "CC-2300", "Engineering", 2),
+    ("754832016759", "acme-security", "security", "prod", "CC-3100", "Security", 1),
+    ("863721905648", "acme-ml-sandbox", "ml", "sandbox", "CC-2400", "Research", 2),
+)
+
+# (region code, location name, usage-type prefix, weight)
+_REGIONS: tuple[tuple[str, str, str, int], ...] = (
+    ("us-east-1", "US East (N. Virginia)", "", 8),
+    ("us-west-2", "US West (Oregon)", "USW2-", 4),
+    ("eu-west-1", "EU (Ireland)", "EU-", 3),
+    ("eu-central-1", "EU (Frankfurt)", "EUC1-", 2),
+    ("ap-northeast-1", "Asia Pacific (Tokyo)", "APN1-", 1),
+    ("ap-southeast-2", "Asia Pacific (Sydney)", "APS2-", 1),
+    ("ca-central-1", "Canada (Central)", "CAN1-", 1),
+)
+_TRANSFER_PREFIX = {"us-east-1": "USE1-"}
+
+
+@dataclass(frozen=True)
+class _Sku:
+    """One priced product line: what a usage row of this kind looks like."""
+
+    product_code: str
+    product_name: str
+    family: str
+    usage_type: str  # without the region prefix
+    operation: str
+    unit: str
+    rate: float  # public on-demand rate per unit (USD)
+    scale: float  # typical usage amount per line item; 0 = one unit per hour
+    description: str  # '{rate}' and '{location}' are filled in
+    resource: str  # resource id template: '{region}', '{account}', '{hex}'
+    commit: str = ""  # 'ri', 'sp', 'ri+sp' or ''
+    instance_type: str = ""
+    normalization: float = 0.0
+    attrs: tuple[tuple[str, str], ...] = ()  # legacy product/<attr> values
+    legal_entity: str = ""  # Marketplace seller; '' = AWS
+    servicecode: str = ""
+    servicename: str = ""
+
+
+_EC2 = "Amazon Elastic Compute Cloud"
+_S3 = "Amazon Simple Storage Service"
+_RDS = "Amazon Relational Database Service"
+_CAT: tuple[_Sku, ...] = (
+    _Sku("AmazonEC2", _EC2, "Compute Instance", "BoxUsage:m5.xlarge", "RunInstances", "Hrs", 0.192, 0,
+         "${rate} per On Demand Linux m5.xlarge Instance Hour", "i-{hex17}", "ri+sp", "m5.xlarge", 8,
+         (("productType", "Compute Instance"), ("version", "1"))),
+    _Sku("AmazonEC2", _EC2, "Compute Instance", "BoxUsage:c6i.2xlarge", "RunInstances", "Hrs", 0.34, 0,
+         "${rate} per On Demand Linux c6i.2xlarge Instance Hour", "i-{hex17}", "ri+sp", "c6i.2xlarge",
+         16),
+    _Sku("AmazonEC2", _EC2, "Compute Instance", "BoxUsage:r6g.large", "RunInstances", "Hrs", 0.1008,
+         0, "${rate} per On Demand Linux r6g.large Instance Hour", "i-{hex17}", "ri+sp", "r6g.large", 4),
+    _Sku("AmazonEC2", _EC2, "Compute Instance", "SpotUsage:m5.large", "RunInstances:SV001", "Hrs",
+         0.0396, 0, "${rate} per Linux m5.large Spot Instance-hour in {location}", "i-{hex17}", "",
+         "m5.large", 4),
+    _Sku("AmazonEC2", _EC2, "Storage", "EBS:VolumeUsage.gp3", "CreateVolume-Gp3", "GB-Mo", 0.08, 40.0,
+         "${rate} per GB-month of General Purpose (gp3) provisioned storage - {location}",
+         "vol-{hex17}", attrs=(("storageMedia", "SSD-backed"), ("volumeType", "General Purpose"))),
+    _Sku("AmazonEC2", _EC2, "Storage Snapshot", "EBS:SnapshotUsage", "CreateSnapshot", "GB-Mo", 0.05,
+         25.0, "${rate} per GB-Month of snapshot data stored - {location}", "snap-{hex17}",
+         attrs=(("storageMedia", "Amazon S3"),)),
+    _Sku("AmazonEC2", _EC2, "NAT Gateway", "NatGateway-Hours", "NatGateway", "Hrs", 0.045, 0,
+         "${rate} per NAT Gateway Hour", "arn:aws:ec2:{region}:{account}:natgateway/nat-{hex17}",
+         attrs=(("group", "NGW:NatGateway"), ("groupDescription", "Hourly charge for NAT Gateways"))),
+    _Sku("AmazonS3", _S3, "Storage", "TimedStorage-ByteHrs", "StandardStorage", "GB-Mo", 0.023, 150.0,
+         "${rate} per GB - first 50 TB / month of storage used", "acme-{team}-data-{hex6}",
+         attrs=(("availability", "99.99%"), ("durability", "99.999999999%"),
+                ("storageClass", "General Purpose"), ("volumeType", "Standard"))),
+    _Sku("AmazonS3", _S3, "API Request", "Requests-Tier1", "PutObject", "Requests", 0.000005, 20000.0,
+         "${rate} per 1,000 PUT, COPY, POST, or LIST requests", "acme-{team}-data-{hex6}",
+         attrs=(("group", "S3-API-Tier1"), ("groupDescription", "PUT/COPY/POST or LIST requests"))),
+    _Sku("AmazonS3", _S3, "Storage", "TimedStorage-GlacierByteHrs", "GlacierObjectOverhead", "GB-Mo",
+         0.0036, 400.0, "${rate} per GB / month of storage used - Amazon Glacier",
+         "acme-{team}-archive-{hex6}",
+         attrs=(("availability", "N/A"), ("durability", "99.999999999%"), ("storageClass", "Archive"),
+                ("volumeType", "Amazon Glacier"), ("overhead", "Staging Storage 1"))),
+    _Sku("AmazonRDS", _RDS, "Database Instance", "InstanceUsage:db.r6g.large",
+         "CreateDBInstance:0016", "Hrs", 0.225, 0,
+         "${rate} per RDS db.r6g.large instance hour (or partial hour) running PostgreSQL",
+         "arn:aws:rds:{region}:{account}:db:{team}-pg-{hex6}", "ri", "db.r6g.large", 4),
+    _Sku("AmazonRDS", _RDS, "Database Storage", "RDS:GP3-Storage", "CreateDBInstance:0016", "GB-Mo",
+         0.115, 30.0, "${rate} per GB-month of provisioned GP3 storage running PostgreSQL",
+         "arn:aws:rds:{region}:{account}:db:{team}-pg-{hex6}",
+         attrs=(("storageMedia", "SSD"), ("volumeType", "General Purpose-GP3"))),
+    _Sku("AWSLambda", "AWS Lambda", "Serverless", "Lambda-GB-Second", "Invoke", "Lambda-GB-Second",
+         0.0000166667, 9000.0, "AWS Lambda - Total Compute - {location}",
+         "arn:aws:lambda:{region}:{account}:function:{team}-handler-{hex6}", "sp",
+         attrs=(("group", "AWS-Lambda-Duration"), ("groupDescription", "Invocation duration"))),
+    _Sku("AWSLambda", "AWS Lambda", "Serverless", "Request", "Invoke", "Requests", 0.0000002, 50000.0,
+         "AWS Lambda - Total Requests - {location}",
+         "arn:aws:lambda:{region}:{account}:function:{team}-handler-{hex6}",
+         attrs=(("group", "AWS-Lambda-Requests"), ("groupDescription", "Invocation call for a Lambda"))),
+    _Sku("AmazonCloudWatch", "AmazonCloudWatch", "Metric", "CW:MetricMonitorUsage", "MetricStorage",
+         "Metrics", 0.3, 3.0, "${rate} per metric-month - first 10,000 metrics - {location}",
+         "arn:aws:cloudwatch:{region}:{account}:metric/{team}",
+         attrs=(("group", "Metric"), ("groupDescription", "Custom metrics"))),
+    _Sku("AmazonCloudWatch", "AmazonCloudWatch", "Data Payload", "DataProcessing-Bytes", "PutLogEvents",
+         "GB", 0.5, 2.0, "${rate} per GB custom log data ingested - {location}",
+         "arn:aws:logs:{region}:{account}:log-group:/aws/{team}/app-{hex6}",
+         attrs=(("group", "Ingested Logs"), ("groupDescription", "Existing system, application logs"))),
+    _Sku("AmazonDynamoDB", "Amazon DynamoDB", "Amazon DynamoDB PayPerRequest Throughput",
+         "ReadRequestUnits", "GetItem", "ReadRequestUnits", 0.00000025, 400000.0,
+         "${rate} per read request unit for on-demand tables - {location}",
+         "arn:aws:dynamodb:{region}:{account}:table/{team}-events-{hex6}",
+         attrs=(("group", "DDB-ReadUnits"), ("groupDescription", "Pay per request read units"))),
+    _Sku("AmazonDynamoDB", "Amazon DynamoDB", "Database Storage", "TimedStorage-ByteHrs",
+         "StandardStorage", "GB-Mo", 0.25, 20.0, "${rate} per GB-Month of storage used beyond 25 GB",
+         "arn:aws:dynamodb:{region}:{account}:table/{team}-events-{hex6}",
+         attrs=(("storageMedia", "SSD-backed"), ("volumeType", "Amazon DynamoDB - Indexed DataStore"))),
+    _Sku("AmazonEKS", "Amazon Elastic Container Service for Kubernetes", "Compute",
+         "AmazonEKS-Hours:perCluster", "CreateOperation", "Hrs", 0.1, 0,
+         "Amazon EKS cluster usage in {location}",
+         "arn:aws:eks:{region}:{account}:cluster/{team}-cluster-{hex6}"),
+    _Sku("AmazonECS", "Amazon Elastic Container Service", "Compute", "Fargate-vCPU-Hours:perCPU",
+         "FargateTask", "hours", 0.04048, 2.0, "AWS Fargate - vCPU - {location}",
+         "arn:aws:ecs:{region}:{account}:task/{team}-svc/{hex17}", "sp"),
+    _Sku("AWSDataTransfer", "AWS Data Transfer", "Data Transfer", "DataTransfer-Out-Bytes",
+         "RunInstances", "GB", 0.09, 12.0, "${rate} per GB - first 10 TB / month data transfer out",
+         "i-{hex17}", attrs=(("transferType", "AWS Outbound"),)),
+    _Sku("AWSDataTransfer", "AWS Data Transfer", "Data Transfer", "{xfer}-AWS-Out-Bytes", "PutObject",
+         "GB", 0.02, 8.0, "${rate} per GB - {location} data transfer to {to_location}",
+         "acme-{team}-data-{hex6}", attrs=(("transferType", "InterRegion Outbound"),)),
+    _Sku("awskms", "AWS Key Management Service", "Encryption Key", "KMS-Keys", "CreateKey", "Keys",
+         1.0, 0.05, "${rate} per customer master key (CMK) per month - {location}",
+         "arn:aws:kms:{region}:{account}:key/{uuid}"),
+    _Sku("awskms", "AWS Key Management Service", "API Request", "KMS-Requests", "GenerateDataKey",
+         "Requests", 0.000003, 3000.0, "${rate} per 10,000 requests - {location}",
+         "arn:aws:kms:{region}:{account}:key/{uuid}"),
+    _Sku("AWSQueueService", "Amazon Simple Queue Service", "API Request", "Requests-RBP", "SendMessage",
+         "Requests", 0.0000004, 60000.0, "${rate} per 1M Amazon SQS standard requests - {location}",
+         "arn:aws:sqs:{region}:{account}:{team}-jobs-{hex6}",
+         attrs=(("group", "SQS-APIRequest-Tier1"), ("groupDescription", "Amazon SQS Requests"),
+                ("messageDeliveryFrequency", "At Least Once"),
+                ("messageDeliveryOrder", "Not Guaranteed"), ("queueType", "Standard"))),
+    _Sku("AmazonSNS", "Amazon Simple Notification Service", "API Request", "Requests-Tier1", "Publish",
+         "Requests", 0.0000005, 20000.0, "${rate} per 1M Amazon SNS API requests - {location}",
+         "arn:aws:sns:{region}:{account}:{team}-alerts-{hex6}"),
+    _Sku("AmazonElastiCache", "Amazon ElastiCache", "Cache Instance", "NodeUsage:cache.r6g.large",
+         "CreateCacheCluster:0012", "NodeHour", 0.206, 0,
+         "${rate} per Redis cache.r6g.large node hour (or partial hour)",
+         "arn:aws:elasticache:{region}:{account}:cluster:{team}-redis-{hex6}", "ri", "cache.r6g.large",
+         4),
+    _Sku("AmazonCloudFront", "Amazon CloudFront", "Data Transfer", "DataTransfer-Out-Bytes", "GET",
+         "GB", 0.085, 30.0, "${rate} per GB - first 10 TB / month data transfer out",
+         "arn:aws:cloudfront::{account}:distribution/E{hex6}",
+         attrs=(("transferType", "CloudFront Outbound"),)),
+    _Sku("AWSSecretsManager", "AWS Secrets Manager", "Secret", "AWSSecretsManager-Secrets",
+         "StoreSecret", "Secrets", 0.4, 0.05, "${rate} per secret per month - {location}",
+         "arn:aws:secretsmanager:{region}:{account}:secret:{team}/db-{hex6}"),
+    _Sku("AWSGlue", "AWS Glue", "AWS Glue", "GlueJobRun", "Jobrun", "DPU-Hour", 0.44, 1.5,
+         "${rate} per Data Processing Unit-Hour for AWS Glue ETL job",
+         "arn:aws:glue:{region}:{account}:job/{team}-etl-{hex6}",
+         attrs=(("group", "ETL Job run"), ("groupDescription", "Apache Spark ETL job run"))),
+    _Sku("AmazonVPC", "Amazon Virtual Private Cloud", "VpcEndpoint", "PublicIPv4:InUseAddress",
+         "AssociateAddressVPC", "Hrs", 0.005, 0, "${rate} per In-use public IPv4 address per hour",
+         "eipalloc-{hex17}"),
+    # AWS Marketplace (third-party sellers)
+    _Sku("8s1kyuc3qmhp9mn7jk1fzbbm5", "Datadog Pro", "SaaS", "Hosts", "Unused", "Hosts", 0.03, 20.0,
+         "Datadog Pro - infrastructure host hours", "", legal_entity="Datadog, Inc.",
+         servicecode="8s1kyuc3qmhp9mn7jk1fzbbm5", servicename="Datadog Pro"),
+    _Sku("5tkvp7gdh0yf3fmhs0cy3zfw8", "Confluent Cloud (Pay as you go)", "SaaS", "ConfluentUnits",
+         "Unused", "Units", 0.01, 150.0, "Confluent Cloud consumption units",
+         "", legal_entity="Confluent, Inc.", servicecode="5tkvp7gdh0yf3fmhs0cy3zfw8",
+         servicename="Confluent Cloud (Pay as you go)"),
+    _Sku("b6yg6nl0pgzbe8y3m2fk1i2ho", "MongoDB Atlas (pay-as-you-go)", "SaaS", "AtlasUsage", "Unused",
+         "Units", 0.01, 90.0, "MongoDB Atlas usage credits", "", legal_entity="MongoDB, Inc.",
+         servicecode="b6yg6nl0pgzbe8y3m2fk1i2ho", servicename="MongoDB Atlas (pay-as-you-go)"),
+)  # fmt: skip
+
+_LEGACY_ATTRS = (
+    "availability", "durability", "eventType", "group", "groupDescription", "messageDeliveryFrequency",
+    "messageDeliveryOrder", "overhead", "productType", "queueType", "storageClass", "storageMedia",
+    "transferType", "version", "volumeType",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cur2Export:
+    """A CUR 2.0 delivery written by :func:`generate_cur2`."""
+
+    manifest_path: Path
+    data_files: tuple[Path, ...]
+    rows: int
+    billing_period: str  # YYYY-MM
+
+
+def athena_column_name(legacy: str) -> str:
+    """Returns the Athena/CUR 2.0-style snake_case name of a legacy CUR column.
+
+    ``bill/BillType`` -> ``bill_bill_type``, ``reservation/ReservationARN`` ->
+    ``reservation_reservation_a_r_n``, ``product/regionCode`` -> ``product_region_code``.
+    """
+    category, _, name = legacy.partition("/")
+    snake = lambda s: re.sub(r"(?<!^)([A-Z])", r"_\1", s).lower()  # noqa: E731
+    return f"{snake(category)}_{snake(name)}"
+
+
+def generate_legacy_cur_csv(
+    path: Path,
+    rows: int,
+    *,
+    seed: int = 7,
+    billing_period: date = date(2025, 1, 1),
+    gzip: bool = False,
+    header: Literal["legacy", "athena"] = "legacy",
+    threads: int | None = None,
+) -> Path:
+    """Writes a legacy CUR CSV (94 columns of the real export) of ``rows`` synthetic line items.
+
+    Args:
+        path: output file; parent directories are created. Written to ``{path}.tmp`` then renamed.
+        rows: number of line items.
+        seed: every value is a function of (row number, seed): same seed, same bytes.
+        billing_period: any day of the billing month.
+        gzip: gzip-compress the CSV (name the file ``*.csv.gz``).
+        header: ``legacy`` (``bill/BillType``) or ``athena`` (``bill_bill_type``) column names.
+        threads: DuckDB threads (default: all cores).
+
+    Returns:
+        ``path``.
+    """
+    names = list(LEGACY_CUR_COLUMNS)
+    if header == "athena":
+        names = [athena_column_name(c) for c in names]
+    select = _legacy_select(names, 0, rows, seed, billing_period)
+    options = "FORMAT csv, HEADER true" + (", COMPRESSION gzip" if gzip else "")
+    _copy(select, path, options, threads)
+    return path
+
+
+def generate_cur2(
+    out_dir: Path,
+    rows: int,
+    *,
+    export_name: str = "cur2",
+    seed: int = 7,
+    billing_period: date = date(2025, 1, 1),
+    file_format: Literal["parquet", "csv.gz"] = "parquet",
+    rows_per_file: int = 500_000,
+    bucket: str = "billing",
+    prefix: str = "exports",
+    threads: int | None = None,
+) -> Cur2Export:
+    """Writes a CUR 2.0 Data Exports delivery (data chunks, then the manifest) under ``out_dir``.
+
+    Args:
+        out_dir: local stand-in for the bucket root.
+        rows: number of line items in the billing period.
+        export_name: the Data Exports export name (file and folder names).
+        seed: every value is a function of (row number, seed): same seed, same data.
+        billing_period: any day of the billing month.
+        file_format: ``parquet`` (``*.snappy.parquet``) or ``csv.gz`` (maps as JSON strings).
+        rows_per_file: rows per data chunk.
+        bucket: bucket name used in the manifest's ``s3://`` data file URIs.
+        prefix: S3 prefix in front of the export name.
+        threads: DuckDB threads (default: all cores).
+
+    Returns:
+        The manifest path, the data files in order and the row count.
+    """
+    if rows_per_file <= 0:
+        raise ValueError("rows_per_file must be positive")
+    start, end = _period(billing_period)
+    partition = f"BILLING_PERIOD={start:%Y-%m}"
+    base = f"{prefix}/{export_name}" if prefix else export_name
+    data_dir = out_dir / base / "data" / partition
+    meta_dir = out_dir / base / "metadata" / partition
+    data_dir.mkdir(parents=True, exist_ok=True)
+    meta_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "snappy.parquet" if file_format == "parquet" else "csv.gz"
+    options = (
+        "FORMAT parquet, COMPRESSION snappy"
+        if file_format == "parquet"
+        else "FORMAT csv, HEADER true, COMPRESSION gzip"
+    )
+    files: list[Path] = []
+    for n, lo in enumerate(range(0, max(rows, 1), rows_per_file), start=1):
+        hi = min(lo + rows_per_file, rows)
+        target = data_dir / f"{export_name}-{n:05d}.{suffix}"
+        _copy(_cur2_select(lo, hi, seed, billing_period, csv=file_format == "csv.gz"), target, options,
+              threads)  # fmt: skip
+        files.append(target)
+    digest = f"{seed:08x}{rows:016x}"[-24:]
+    manifest = {
+        "version": "1.0",
+        "exportArn": f"arn:aws:bcm-data-exports:us-east-1:{_PAYER}:export/{export_name}-{digest[:8]}",
+        "assemblyId": f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-8{digest[17:20]}-{digest[:12]}",
+        "executionId": f"{digest[12:20]}-{digest[:4]}-4{digest[5:8]}-9{digest[9:12]}-{digest[12:24]}",
+        "exportName": export_name,
+        "exportDataFormat": "parquet" if file_format == "parquet" else "textORcsv",
+        "compression": "PARQUET" if file_format == "parquet" else "GZIP",
+        "billingPeriod": {"start": f"{start:%Y-%m-%d}T00:00:00.000Z", "end": f"{end:%Y-%m-%d}T00:00:00.000Z"},
+        "columns": [{"name": name, "type": typ} for name, typ in CUR2_COLUMNS],
+        "dataFiles": [f"s3://{bucket}/{base}/data/{partition}/{f.name}" for f in files],
+        "reportDataRowCount": rows,
+    }
+    manifest_path = meta_dir / f"{export_name}-Manifest.json"
+    tmp = manifest_path.with_name(manifest_path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(manifest_path)
+    return Cur2Export(manifest_path, tuple(files), rows, f"{start:%Y-%m}")
+
+
+# --------------------------------------------------------------------------------------------------
+# SQL generation
+
+
+def _copy(select: str, path: Path, options: str, threads: int | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    try:
+        con.execute("SET enable_progress_bar = false")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"COPY ({select}) TO '{_sql_str(str(tmp))}' ({options})")
+    finally:
+        con.close()
+    tmp.replace(path)
+
+
+def _sql_str(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _lit(value: object) -> str:
+    if value is None or value == "":
+        return "NULL::VARCHAR"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(float(value))
+    return "'" + _sql_str(str(value)) + "'"
+
+
+def _struct_list(items: list[dict[str, object]]) -> str:
+    return "[" + ", ".join("{" + ", ".join(f"'{k}': {_lit(v)}" for k, v in it.items()) + "}" for it in items) + "]"
+
+
+def _weighted(weights: list[int]) -> str:
+    return "[" + ", ".join(str(i + 1) for i, w in enumerate(weights) for _ in range(w)) + "]"
+
+
+def _period(day: date) -> tuple[date, date]:
+    start = day.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def _pool(pred: str) -> str:
+    ids = [str(i + 1) for i, s in enumerate(_CAT) if eval(pred, {}, {"s": s})]  # noqa: S307
+    return "[" + ", ".join(ids) + "]"
+
+
+def _base_sql(lo: int, hi: int, seed: int, billing_period: date) -> str:
+    """The canonical relation: one row per line item, typed, with CUR 2.0 names (+ helpers ``_x``)."""
+    start, end = _period(billing_period)
+    days = calendar.monthrange(start.year, start.month)[1]
+    hours = days * 24
+    start_ts = datetime(start.year, start.month, 1)
+    skus = []
+    for s in _CAT:
+        attrs = dict(s.attrs)
+        skus.append({
+            "code": s.product_code, "pname": s.product_name, "family": s.family, "ut": s.usage_type,
+            "op": s.operation, "unit": s.unit, "rate": s.rate, "scale": s.scale, "desc": s.description,
+            "res": s.resource, "itype": s.instance_type, "nf": s.normalization,
+            "legal": s.legal_entity, "svc": s.servicecode or s.product_code,
+            "svcname": s.servicename or s.product_name,
+            **{f"a_{a}": attrs.get(a, "") for a in _LEGACY_ATTRS},
+        })  # fmt: skip
+    accounts = [{"id": a[0], "name": a[1], "team": a[2], "env": a[3], "cc": a[4], "bu": a[5]} for a in _ACCOUNTS]
+    regions = [{"code": r[0], "loc": r[1], "pfx": r[2], "xfer": _TRANSFER_PREFIX.get(r[0], r[2] or "USE1-")}
+               for r in _REGIONS]  # fmt: skip
+    usage_pool = _pool("not s.legal_entity")
+    market_pool = _pool("bool(s.legal_entity)")
+    ri_pool = _pool("'ri' in s.commit")
+    sp_pool = _pool("'sp' in s.commit")
+    r = lambda k: f"((hash(b, {int(seed)}, {k}) % 1000003) / 1000003.0)"  # noqa: E731
+    h = lambda k: f"(hash(b, {int(seed)}, {k}) % 1000000007)::BIGINT"  # noqa: E731
+    return f"""
+WITH t0 AS (
+  SELECT i, i % 100 AS slot,
+         CASE WHEN i % 100 BETWEEN 87 AND 93 AND i >= 7 THEN i - 7 ELSE i END AS b
+  FROM range({int(lo)}, {int(hi)}) AS g(i)
+), t1 AS (
+  SELECT *,
+    CASE
+      WHEN slot < 72 THEN 'Usage'
+      WHEN slot < 80 THEN 'DiscountedUsage'
+      WHEN slot < 87 THEN 'SavingsPlanCoveredUsage'
+      WHEN slot < 94 THEN CASE WHEN i >= 7 THEN 'SavingsPlanNegation' ELSE 'SavingsPlanCoveredUsage' END
+      WHEN slot = 94 THEN 'RIFee'
+      WHEN slot = 95 THEN 'SavingsPlanRecurringFee'
+      WHEN slot = 96 THEN 'Tax'
+      WHEN slot = 97 THEN CASE WHEN (i // 100) % 3 = 2 THEN 'Refund' ELSE 'Credit' END
+      WHEN slot = 98 THEN CASE WHEN (i // 100) % 2 = 1 THEN 'BundledDiscount' ELSE 'EdpDiscount' END
+      ELSE 'Fee'
+    END AS lit,
+    CASE
+      WHEN slot IN (70, 71) THEN {market_pool}[1 + {h(1)} % {len(market_pool.split(","))}]
+      WHEN slot BETWEEN 72 AND 79 OR slot IN (94, 99) THEN {ri_pool}[1 + {h(1)} % {len(ri_pool.split(","))}]
+      WHEN slot BETWEEN 80 AND 93 OR slot = 95 THEN {sp_pool}[1 + {h(1)} % {len(sp_pool.split(","))}]
+      ELSE {usage_pool}[1 + {h(1)} % {len(usage_pool.split(","))}]
+    END AS k,
+    {_weighted([a[6] for a in _ACCOUNTS])}[1 + {h(2)} % {sum(a[6] for a in _ACCOUNTS)}] AS ai,
+    {_weighted([x[3] for x in _REGIONS])}[1 + {h(3)} % {sum(x[3] for x in _REGIONS)}] AS ri,
+    1 + ({h(4)} % {len(_REGIONS) - 1}) AS ri_to_off,
+    ({h(5)} % {days})::INTEGER AS d,
+    ({h(6)} % 24)::INTEGER AS hr,
+    {r(7)} AS u1, {r(8)} AS u2, {r(9)} AS u3,
+    ({h(10)} % 40)::INTEGER AS res_n
+  FROM t0
+), t2 AS (
+  SELECT *,
+    {_struct_list(skus)}[k] AS s,
+    {_struct_list(accounts)}[ai] AS a,
+    {_struct_list(regions)}[ri] AS rg,
+    {_struct_list(regions)}[1 + (ri - 1 + ri_to_off) % {len(_REGIONS)}] AS rg_to,
+    TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' + to_days(d) + to_hours(hr) AS hour_start
+  FROM t1
+), t3 AS (
+  SELECT *,
+    lit IN ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation',
+            'EdpDiscount', 'BundledDiscount') AS is_usage,
+    lit IN ('RIFee', 'Tax', 'Credit', 'Refund') AS is_monthly,
+    s.legal IS NOT NULL AS is_market,
+    CASE WHEN s.scale = 0 THEN 1.0 ELSE round(s.scale * (0.002 + 4.0 * u1 * u1), 8) END AS amt,
+    1 + (hash(k, ai, {int(seed)}) % 12)::BIGINT AS n_res,
+    md5(concat(ai, '/', k, '/', ri, '/', res_n, '/', {int(seed)})) AS rhex,
+    lower(concat(md5(concat(i, ':', {int(seed)})), left(md5(concat({int(seed)}, ':', i)), 19))) AS line_id
+  FROM t2
+), t4 AS (
+  SELECT *,
+    CASE WHEN is_monthly THEN TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' ELSE hour_start END AS ts_start,
+    CASE WHEN is_monthly THEN TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' + to_days({days})
+         ELSE hour_start + to_hours(1) END AS ts_end,
+    replace(replace(replace(s.ut, '{{xfer}}', concat(rg.xfer, replace(rg_to.xfer, '-', ''))), '--', '-'),
+            'USE1USE1', 'USE1') AS ut_base,
+    replace(replace(replace(replace(replace(replace(coalesce(s.res, ''), '{{region}}', rg.code),
+      '{{account}}', a.id), '{{team}}', a.team), '{{hex17}}', left(rhex, 17)), '{{hex6}}', left(rhex, 6)),
+      '{{uuid}}', concat_ws('-', left(rhex, 8), substr(rhex, 9, 4), substr(rhex, 13, 4),
+                            substr(rhex, 17, 4), substr(rhex, 21, 12))) AS resource_id,
+    concat('arn:aws:ec2:', rg.code, ':', a.id, ':reserved-instances/',
+           concat_ws('-', left(md5(concat('ri', k, {int(seed)})), 8), substr(md5(concat('ri', k, {int(seed)})), 9, 4),
+                     '4', substr(md5(concat('ri', k, {int(seed)})), 13, 12))) AS ri_arn,
+    concat('arn:aws:savingsplans::', '{_PAYER}', ':savingsplan/',
+           concat_ws('-', left(md5(concat('sp', ai, {int(seed)})), 8), substr(md5(concat('sp', ai, {int(seed)})), 9, 4),
+                     substr(md5(concat('sp', ai, {int(seed)})), 13, 4),
+                     substr(md5(concat('sp', ai, {int(seed)})), 17, 12))) AS sp_arn,
+    (12345000 + k * 7 + ri)::VARCHAR AS subscription_id,
+    upper(substr(md5(concat('sku', k, ri)), 1, 16)) AS sku,
+    round(5.0 + 45.0 * u2, 4) AS sp_commit
+  FROM t3
+), t5 AS (
+  SELECT *,
+    CASE lit
+      WHEN 'Usage' THEN s.rate
+      WHEN 'SavingsPlanCoveredUsage' THEN s.rate
+      WHEN 'DiscountedUsage' THEN 0.0
+      WHEN 'SavingsPlanNegation' THEN -s.rate
+      WHEN 'RIFee' THEN round(s.rate * 0.31, 6)
+      WHEN 'Fee' THEN round(s.rate * 0.31 * 8760, 2)
+      WHEN 'SavingsPlanRecurringFee' THEN sp_commit
+      WHEN 'EdpDiscount' THEN round(-s.rate * 0.06, 10)
+      WHEN 'BundledDiscount' THEN round(-s.rate * 0.5, 10)
+    END AS urate,
+    CASE lit
+      WHEN 'RIFee' THEN {hours}.0 * n_res
+      WHEN 'Fee' THEN n_res::DOUBLE
+      WHEN 'SavingsPlanRecurringFee' THEN 1.0
+      WHEN 'Tax' THEN 1.0
+      WHEN 'Credit' THEN 0.0
+      WHEN 'Refund' THEN 0.0
+      ELSE amt
+    END AS uamt,
+    CASE WHEN lit IN ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage') THEN s.rate END AS od_rate
+  FROM t4
+), c AS (
+  SELECT *,
+    CASE lit
+      WHEN 'Tax' THEN round(0.05 + 25.0 * u3, 2)
+      WHEN 'Credit' THEN -round(1.0 + 150.0 * u3, 2)
+      WHEN 'Refund' THEN -round(0.5 + 40.0 * u3, 2)
+      ELSE round(urate * uamt, 10)
+    END AS ucost,
+    round(coalesce(od_rate * uamt, 0.0), 10) AS od_cost,
+    CASE WHEN lit = 'DiscountedUsage' THEN round(s.rate * 0.31 * uamt, 10) END AS ri_amort_usage,
+    CASE WHEN lit = 'DiscountedUsage' THEN round(s.rate * 0.31 * uamt, 10) END AS ri_recur_usage,
+    CASE WHEN lit = 'RIFee' THEN round(uamt * 0.08 * u3, 2) END AS ri_unused_qty,
+    CASE WHEN lit = 'SavingsPlanCoveredUsage' OR lit = 'SavingsPlanNegation' THEN round(s.rate * 0.72, 10) END
+      AS sp_rate
+  FROM t5
+)
+SELECT
+  line_id AS identity_line_item_id,
+  concat(strftime(date_trunc('day', ts_start), '%Y-%m-%dT%H:%M:%SZ'), '/',
+         strftime(CASE WHEN is_monthly THEN ts_end ELSE date_trunc('day', ts_start) + to_days(1) END,
+                  '%Y-%m-%dT%H:%M:%SZ')) AS identity_time_interval,
+  CASE lit WHEN 'Fee' THEN 'Purchase' WHEN 'Refund' THEN 'Refund' ELSE 'Anniversary' END AS bill_bill_type,
+  CASE WHEN is_market THEN 'AWS Marketplace' ELSE 'AWS' END AS bill_billing_entity,
+  TIMESTAMP '{start:%Y-%m-%d} 00:00:00' AS _bp_start,
+  TIMESTAMP '{end:%Y-%m-%d} 00:00:00' AS _bp_end,
+  NULL::VARCHAR AS bill_invoice_id,
+  '{_INVOICING_ENTITY}' AS bill_invoicing_entity,
+  '{_PAYER}' AS bill_payer_account_id,
+  '{_PAYER_NAME}' AS bill_payer_account_name,
+  a.id AS line_item_usage_account_id,
+  a.name AS line_item_usage_account_name,
+  lit AS line_item_line_item_type,
+  ts_start AS _start, ts_end AS _end,
+  CASE lit WHEN 'SavingsPlanRecurringFee' THEN 'ComputeSavingsPlans' ELSE s.code END AS line_item_product_code,
+  CASE
+    WHEN lit = 'RIFee' THEN concat(rg.pfx, 'HeavyUsage:', coalesce(s.itype, 'm5.xlarge'))
+    WHEN lit = 'Fee' THEN concat(rg.pfx, 'HeavyUsage:', coalesce(s.itype, 'm5.xlarge'))
+    WHEN lit = 'SavingsPlanRecurringFee' THEN 'ComputeSP:1yrNoUpfront'
+    WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL
+    WHEN is_market THEN s.ut
+    ELSE concat(CASE WHEN s.code = 'AWSDataTransfer' AND s.ut LIKE '%xfer%' THEN '' ELSE rg.pfx END, ut_base)
+  END AS line_item_usage_type,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL
+       WHEN lit = 'SavingsPlanRecurringFee' THEN NULL ELSE s.op END AS line_item_operation,
+  CASE WHEN is_usage AND s.itype IS NOT NULL AND NOT is_market
+       THEN concat(rg.code, chr((97 + hash(ai, res_n) % 3)::INTEGER)) END AS line_item_availability_zone,
+  CASE WHEN is_usage AND NOT is_market THEN resource_id END AS line_item_resource_id,
+  uamt AS line_item_usage_amount,
+  CASE WHEN s.nf > 0 AND lit IN ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage', 'RIFee')
+       THEN s.nf END AS line_item_normalization_factor,
+  CASE WHEN s.nf > 0 AND lit IN ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage', 'RIFee')
+       THEN round(s.nf * uamt, 8) END AS line_item_normalized_usage_amount,
+  'USD' AS line_item_currency_code,
+  urate AS _urate,
+  ucost AS line_item_unblended_cost,
+  CASE WHEN lit = 'Usage' AND NOT is_market AND (i // 100) % 2 = 0 THEN round(ucost * 0.94, 10) END
+    AS line_item_net_unblended_cost,
+  CASE WHEN lit = 'Usage' AND NOT is_market AND (i // 100) % 2 = 0 THEN round(urate * 0.94, 10) END
+    AS _net_urate,
+  CASE lit
+    WHEN 'Tax' THEN concat('Tax for product code ', s.code)
+    WHEN 'Credit' THEN concat('AWS Activate Credits - ', s.svcname)
+    WHEN 'Refund' THEN concat('Refund for ', s.code, ' usage charged in error on ', strftime(hour_start, '%Y-%m-%d'))
+    WHEN 'EdpDiscount' THEN 'Enterprise Program Discount (EDP) - 6% commitment discount'
+    WHEN 'BundledDiscount' THEN concat('Bundled discount: free ', s.unit, ' included with ', s.pname)
+    WHEN 'RIFee' THEN concat('USD ', urate, ' hourly fee per ', coalesce(s.itype, ''), ' reserved instance, ',
+                            n_res, ' reservation(s), 1 year Partial Upfront')
+    WHEN 'Fee' THEN concat('Sign up charge for subscription: ', subscription_id, ', planId: ', 2000000 + k)
+    WHEN 'SavingsPlanRecurringFee' THEN concat('1 year No Upfront Compute Savings Plan, ', sp_commit,
+                                              ' USD per hour commitment')
+    WHEN 'SavingsPlanNegation' THEN concat('SavingsPlanNegation used by AccountId : ', a.id,
+                                          ' and UsageSku : ', sku)
+    WHEN 'SavingsPlanCoveredUsage' THEN concat('Computed Savings Plan rate of USD ', sp_rate, ' per ', s.unit,
+                                              ' for ', s.pname, ' in ', rg.loc)
+    WHEN 'DiscountedUsage' THEN concat('USD 0.0 hourly fee per ', coalesce(s.itype, ''), ' (reserved) in ',
+                                      rg.loc, ', covered by reservation ', subscription_id)
+    ELSE replace(replace(replace(s.desc, '{{rate}}', s.rate::VARCHAR), '{{location}}', rg.loc),
+                 '{{to_location}}', rg_to.loc)
+  END AS line_item_line_item_description,
+  CASE WHEN lit = 'Tax' THEN CASE WHEN rg.code LIKE 'eu-%' THEN 'VAT' ELSE 'Sales Tax' END END
+    AS line_item_tax_type,
+  CASE WHEN is_market THEN s.legal ELSE '{_INVOICING_ENTITY}' END AS line_item_legal_entity,
+  CASE WHEN lit = 'SavingsPlanRecurringFee' THEN 'Savings Plans for AWS Compute usage' ELSE s.pname END
+    AS _product_name,
+  CASE WHEN lit = 'SavingsPlanRecurringFee' THEN 'ComputeSavingsPlans' ELSE s.svc END AS product_servicecode,
+  CASE WHEN lit = 'SavingsPlanRecurringFee' THEN 'Savings Plans for AWS Compute usage' ELSE s.svcname END
+    AS _servicename,
+  CASE WHEN lit = 'SavingsPlanRecurringFee' THEN 'Savings Plan' ELSE s.family END AS product_product_family,
+  CASE WHEN is_market OR s.code = 'AmazonCloudFront' THEN NULL ELSE rg.code END AS product_region_code,
+  CASE WHEN is_market OR s.code = 'AmazonCloudFront' THEN NULL ELSE rg.loc END AS product_location,
+  CASE WHEN is_market OR s.code = 'AmazonCloudFront' THEN NULL ELSE 'AWS Region' END AS product_location_type,
+  CASE WHEN s.code = 'AWSDataTransfer' THEN rg.loc END AS product_from_location,
+  CASE WHEN s.code = 'AWSDataTransfer' THEN 'AWS Region' END AS product_from_location_type,
+  CASE WHEN s.code = 'AWSDataTransfer' THEN rg.code END AS product_from_region_code,
+  CASE WHEN s.code = 'AWSDataTransfer' THEN CASE WHEN s.ut LIKE '%xfer%' THEN rg_to.loc ELSE 'External' END END
+    AS product_to_location,
+  CASE WHEN s.code = 'AWSDataTransfer' THEN CASE WHEN s.ut LIKE '%xfer%' THEN 'AWS Region' ELSE 'Other' END END
+    AS product_to_location_type,
+  CASE WHEN s.code = 'AWSDataTransfer' AND s.ut LIKE '%xfer%' THEN rg_to.code END AS product_to_region_code,
+  CASE WHEN lit = 'Fee' THEN 'RI-Upfront' END AS product_fee_code,
+  CASE WHEN lit = 'Fee' THEN 'Upfront fee for a 1 year Partial Upfront reserved instance' END
+    AS product_fee_description,
+  CASE WHEN s.itype IS NOT NULL THEN split_part(s.itype, '.', CASE WHEN s.itype LIKE '%.%.%' THEN 2 ELSE 1 END) END
+    AS product_instance_family,
+  s.itype AS product_instance_type,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE s.op END AS product_operation,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE s.unit END AS product_pricing_unit,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE sku END AS product_sku,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') OR is_market THEN NULL ELSE concat(rg.pfx, ut_base) END
+    AS product_usagetype,
+  s AS _s,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE concat(sku, '.', upper(left(md5(concat(lit, k)), 10)), '.6YS6EN2CT7') END
+    AS pricing_rate_code,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE (123456780000 + k * 37 + ri)::VARCHAR END AS pricing_rate_id,
+  'USD' AS pricing_currency,
+  od_cost AS pricing_public_on_demand_cost,
+  od_rate AS _od_rate,
+  CASE
+    WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN 'Reserved'
+    WHEN lit = 'SavingsPlanRecurringFee' THEN 'Savings Plan'
+    WHEN s.ut LIKE 'SpotUsage%' THEN 'Spot'
+    WHEN lit IN ('Usage', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation') THEN 'OnDemand'
+  END AS pricing_term,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE s.unit END AS pricing_unit,
+  CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN '1yr' END AS pricing_lease_contract_length,
+  CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN 'standard' END AS pricing_offering_class,
+  CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN 'Partial Upfront' END AS pricing_purchase_option,
+  ri_amort_usage AS reservation_amortized_upfront_cost_for_usage,
+  CASE WHEN lit = 'RIFee' THEN round(s.rate * 0.31 * uamt, 10) END
+    AS reservation_amortized_upfront_fee_for_billing_period,
+  CASE WHEN lit = 'DiscountedUsage' THEN ri_amort_usage + ri_recur_usage
+       WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.rate * 0.62, 10) END AS reservation_effective_cost,
+  CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN
+    strftime(TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' - to_days(40 + k) + to_days(365), '%Y-%m-%dT%H:%M:%S.000Z') END
+    AS reservation_end_time,
+  CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN 'Original' END AS reservation_modification_status,
+  CASE WHEN lit = 'RIFee' THEN {hours}.0 * s.nf END AS _ri_norm_per_res,
+  CASE WHEN lit = 'RIFee' THEN n_res END AS _ri_n,
+  ri_recur_usage AS reservation_recurring_fee_for_usage,
+  CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN ri_arn END AS reservation_reservation_a_r_n,
+  CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN
+    strftime(TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' - to_days(40 + k), '%Y-%m-%dT%H:%M:%S.000Z') END
+    AS reservation_start_time,
+  CASE WHEN is_usage OR lit IN ('RIFee', 'Fee') THEN subscription_id END AS reservation_subscription_id,
+  CASE WHEN lit = 'RIFee' THEN uamt * s.nf END AS _ri_total_norm,
+  CASE WHEN lit = 'RIFee' THEN uamt END AS _ri_total_units,
+  CASE WHEN lit = 'RIFee' THEN {hours}.0 END AS _ri_units_per,
+  CASE WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.rate * 0.31, 10) END
+    AS reservation_unused_amortized_upfront_fee_for_billing_period,
+  CASE WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.nf, 4) END AS reservation_unused_normalized_unit_quantity,
+  ri_unused_qty AS reservation_unused_quantity,
+  CASE WHEN lit = 'RIFee' THEN round(ri_unused_qty * urate, 10) END AS reservation_unused_recurring_fee,
+  CASE WHEN lit IN ('RIFee', 'Fee') THEN round(s.rate * 0.31 * 8760 * n_res, 2) END AS reservation_upfront_value,
+  CASE WHEN lit = 'SavingsPlanRecurringFee' THEN sp_commit END AS savings_plan_total_commitment_to_date,
+  CASE WHEN lit IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee') THEN sp_arn END
+    AS savings_plan_savings_plan_a_r_n,
+  sp_rate AS savings_plan_savings_plan_rate,
+  CASE WHEN lit = 'SavingsPlanCoveredUsage' THEN round(sp_rate * uamt, 10)
+       WHEN lit = 'SavingsPlanRecurringFee' THEN round(sp_commit * (0.85 + 0.15 * u3), 10) END
+    AS savings_plan_used_commitment,
+  CASE WHEN lit = 'SavingsPlanCoveredUsage' THEN round(sp_rate * uamt, 10)
+       WHEN lit = 'SavingsPlanRecurringFee' THEN round(sp_commit * (0.15 - 0.15 * u3), 10) END
+    AS savings_plan_savings_plan_effective_cost,
+  CASE WHEN lit = 'SavingsPlanRecurringFee' THEN 0.0 END
+    AS savings_plan_amortized_upfront_commitment_for_billing_period,
+  CASE WHEN lit = 'SavingsPlanRecurringFee' THEN sp_commit END
+    AS savings_plan_recurring_commitment_for_billing_period,
+  CASE WHEN lit IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee') THEN
+    strftime(TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' - to_days(100 + ai), '%Y-%m-%dT%H:%M:%S.000Z') END
+    AS savings_plan_start_time,
+  CASE WHEN lit IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee') THEN
+    strftime(TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' - to_days(100 + ai) + to_days(365), '%Y-%m-%dT%H:%M:%S.000Z') END
+    AS savings_plan_end_time,
+  CASE WHEN lit IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee')
+       THEN 'ComputeSavingsPlans' END AS savings_plan_offering_type,
+  CASE WHEN lit IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee')
+       THEN 'No Upfront' END AS savings_plan_payment_option,
+  CASE WHEN lit IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee')
+       THEN '1yr' END AS savings_plan_purchase_term,
+  CASE WHEN lit = 'SavingsPlanCoveredUsage' THEN round(sp_rate * uamt, 10) END
+    AS savings_plan_net_savings_plan_effective_cost,
+  a AS _a, is_market AS _is_market, (hash(b, {int(seed)}, 11) % 5)::BIGINT AS _tag_pick
+FROM c
+"""
+
+
+def _legacy_select(names: list[str], lo: int, hi: int, seed: int, billing_period: date) -> str:
+    iso = "'%Y-%m-%dT%H:%M:%S.000Z'"
+    exprs = [
+        "identity_line_item_id", "identity_time_interval", "bill_invoice_id", "bill_invoicing_entity",
+        "bill_billing_entity", "bill_bill_type", "bill_payer_account_id", f"strftime(_bp_start, {iso})",
+        f"strftime(_bp_end, {iso})", "line_item_usage_account_id", "line_item_line_item_type",
+        f"strftime(_start, {iso})", f"strftime(_end, {iso})", "line_item_product_code",
+        "line_item_usage_type", "line_item_operation", "line_item_availability_zone",
+        "line_item_usage_amount", "line_item_normalization_factor", "line_item_normalized_usage_amount",
+        "line_item_currency_code", "_urate", "line_item_unblended_cost", "_urate",
+        "line_item_unblended_cost", "line_item_line_item_description", "line_item_tax_type",
+        "line_item_legal_entity", "_product_name", "_s.a_availability", "_s.a_durability",
+        "_s.a_eventType", "product_fee_code", "product_fee_description", "product_from_location",
+        "product_from_location_type", "product_from_region_code", "_s.a_group", "_s.a_groupDescription",
+        "product_location", "product_location_type", "_s.a_messageDeliveryFrequency",
+        "_s.a_messageDeliveryOrder", "product_operation", "_s.a_overhead", "product_product_family",
+        "_s.a_productType", "_s.a_queueType", "product_region_code", "product_region_code",
+        "product_servicecode", "_servicename", "product_sku", "_s.a_storageClass", "_s.a_storageMedia",
+        "product_to_location", "product_to_location_type", "product_to_region_code",
+        "_s.a_transferType", "product_usagetype", "_s.a_version", "_s.a_volumeType", "pricing_rate_code",
+        "pricing_rate_id", "pricing_currency", "pricing_public_on_demand_cost", "_od_rate",
+        "pricing_term", "pricing_unit", "reservation_amortized_upfront_cost_for_usage",
+        "reservation_amortized_upfront_fee_for_billing_period", "reservation_effective_cost",
+        "reservation_end_time", "reservation_modification_status", "_ri_norm_per_res", "_ri_n",
+        "reservation_recurring_fee_for_usage", "reservation_start_time", "reservation_subscription_id",
+        "_ri_total_norm", "_ri_total_units", "_ri_units_per",
+        "reservation_unused_amortized_upfront_fee_for_billing_period",
+        "reservation_unused_normalized_unit_quantity", "reservation_unused_quantity",
+        "reservation_unused_recurring_fee", "reservation_upfront_value",
+        "savings_plan_total_commitment_to_date", "savings_plan_savings_plan_a_r_n",
+        "savings_plan_savings_plan_rate", "savings_plan_used_commitment",
+        "savings_plan_savings_plan_effective_cost",
+        "savings_plan_amortized_upfront_commitment_for_billing_period",
+        "savings_plan_recurring_commitment_for_billing_period",
+    ]  # fmt: skip
+    assert len(exprs) == len(names) == len(LEGACY_CUR_COLUMNS)
+    cols = ",\n  ".join(f'{e} AS "{n}"' for e, n in zip(exprs, names, strict=True))
+    return f"SELECT\n  {cols}\nFROM ({_base_sql(lo, hi, seed, billing_period)})"
+
+
+def _cur2_select(lo: int, hi: int, seed: int, billing_period: date, *, csv: bool) -> str:
+    product = (
+        "map_from_entries(list_filter(["
+        "('product_name', _product_name), ('servicename', _servicename), "
+        "('availability', _s.a_availability), ('durability', _s.a_durability), "
+        "('group', _s.a_group), ('group_description', _s.a_groupDescription), "
+        "('storage_class', _s.a_storageClass), ('storage_media', _s.a_storageMedia), "
+        "('volume_type', _s.a_volumeType), ('transfer_type', _s.a_transferType), "
+        "('queue_type', _s.a_queueType), ('region', product_region_code), "
+        "('instance_type_family', product_instance_family)], lambda e: e[2] IS NOT NULL))"
+    )
+    tags = (
+        "CASE WHEN _is_market OR _tag_pick = 0 THEN MAP {}::MAP(VARCHAR, VARCHAR) ELSE "
+        "map_from_entries(list_filter([('user_team', _a.team), ('user_environment', _a.env), "
+        "('user_cost_center', _a.cc), ('user_application', concat(_a.team, '-svc-', _tag_pick)), "
+        "('aws_created_by', CASE WHEN _tag_pick > 2 THEN concat('AssumedRole:AROA', upper(left(md5(_a.id), 17)), "
+        "':terraform') END)], lambda e: e[2] IS NOT NULL)) END"
+    )
+    cost_category = "MAP {'business_unit': _a.bu, 'environment': _a.env}"
+    discount = (
+        "CASE WHEN line_item_net_unblended_cost IS NOT NULL THEN "
+        "MAP {'edp_discount': round(line_item_net_unblended_cost - line_item_unblended_cost, 10)} "
+        "ELSE MAP {}::MAP(VARCHAR, DOUBLE) END"
+    )
+    special = {
+        "bill_billing_period_start_date": "_bp_start",
+        "bill_billing_period_end_date": "_bp_end",
+        "line_item_usage_start_date": "_start",
+        "line_item_usage_end_date": "_end",
+        "line_item_unblended_rate": "_urate",
+        "line_item_blended_rate": "_urate",
+        "line_item_blended_cost": "line_item_unblended_cost",
+        "line_item_net_unblended_rate": "_net_urate",
+        "pricing_public_on_demand_rate": "_od_rate",
+        "product": product,
+        "resource_tags": tags,
+        "cost_category": cost_category,
+        "discount": discount,
+        "discount_bundled_discount": (
+            "CASE WHEN line_item_line_item_type = 'BundledDiscount' THEN line_item_unblended_cost END"
+        ),
+        "discount_total_discount": (
+            "CASE WHEN line_item_net_unblended_cost IS NOT NULL "
+            "THEN round(line_item_net_unblended_cost - line_item_unblended_cost, 10) END"
+        ),
+        "reservation_availability_zone": "NULL::VARCHAR",
+        "reservation_net_effective_cost": "round(reservation_effective_cost * 0.94, 10)",
+        "reservation_normalized_units_per_reservation": "_ri_norm_per_res",
+        "reservation_number_of_reservations": "_ri_n",
+        "reservation_total_reserved_normalized_units": "_ri_total_norm",
+        "reservation_total_reserved_units": "_ri_total_units",
+        "reservation_units_per_reservation": "_ri_units_per",
+        "savings_plan_region": "CASE WHEN savings_plan_savings_plan_a_r_n IS NOT NULL THEN product_location END",
+        "savings_plan_instance_type_family": "NULL::VARCHAR",
+        "split_line_item_parent_resource_id": "NULL::VARCHAR",
+        "split_line_item_split_cost": "NULL::DOUBLE",
+        "split_line_item_unused_cost": "NULL::DOUBLE",
+    }
+    exprs = []
+    for name, typ in CUR2_COLUMNS:
+        e = special.get(name, name)
+        if typ == "timestamp":
+            e = f"strftime({e}, '%Y-%m-%dT%H:%M:%S.000Z')" if csv else f"timezone('UTC', {e})"
+        elif typ.startswith("map<"):
+            e = f"to_json({e})" if csv else e
+        elif typ == "double":
+            e = f"({e})::DOUBLE"
+        elif name in _CUR2_RATE_AS_STRING:
+            e = f"({e})::VARCHAR"
+        exprs.append(f"{e} AS {name}")
+    return "SELECT\n  " + ",\n  ".join(exprs) + f"\nFROM ({_base_sql(lo, hi, seed, billing_period)})"

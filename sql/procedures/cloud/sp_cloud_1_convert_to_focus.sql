@@ -1,0 +1,40 @@
+-- sp_cloud_1_convert_to_focus: the cross-provider part of raw -> FOCUS 1.3 (Cost and Usage).
+--
+-- Contract (what focus_svc.conversion runs, in this order):
+--   1. The reference tables: every sql/reference/<name>.csv is loaded as table ref_<name> (all VARCHAR).
+--        ref_focus_service_subcategories(service_category, service_subcategory): the 1.3 allowed pairs.
+--        ref_<provider>_services(product_code, service_name, service_category, service_subcategory).
+--        ref_<provider>_regions(region_id, region_name).
+--   2. The statements of this file: shared macros, so every mapping states money, subcategories
+--      and tags the same way.
+--   3. sql/mappings/<provider>.sql: ONE SELECT over the placeholder {{raw}} (a relation holding
+--      rows of cloud_<provider>_billing_raw_daily) that yields the columns of
+--      sql/schemas/cost_data_standard_1_3.json, in order. focus_svc checks names and types against
+--      the schema, substitutes {{raw}}, and for several providers joins the SELECTs with UNION ALL
+--      BY NAME. Adding a provider = adding its mapping file and reference CSVs; nothing here changes.
+--
+-- Dialect: DuckDB is the source of truth. Macros are scalar SQL macros (BigQuery: temporary SQL
+-- functions, CREATE TEMP FUNCTION name(x ANY TYPE) AS (...)), so sqlglot-transpiled mappings keep
+-- calling them by name. BigQuery-side: this file becomes the procedure body that creates them.
+
+-- FOCUS Decimal columns: one precision and scale for every money, price and quantity column.
+CREATE OR REPLACE MACRO focus_money(x) AS CAST(x AS DECIMAL(38, 12));
+
+-- ServiceSubcategory: the provider table's value, or the category's "Other (...)" bucket; a service
+-- absent from the table is Other / Other (Other) (ServiceCategory is Mandatory and never null).
+CREATE OR REPLACE MACRO focus_subcategory(category, subcategory) AS
+    CASE
+        WHEN category IS NULL THEN 'Other (Other)'
+        WHEN subcategory IS NOT NULL AND subcategory <> '' THEN subcategory
+        ELSE 'Other (' || category || ')'
+    END;
+
+-- Tags: one JSON object of the provider's tag maps (FOCUS Key-Value Format), keys as the provider
+-- writes them; null when the row has no tag at all (raw maps are NULL, never empty).
+CREATE OR REPLACE MACRO focus_tags(tags, more_tags) AS
+    CASE
+        WHEN tags IS NULL AND more_tags IS NULL THEN NULL
+        WHEN more_tags IS NULL THEN CAST(to_json(tags) AS VARCHAR)
+        WHEN tags IS NULL THEN CAST(to_json(more_tags) AS VARCHAR)
+        ELSE CAST(to_json(map_concat(tags, more_tags)) AS VARCHAR)
+    END;
