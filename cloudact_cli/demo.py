@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ LEGACY_SAMPLE = (
     Path(__file__).resolve().parents[1].parent
     / "shared/samples/raw/aws/cur_legacy_sample-anonymous-aws-export-dataset.csv"
 )
-_console = Console()
+_console = Console(width=150)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ async def _credential_for(settings: CloudactSettings, export: DemoExport, endpoi
             ),
             timeout=30,
         )
-        return created.credential.credential_id
+        return str(created.credential.credential_id)
 
 
 async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExport]) -> None:
@@ -120,15 +121,15 @@ async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExpo
         for export in exports:
             credential_id = await _credential_for(settings, export, endpoint)
             _console.rule(f"aws/cost/billing: {export.name} ({export.layout}) {export.period:%Y-%m}")
-            request = pipeline_request(ORG, "aws", credential_id, f"{export.period:%Y-%m}", None, None)
-            result = await run_pipeline(settings, request, timeout=900)
+            run = pipeline_request(ORG, "aws", credential_id, f"{export.period:%Y-%m}", None, None)
+            result = await run_pipeline(settings, run, timeout=900)
             _console.print(
                 f"run {result.lineage.run_id}: {result.files_read} files, {result.rows_read} rows read, "
                 f"{result.raw_rows_written} raw rows, {result.rows_quarantined} quarantined, "
                 f"{result.focus_rows_written} FOCUS rows in {result.duration_seconds:.1f} s"
             )
         _console.rule("EffectiveCost and BilledCost by month and service (top rows), from query_svc")
-        request = query_pb.QueryCostsRequest(
+        question = query_pb.QueryCostsRequest(
             org_slug=ORG,
             start_date="2023-01-01",
             end_date="2026-12-31",
@@ -136,13 +137,17 @@ async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExpo
             metrics=[query_pb.COST_METRIC_BILLED_COST, query_pb.COST_METRIC_EFFECTIVE_COST],
             group_by=["ServiceCategory"],
         )
-        print_costs(await query_costs(settings, request), ["ServiceCategory"])
+        print_costs(await query_costs(settings, question), ["ServiceCategory"])
     finally:
         await stop_services(processes, grace=settings.shutdown_grace_seconds)
 
 
 def main() -> int:
     settings = CloudactSettings()
+    # moto's HTTP server logs every request through werkzeug; the demo shows the pipeline's own progress.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # moto's HTTP server logs every request through werkzeug; the demo shows the pipeline's own progress.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -38,7 +39,7 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(query_app, name="query")
 app.add_typer(focus_app, name="focus")
 
-_console = Console()
+_console = Console(width=max(Console().width, 120))
 _TIMEOUT = 60.0
 _STAGES = {v: k.removeprefix("STAGE_").lower().replace("_", " ") for k, v in pipe_pb.Stage.items()}
 
@@ -290,9 +291,16 @@ def print_costs(response: query_pb.QueryCostsResponse, group_by: list[str]) -> N
         table.add_row(
             row.period_start,
             *(row.dimensions.get(d, "") for d in dims),
-            *(row.amounts.get(m, "") for m in metrics),
+            *(_display_amount(row.amounts.get(m, "")) for m in metrics),
         )
     _console.print(table)
+
+
+def _display_amount(text: str) -> str:
+    """Rounds an exact decimal string to 4 places for the table (``--json`` keeps it exact)."""
+    if not text:
+        return ""
+    return f"{Decimal(text).quantize(Decimal('0.0001'), rounding=ROUND_HALF_EVEN):,}"
 
 
 @query_app.command("costs")

@@ -12,7 +12,6 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from cloudact_shared.errors import FailedPrecondition
-
 from cloudact_shared.naming import ORG_SLUG_PATTERN
 from cloudact_shared.storage.protocol import SliceKey, SliceValue, StoreCapabilities
 from cloudact_shared.storage.schema import TableSchema

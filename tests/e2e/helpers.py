@@ -71,7 +71,7 @@ async def create_credential(
             ),
             timeout=10,
         )
-    return response.credential.credential_id
+    return str(response.credential.credential_id)
 
 
 async def run_pipeline(
@@ -105,12 +105,12 @@ def table_version(settings: CloudactSettings, org: str, table: str) -> int | Non
 
 def error_reason(err: grpc.aio.AioRpcError) -> str:
     """The ErrorInfo reason of a rich error status."""
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None, "the error carries no google.rpc.Status"
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-            return info.reason
+            return str(info.reason)
     raise AssertionError("no ErrorInfo detail")
 
 

@@ -223,3 +223,23 @@ async def test_missing_manifest_is_not_found(services: Services, s3_client: Any,
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert error_reason(caught.value) == "MANIFEST_NOT_FOUND"
     assert "2024-02" in (caught.value.details() or "")
+
+
+async def test_keys_aws_rejects_give_unauthenticated_without_leaking_the_secret(
+    services: Services, s3_client: Any, s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moto.settings
+
+    delivery = put_legacy_delivery(s3_client, bucket, "legacy-cur", LEGACY_CUR_SAMPLE.read_bytes(), NOV_2023)
+    credential_id = await create_credential(services.settings, ORG, delivery, s3_endpoint)
+    # From here moto checks signatures against its IAM users, of which "testing" is not one.
+    monkeypatch.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_pipeline(services.settings, ORG, credential_id, NOV_2023)
+
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_reason(caught.value) == "SOURCE_UNAUTHENTICATED"
+    assert "InvalidAccessKeyId" in (caught.value.details() or "")
+    assert "testing" not in (caught.value.details() or "")
+    assert table_version(services.settings, ORG, RAW) is None

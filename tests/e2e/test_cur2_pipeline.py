@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -28,13 +28,19 @@ def _upload(s3: Any, bucket: str, root: Path, files: list[Path]) -> None:
 
 @pytest.mark.parametrize("file_format", ["parquet", "csv.gz"])
 async def test_cur2_delivery_end_to_end(
-    services: Services, s3_client: Any, s3_endpoint: str, tmp_path: Path, file_format: str
+    services: Services, s3_client: Any, s3_endpoint: str, tmp_path: Path, file_format: Literal["parquet", "csv.gz"]
 ) -> None:
     bucket = f"cur2-{file_format.replace('.', '-')}"
     s3_client.create_bucket(Bucket=bucket)
     export = generate_cur2(
-        tmp_path / "cur2", 3_000, export_name="prod-cur2", billing_period=JAN_2025,
-        file_format=file_format, rows_per_file=1_000, bucket=bucket, prefix="exports",  # type: ignore[arg-type]
+        tmp_path / "cur2",
+        3_000,
+        export_name="prod-cur2",
+        billing_period=JAN_2025,
+        file_format=file_format,
+        rows_per_file=1_000,
+        bucket=bucket,
+        prefix="exports",
     )
     _upload(s3_client, bucket, tmp_path / "cur2", [*export.data_files, export.manifest_path])
     delivery = Delivery(bucket, "prod-cur2", "exports", "cur2")
@@ -51,10 +57,18 @@ async def test_cur2_delivery_end_to_end(
     assert focus.num_rows == result.focus_rows_written == 3_000 + unused
     raw = read_table(services.settings, ORG, "cloud_aws_billing_raw_daily")
     assert set(pc.unique(raw.column("line_item_line_item_type")).to_pylist()) >= {
-        "Usage", "DiscountedUsage", "SavingsPlanCoveredUsage", "RIFee", "Tax",
+        "Usage",
+        "DiscountedUsage",
+        "SavingsPlanCoveredUsage",
+        "RIFee",
+        "Tax",
     }
     assert set(pc.unique(focus.column("ChargeCategory")).to_pylist()) <= {
-        "Usage", "Purchase", "Tax", "Credit", "Adjustment",
+        "Usage",
+        "Purchase",
+        "Tax",
+        "Credit",
+        "Adjustment",
     }
     # The invoice is conserved: summed BilledCost equals summed (net) unblended cost, row types and all.
     raw_billed = sum(
@@ -74,8 +88,15 @@ async def test_focus_export_round_trips_the_table(
     services: Services, s3_client: Any, s3_endpoint: str, tmp_path: Path
 ) -> None:
     s3_client.create_bucket(Bucket="export-test")
-    export = generate_cur2(tmp_path / "cur2", 500, export_name="cur2", billing_period=JAN_2025,
-                           bucket="export-test", prefix="exports", rows_per_file=500)
+    export = generate_cur2(
+        tmp_path / "cur2",
+        500,
+        export_name="cur2",
+        billing_period=JAN_2025,
+        bucket="export-test",
+        prefix="exports",
+        rows_per_file=500,
+    )
     _upload(s3_client, "export-test", tmp_path / "cur2", [*export.data_files, export.manifest_path])
     credential_id = await create_credential(
         services.settings, ORG, Delivery("export-test", "cur2", "exports", "cur2"), s3_endpoint
