@@ -20,6 +20,7 @@ The median of N repeats is reported. Results go to ``docs/benchmarks.md`` (rende
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -104,7 +105,7 @@ class Result:
         return bool(self.runs) and all(r.returncode == 0 for r in self.runs)
 
     def median(self, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in self.runs)
+        return float(statistics.median(float(getattr(r, attr)) for r in self.runs))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,10 +161,8 @@ def measure(argv: list[str], log: Path, timeout_s: float) -> Run:
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def count_rows(path: Path, kind: str) -> int | None:
@@ -286,7 +285,8 @@ def render(results: list[Result], tools: dict[str, Tool], info: dict[str, str], 
             if r is None:
                 continue
             if not r.ok:
-                lines.append(f"| {n:,} | {tools[key].label} | {len(r.runs)} | - | - | - | - | - | - | {r.note or 'failed'} |")
+                failed = r.note or "failed"
+                lines.append(f"| {n:,} | {tools[key].label} | {len(r.runs)} | - | - | - | - | - | - | {failed} |")
                 continue
             wall = r.median("wall_s")
             vs_fc = "-"
@@ -314,7 +314,8 @@ def render(results: list[Result], tools: dict[str, Tool], info: dict[str, str], 
     for n, r in ca.items():
         if r and r.ok:
             mb = r.median("tree_rss_mb")
-            targets.append(f"| cloudact peak memory < 1 GB ({n:,} rows) | {mb:,.0f} MB | {'PASS' if mb < 1024 else 'MISS'} |")
+            verdict = "PASS" if mb < 1024 else "MISS"
+            targets.append(f"| cloudact peak memory < 1 GB ({n:,} rows) | {mb:,.0f} MB | {verdict} |")
     ok = [(n, r) for n, r in ca.items() if r and r.ok]
     if len(ok) >= 2:
         (n0, r0), (n1, r1) = ok[0], ok[-1]

@@ -6,13 +6,19 @@ focus_svc.conversion, streamed by DuckDB into one Parquet or CSV file with bound
 
 from __future__ import annotations
 
+import re
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from duckdb.func import FunctionNullHandling, PythonUDFType
 
 from cloudact_shared import duck
 from cloudact_shared.errors import InvalidArgument
@@ -24,7 +30,7 @@ RawSelectBuilder = Callable[..., str]
 # Provider slug -> the function that turns one export file into a raw-row SELECT.
 RAW_SELECT_BUILDERS: dict[str, RawSelectBuilder] = {"aws": aws_formats.build_raw_select}
 # Row reasons end with ": '<value>'"; counts group by the reason without the value.
-_REASON_KIND = "regexp_replace(_quarantine_reason, ': ''.*$', '')"
+_REASON_VALUE = re.compile(r": '.*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,15 @@ def convert_files(
             for view, numbered in (("raw_fast", False), ("raw_numbered", True)):
                 selects = [f"({builder(con, path, source_object=str(path), row_numbers=numbered)})" for path in inputs]
                 con.execute(f"CREATE TEMP VIEW {view} AS {' UNION ALL BY NAME '.join(selects)}")
-            con.execute("CREATE TEMP VIEW raw_good AS SELECT * FROM raw_fast WHERE _quarantine_reason IS NULL")
+            tally = _QuarantineTally()
+            tally.register(con)
+            con.execute(
+                "CREATE TEMP VIEW raw_good AS SELECT * FROM raw_fast WHERE cloudact_keep_row(_quarantine_reason)"
+            )
             written = _copy(con, conversion.focus_select_sql(provider, "raw_good"), output, fmt)
-            reasons = _quarantine(con, quarantine)
+            reasons = tally.by_kind()
+            if reasons:
+                _write_quarantine(con, quarantine)
         finally:
             con.close()
     return ConvertResult(written, sum(reasons.values()), reasons, time.perf_counter() - started)
@@ -114,28 +126,49 @@ def _copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, fmt: str) -> 
     return int(rows[0][0]) if rows else 0
 
 
-def _quarantine(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
-    """Writes the quarantined rows (if any) and counts them by reason.
+class _QuarantineTally:
+    """Counts quarantined rows inside the one conversion pass, as DuckDB filters them out.
 
-    A first, parallel pass only counts (DuckDB reads just the typed columns); the numbered pass
-    that builds each row's record runs only when there is something to set aside.
+    A vectorised (Arrow) UDF in the WHERE clause sees each 2048-row vector's reasons, tallies the
+    non-null ones and returns the keep-mask. Without it, counting needs a second full scan of the
+    input (a third of the conversion time at 1M rows).
     """
-    bad = con.execute("SELECT count(*) FROM raw_fast WHERE _quarantine_reason IS NOT NULL").fetchall()
-    if not bad[0][0]:
-        return {}
-    con.execute(
-        "CREATE TEMP TABLE quarantined AS SELECT source_object, _source_row_number AS source_row_number, "
-        "_quarantine_reason AS reason, _record AS record FROM raw_numbered WHERE _quarantine_reason IS NOT NULL"
-    )
-    counts = con.execute(
-        f"SELECT {_REASON_KIND.replace('_quarantine_reason', 'reason')} AS kind, count(*) "
-        "FROM quarantined GROUP BY kind ORDER BY 2 DESC, 1"
-    ).fetchall()
-    if counts:
-        _copy(
-            con,
-            "SELECT * FROM quarantined ORDER BY source_object, source_row_number",
-            path,
-            "(FORMAT csv, HEADER true)",
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def register(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.create_function(
+            "cloudact_keep_row",
+            self._keep,
+            [duckdb.sqltype("VARCHAR")],
+            duckdb.sqltype("BOOLEAN"),
+            type=PythonUDFType.ARROW,
+            null_handling=FunctionNullHandling.SPECIAL,  # a NULL reason (a good row) must reach the function too
+            side_effects=True,  # so DuckDB neither folds nor re-evaluates it
         )
-    return {str(kind): int(n) for kind, n in counts}
+
+    def _keep(self, reasons: pa.Array) -> pa.Array:
+        if reasons.null_count != len(reasons):
+            found = pc.value_counts(reasons.drop_null()).to_pylist()
+            with self._lock:
+                for item in found:
+                    self._counts[_REASON_VALUE.sub("", item["values"])] += item["counts"]
+        return pc.is_null(reasons)
+
+    def by_kind(self) -> dict[str, int]:
+        """Counts by reason, the offending value stripped (most frequent first)."""
+        return dict(sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _write_quarantine(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Writes the quarantined rows, numbered and with their source record (only run when there are any)."""
+    _copy(
+        con,
+        "SELECT source_object, _source_row_number AS source_row_number, _quarantine_reason AS reason, "
+        "_record AS record FROM raw_numbered WHERE _quarantine_reason IS NOT NULL "
+        "ORDER BY source_object, source_row_number",
+        path,
+        "(FORMAT csv, HEADER true)",
+    )

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from cloudact_cli.rpc import call, pairs
 from cloudact_shared.clients import open_channel
+from cloudact_shared.errors import CloudactError
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb
@@ -398,7 +399,11 @@ def convert(
         raise typer.BadParameter(f"no such file(s): {', '.join(missing)}", param_hint="--input")
     if output.suffix not in (".parquet", ".csv"):
         raise typer.BadParameter("the output must end in .parquet or .csv", param_hint="--output")
-    result = convert_files(provider, list(input_), output, memory_limit=memory_limit)
+    try:
+        result = convert_files(provider, list(input_), output, memory_limit=memory_limit)
+    except CloudactError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from None
     print(
         f"wrote {result.rows_written} FOCUS rows to {output} in {result.seconds:.2f} s; "
         f"{result.rows_quarantined} rows quarantined",

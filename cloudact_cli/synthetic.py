@@ -50,6 +50,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -382,8 +383,11 @@ def athena_column_name(legacy: str) -> str:
     ``reservation_reservation_a_r_n``, ``product/regionCode`` -> ``product_region_code``.
     """
     category, _, name = legacy.partition("/")
-    snake = lambda s: re.sub(r"(?<!^)([A-Z])", r"_\1", s).lower()  # noqa: E731
-    return f"{snake(category)}_{snake(name)}"
+    return f"{_snake(category)}_{_snake(name)}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
 
 def generate_legacy_cur_csv(
@@ -524,7 +528,7 @@ def _lit(value: object) -> str:
     return "'" + _sql_str(str(value)) + "'"
 
 
-def _struct_list(items: list[dict[str, object]]) -> str:
+def _struct_list(items: Sequence[Mapping[str, object]]) -> str:
     return "[" + ", ".join("{" + ", ".join(f"'{k}': {_lit(v)}" for k, v in it.items()) + "}" for it in items) + "]"
 
 
@@ -538,8 +542,8 @@ def _period(day: date) -> tuple[date, date]:
     return start, end
 
 
-def _pool(pred: str) -> str:
-    ids = [str(i + 1) for i, s in enumerate(_CAT) if eval(pred, {}, {"s": s})]  # noqa: S307
+def _pool(pred: Callable[[_Sku], bool]) -> str:
+    ids = [str(i + 1) for i, s in enumerate(_CAT) if pred(s)]
     return "[" + ", ".join(ids) + "]"
 
 
@@ -563,12 +567,17 @@ def _base_sql(lo: int, hi: int, seed: int, billing_period: date) -> str:
     accounts = [{"id": a[0], "name": a[1], "team": a[2], "env": a[3], "cc": a[4], "bu": a[5]} for a in _ACCOUNTS]
     regions = [{"code": r[0], "loc": r[1], "pfx": r[2], "xfer": _TRANSFER_PREFIX.get(r[0], r[2] or "USE1-")}
                for r in _REGIONS]  # fmt: skip
-    usage_pool = _pool("not s.legal_entity")
-    market_pool = _pool("bool(s.legal_entity)")
-    ri_pool = _pool("'ri' in s.commit")
-    sp_pool = _pool("'sp' in s.commit")
-    r = lambda k: f"((hash(b, {int(seed)}, {k}) % 1000003) / 1000003.0)"  # noqa: E731
-    h = lambda k: f"(hash(b, {int(seed)}, {k}) % 1000000007)::BIGINT"  # noqa: E731
+    usage_pool = _pool(lambda s: not s.legal_entity)
+    market_pool = _pool(lambda s: bool(s.legal_entity))
+    ri_pool = _pool(lambda s: "ri" in s.commit)
+    sp_pool = _pool(lambda s: "sp" in s.commit)
+
+    def r(k: int) -> str:  # uniform [0, 1) from (row, seed, k)
+        return f"((hash(b, {int(seed)}, {k}) % 1000003) / 1000003.0)"
+
+    def h(k: int) -> str:  # non-negative integer from (row, seed, k)
+        return f"(hash(b, {int(seed)}, {k}) % 1000000007)::BIGINT"
+
     return f"""
 WITH t0 AS (
   SELECT i, i % 100 AS slot,
@@ -778,9 +787,10 @@ SELECT
   CASE WHEN lit IN ('Tax', 'Credit', 'Refund') OR is_market THEN NULL ELSE concat(rg.pfx, ut_base) END
     AS product_usagetype,
   s AS _s,
-  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE concat(sku, '.', upper(left(md5(concat(lit, k)), 10)), '.6YS6EN2CT7') END
-    AS pricing_rate_code,
-  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL ELSE (123456780000 + k * 37 + ri)::VARCHAR END AS pricing_rate_id,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL
+       ELSE concat(sku, '.', upper(left(md5(concat(lit, k)), 10)), '.6YS6EN2CT7') END AS pricing_rate_code,
+  CASE WHEN lit IN ('Tax', 'Credit', 'Refund') THEN NULL
+       ELSE (123456780000 + k * 37 + ri)::VARCHAR END AS pricing_rate_id,
   'USD' AS pricing_currency,
   od_cost AS pricing_public_on_demand_cost,
   od_rate AS _od_rate,

@@ -1,0 +1,74 @@
+"""``cloudact convert``: files -> FOCUS 1.3 in-process, bad rows quarantined and counted in one pass."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from cloudact_cli.convert import convert_files
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "aws"
+
+
+def test_bad_rows_are_counted_by_reason_and_written_with_their_record(tmp_path: Path) -> None:
+    out = tmp_path / "focus.parquet"
+
+    result = convert_files("aws", [DATA / "legacy_small.csv"], out)
+
+    assert result.rows_written == pq.read_metadata(out).num_rows == 1
+    assert result.rows_quarantined == 3
+    assert result.quarantine_reasons == {
+        "missing billing period start (bill/BillingPeriodStartDate)": 1,
+        "unparsable decimal in lineItem/UnblendedCost": 1,
+        "unparsable timestamp in lineItem/UsageStartDate": 1,
+    }
+    with (tmp_path / "focus.parquet.quarantine.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["source_row_number"] for r in rows] == ["2", "3", "4"]
+    assert "'abc'" in rows[0]["reason"] and '"lineItem/UnblendedCost":"abc"' in rows[0]["record"]
+
+
+def test_a_clean_input_leaves_no_quarantine_file(tmp_path: Path) -> None:
+    out = tmp_path / "focus.csv"
+
+    result = convert_files("aws", [DATA / "cur2_every_line_item_type.csv"], out)
+
+    assert result.rows_quarantined == 0 and result.quarantine_reasons == {}
+    assert not (tmp_path / "focus.csv.quarantine.csv").exists()
+    with out.open() as handle:
+        assert sum(1 for _ in csv.DictReader(handle)) == result.rows_written > 0
+
+
+def _cloudact(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cloudact_cli.main", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_command_reports_counts_and_bad_files_clearly(tmp_path: Path) -> None:
+    ok = _cloudact(
+        "convert",
+        "--provider",
+        "aws",
+        "--input",
+        str(DATA / "legacy_small.csv"),
+        "--output",
+        str(tmp_path / "f.parquet"),
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote 1 FOCUS rows" in ok.stderr and "3 rows quarantined" in ok.stderr
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    bad = _cloudact("convert", "--provider", "aws", "--input", str(empty), "--output", str(tmp_path / "g.parquet"))
+    assert bad.returncode == 1
+    assert "error:" in bad.stderr and "empty" in bad.stderr and "Traceback" not in bad.stderr
+
+    missing = _cloudact(
+        "convert", "--provider", "aws", "--input", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "h.parquet")
+    )
+    assert missing.returncode == 2 and "no such file" in missing.stderr
