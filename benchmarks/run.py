@@ -191,6 +191,14 @@ def ensure_data(data_dir: Path, rows: int, seed: int) -> Path:
     return path
 
 
+def warm_page_cache(path: Path) -> None:
+    """Flushes pending writes and reads the file once, so no run pays for cold or dirty pages."""
+    os.sync()
+    with path.open("rb") as fh:
+        while fh.read(16 << 20):
+            pass
+
+
 def ensure_fc_input(src: Path) -> Path:
     """The same rows as Parquet with the Athena-style names focus-converter's AWS plan reads.
 
@@ -413,10 +421,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {n:,} rows: {free / 1e9:.0f} GB free, ~{need / 1e9:.0f} GB needed", flush=True)
             continue
         src = ensure_data(data_dir, n, args.seed)
+        warm_page_cache(src)
         for key, tool in tools.items():
             if tool.max_rows is not None and n > tool.max_rows:
                 continue
             athena = ensure_fc_input(src) if "{athena_input}" in tool.command else src
+            if athena != src:
+                warm_page_cache(athena)
             reps = repeats.get(n, 3 if n <= 1_000_000 else 1)
             res = Result(key, n)
             for i in range(reps):
@@ -437,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
                     break
             if res.ok:
                 res.rows_out = count_rows(target, tool.output_kind)
+                quarantine = target.with_name(target.name + ".quarantine.csv")
+                if quarantine.exists():
+                    res.note = f"{count_rows(quarantine, 'file') or 0:,} input rows quarantined ({quarantine.name})"
             results.append(res)
             shutil.rmtree(out_dir / f"{key}-{n}", ignore_errors=True)
 

@@ -151,6 +151,22 @@ class _Builder:
                 self.by_raw[src.name] = src
             else:
                 self.map_parts["extra_columns"].append((src.name, src))
+        # Older legacy exports name the region code product/region, without product/regionCode.
+        region = next((s for s in self.sources if s.name == "product/region"), None)
+        if self.legacy and region is not None and "product_region_code" not in self.by_raw:
+            self.by_raw["product_region_code"] = region
+
+    def lifted_product_name(self) -> str | None:
+        """CUR 2.0 keeps the product name only in the product map: lift that one key out."""
+        src = self.by_raw.get("product")
+        if src is None or "product_product_name" in self.by_raw:
+            return None
+        if src.is_text:
+            return (
+                f"CASE WHEN json_valid(NULLIF({src.alias}, '')) "
+                f"THEN json_extract_string({src.alias}, '$.product_name') END"
+            )
+        return f"CAST({src.alias}['product_name'] AS VARCHAR)"
 
     def _route_legacy(self, src: _Source) -> None:
         prefix, _, suffix = src.name.partition("/")
@@ -297,6 +313,8 @@ def build_raw_select(
             outputs[column.name] = builder.map_expr(column.name)
         else:
             outputs[column.name] = builder.typed(column)
+    if (product_name := builder.lifted_product_name()) is not None:
+        outputs["product_product_name"] = product_name
     period = outputs["bill_billing_period_start_date"]
     # billing_period: the UTC month of the billing period start, whatever the session time zone.
     outputs["billing_period"] = f"CAST(date_trunc('month', timezone('UTC', {period})) AS DATE)"

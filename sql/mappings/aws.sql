@@ -102,7 +102,7 @@ SELECT
          THEN coalesce(nullif(regexp_extract(x.line_item_resource_id, '^arn:[^:]+:[^:]+:[^:]*:[^:]*:([^/:]+)[/:]', 1), ''),
                        x.product_product_family) END AS ResourceType,
     coalesce(s.service_category, 'Other') AS ServiceCategory,
-    coalesce(x.product['product_name'], s.service_name, x.line_item_product_code) AS ServiceName,
+    coalesce(x.product_product_name, s.service_name, x.line_item_product_code) AS ServiceName,
     x.service_provider AS ServiceProviderName,
     focus_subcategory(s.service_category, s.service_subcategory) AS ServiceSubcategory,
     x.product_sku AS SkuId,
@@ -176,10 +176,10 @@ FROM (
              WHEN c.commitment_kind = 'SP' THEN c.savings_plan_savings_plan_a_r_n END AS commitment_id,
         -- Marketplace rows: the seller (legal entity of the line) provides the service, AWS invoices it.
         CASE WHEN c.bill_billing_entity = 'AWS Marketplace'
-             THEN coalesce(c.line_item_legal_entity, c.product['product_name'], 'AWS Marketplace')
+             THEN coalesce(c.line_item_legal_entity, c.product_product_name, 'AWS Marketplace')
              ELSE 'AWS' END AS service_provider,
-        coalesce(c.product_region_code, c.product['region_code'], c.product['region'])
-            AS region_key
+        -- The static column only: reading the product map would make DuckDB build it for every row.
+        c.product_region_code AS region_key
     FROM (
         SELECT
             t.*,
