@@ -90,6 +90,7 @@ def convert_files(
             # evaluate every TRY_CAST twice (once in the filter, once in the projection); measured
             # ~20% slower at 1M rows. Nothing else in this statement benefits from the pushdown.
             con.execute("SET disabled_optimizers = 'filter_pushdown'")
+            duck.unordered(con)  # one COPY to a file: order is not needed
             conversion.set_lineage(con, lineage)
             conversion.prepare(con)
             # Two views over the same SQL: "fast" leaves CSV rows unnumbered so DuckDB scans in

@@ -17,11 +17,21 @@ def connect(
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
     con.execute("SET temp_directory = ?", [str(temp_dir or Path(tempfile.gettempdir()) / "cloudact-duckdb")])
-    # Order is not needed when streaming rows into a table; dropping it lets DuckDB stream in parallel.
-    con.execute("SET preserve_insertion_order = false")
+    # TIMESTAMPTZ -> DATE casts and date_trunc follow the session zone: billing data is UTC.
+    con.execute("SET TimeZone = 'UTC'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+def unordered(con: duckdb.DuckDBPyConnection, enabled: bool = True) -> None:
+    """Lets a COPY write from every thread without keeping row order (faster, no extra memory).
+
+    Keep it off (the default) for results streamed out with ``to_arrow_reader``: unordered
+    parallel producers outrun the consumer and DuckDB buffers their output (measured: 1.6 GB
+    instead of 0.9 GB for 900k raw rows, growing with the row count).
+    """
+    con.execute(f"SET preserve_insertion_order = {str(not enabled).lower()}")
 
 
 def set_lineage(con: duckdb.DuckDBPyConnection, lineage: Lineage, ingestion_date: object | None = None) -> None:

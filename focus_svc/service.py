@@ -70,7 +70,9 @@ class FocusConverter:
         periods: Sequence[date],
     ) -> ConversionOutcome:
         conversion.prepare(con)
-        con.register("raw_all", self._store.scan(dataset, raw_table))
+        # DuckDB reads the version's Parquet files itself: bounded memory, filters pushed into the scan.
+        raw_relation = self._store.relation_sql(dataset, load_schema(raw_table))
+        con.execute(f"CREATE TEMP VIEW raw_all AS SELECT * FROM {raw_relation}")
         months = ", ".join(f"DATE '{p.isoformat()}'" for p in periods)
         # A view cannot take bound parameters; the id is quoted as a SQL string literal instead.
         credential = "'" + lineage.credential_id.replace("'", "''") + "'"

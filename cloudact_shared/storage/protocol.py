@@ -53,6 +53,11 @@ class TableStore(Protocol):
         """A lazy Arrow dataset over the table's current version (filters push down)."""
         ...
 
+    def relation_sql(self, dataset: str, schema: TableSchema) -> str:
+        """A table expression in ``capabilities.sql_dialect`` that reads the table's current version
+        with exactly the schema's columns (for DuckDB: a read_parquet over the version's files)."""
+        ...
+
     def version(self, dataset: str, table: str) -> int | None:
         """The table's current version, or None when it does not exist."""
         ...

@@ -44,6 +44,31 @@ def arrow_type(type_name: str) -> pa.DataType:
     raise ValueError(f"unknown column type {type_name!r}")
 
 
+_DUCKDB_SIMPLE = {
+    "STRING": "VARCHAR",
+    "JSON": "VARCHAR",
+    "INT64": "BIGINT",
+    "FLOAT64": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMPTZ",
+}
+
+
+def duckdb_type(type_name: str) -> str:
+    """Translates a schema type name to its DuckDB type."""
+    name = type_name.strip().upper()
+    if name in _DUCKDB_SIMPLE:
+        return _DUCKDB_SIMPLE[name]
+    if _DECIMAL.match(name):
+        return name.replace(" ", "")
+    if match := _MAP.match(name):
+        return f"MAP({duckdb_type(match[1])}, {duckdb_type(match[2])})"
+    if match := _ARRAY.match(name):
+        return f"{duckdb_type(match[1])}[]"
+    raise ValueError(f"unknown column type {type_name!r}")
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a table schema."""

@@ -76,7 +76,9 @@ def stage_files(
         f"FROM ({' UNION ALL '.join(selects)})"
     )
     staged = work_dir / "staged.parquet"
+    duck.unordered(con)
     con.execute(f"COPY ({checked}) TO '{staged}' (FORMAT parquet, COMPRESSION zstd)")
+    duck.unordered(con, False)  # the readers below stream to Arrow: keep memory bounded
     [(total, good)] = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE _quarantine_reason IS NULL) FROM read_parquet(?)",
         [str(staged)],

@@ -1,0 +1,197 @@
+"""Benchmark of the pipeline path: S3 (moto server, its own process) -> ingest_svc -> raw Delta table
+-> focus_svc -> FOCUS Delta table, through the real services and gRPC.
+
+Usage: python benchmarks/pipeline_path.py ROWS [--format parquet|csv.gz] [--work DIR]
+Prints one JSON line: rows, seconds per stage (from the run's progress events), total seconds and
+the peak RSS of this process (the four services run in it; moto's memory is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import boto3
+
+from cloudact_shared.clients import open_channel
+from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
+from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
+from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pipe_pb
+from cloudact_shared.gen.cloudact.pipeline.v1.pipeline_service_pb2_grpc import PipelineServiceStub
+from cloudact_shared.server import BuiltServer
+from cloudact_shared.settings import CloudactSettings
+
+PERIOD = date(2025, 1, 1)
+BUCKET = "bench"
+_GENERATE = """
+import sys
+from datetime import date
+from pathlib import Path
+from cloudact_cli.synthetic import generate_cur2
+e = generate_cur2(Path(sys.argv[1]), int(sys.argv[2]), export_name="cur2", billing_period=date(2025, 1, 1),
+                  file_format=sys.argv[3], bucket="bench", prefix="exports")
+print(*e.data_files, e.manifest_path)
+"""
+
+
+class _RssSampler(threading.Thread):
+    """Samples this process's resident memory every 50 ms and keeps the peak of each stage."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stage = "start"
+        self.peaks: dict[str, float] = {}
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.05):
+            rss_mb = _rss_mb()
+            self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), rss_mb)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_moto(port: int) -> subprocess.Popen[bytes]:
+    moto = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("moto_server did not start")
+
+
+async def _services(settings: CloudactSettings) -> tuple[CloudactSettings, list[BuiltServer]]:
+    from credential_svc.server import build as build_credential
+    from focus_svc.server import build as build_focus
+    from ingest_svc.server import build as build_ingest
+
+    servers = []
+    for build, field in ((build_credential, "credential_address"), (build_focus, "focus_address")):
+        server = await build(settings, address="127.0.0.1:0")
+        settings = settings.model_copy(update={field: f"127.0.0.1:{server.port}"})
+        servers.append(server)
+    ingest = await build_ingest(settings, address="127.0.0.1:0")
+    settings = settings.model_copy(update={"ingest_address": f"127.0.0.1:{ingest.port}"})
+    servers.append(ingest)
+    for server in servers:
+        await server.start()
+    return settings, servers
+
+
+async def _run(settings: CloudactSettings, endpoint: str) -> dict[str, float]:
+    settings, servers = await _services(settings)
+    try:
+        async with open_channel(settings.credential_address) as channel:
+            created = await CredentialServiceStub(channel).CreateCredential(
+                cred_pb.CreateCredentialRequest(
+                    org_slug="bench",
+                    provider="aws",
+                    display_name="bench",
+                    secret={"aws_access_key_id": "bench", "aws_secret_access_key": "bench"},
+                    config={"bucket": BUCKET, "export_name": "cur2", "prefix": "exports", "endpoint_url": endpoint},
+                ),
+                timeout=30,
+            )
+        request = pipe_pb.RunPipelineRequest(
+            org_slug="bench",
+            provider="aws",
+            credential_id=created.credential.credential_id,
+            billing_period=pipe_pb.BillingPeriod(year=PERIOD.year, month=PERIOD.month),
+        )
+        stages: dict[str, float] = {}
+        started = last = time.perf_counter()
+        previous = "start"
+        sampler = _RssSampler()
+        sampler.start()
+        async with open_channel(settings.ingest_address) as channel:
+            async for event in PipelineServiceStub(channel).RunPipeline(request, timeout=3600):
+                now = time.perf_counter()
+                stages[previous] = stages.get(previous, 0.0) + now - last
+                last = now
+                if event.HasField("progress"):
+                    previous = pipe_pb.Stage.Name(event.progress.stage).removeprefix("STAGE_").lower()
+                    sampler.stage = previous
+                else:
+                    stages["rows"] = float(event.result.rows_read)
+                    stages["focus_rows"] = float(event.result.focus_rows_written)
+        stages["total"] = time.perf_counter() - started
+        sampler.stop()
+        stages.update({f"peak_rss_mb_{k}": round(v, 1) for k, v in sampler.peaks.items()})
+        return stages
+    finally:
+        for server in servers:
+            await server.stop(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("rows", type=int)
+    parser.add_argument("--format", dest="file_format", choices=["parquet", "csv.gz"], default="parquet")
+    parser.add_argument("--work", type=Path, default=Path("bench-data/pipeline"))
+    args = parser.parse_args()
+    file_format: Literal["parquet", "csv.gz"] = args.file_format
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    # Generated in a child process, so this process's peak RSS is the pipeline's alone.
+    listing = subprocess.run(
+        [sys.executable, "-c", _GENERATE, str(args.work / "export"), str(args.rows), file_format],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    files = [Path(p) for p in listing]
+    port = _free_port()
+    moto = _start_moto(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        s3.create_bucket(Bucket=BUCKET)
+        for path in files:
+            s3.upload_file(str(path), BUCKET, path.relative_to(args.work / "export").as_posix())
+        settings = CloudactSettings(data_dir=args.work / "data", pipeline_token="bench-token")
+        stages = asyncio.run(_run(settings, endpoint))
+    finally:
+        moto.kill()
+        moto.wait()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"format": file_format, **stages, "peak_rss_mb": round(peak_mb, 1)}))
+
+
+if __name__ == "__main__":
+    main()
