@@ -167,8 +167,8 @@ class _PartitionedFiles:
         if len(keys) == 1 and len(unique := pc.unique(keys[0])) == 1:  # the usual case: one run, one day
             yield (unique[0].as_py(),), batch
             return
-        combined = pa.StructArray.from_arrays(keys, names=self._partition_by)
-        for value in pc.unique(combined).to_pylist():
+        distinct = pa.table(keys, names=self._partition_by).group_by(self._partition_by).aggregate([])
+        for value in distinct.to_pylist():
             mask = None
             for key, column in zip(keys, self._partition_by, strict=True):
                 wanted = value[column]
