@@ -179,19 +179,25 @@ class PipelineRunner:
                 files.append((local, obj))
         if not files:
             raise FailedPrecondition(f"the manifests for {months} name no data files", reason="EMPTY_DELIVERY")
-        staged = await asyncio.to_thread(stage_files, files, lineage, work_dir, memory_limit=self._memory_limit)
-        try:
-            yield Progress(
-                Stage.READING_SOURCE,
-                f"parsed {staged.rows_read} rows from {len(files)} files; {staged.rows_quarantined} quarantined",
-                rows_read=staged.rows_read,
-                rows_quarantined=staged.rows_quarantined,
-            )
-            deadline.remaining("writing the raw table")
-            yield Progress(Stage.WRITING_RAW, f"replacing {config.raw_schema} for {months}", rows_read=staged.rows_read)
-            raw_version = await asyncio.to_thread(self._write_raw, request, config, staged, periods)
-        finally:
-            staged.close()
+        raw_schema = load_schema(config.raw_schema)
+        staged = await asyncio.to_thread(
+            stage_files,
+            files,
+            lineage,
+            work_dir,
+            raw_schema,
+            memory_limit=self._memory_limit,
+            batch_rows=self._batch_rows,
+        )
+        yield Progress(
+            Stage.READING_SOURCE,
+            f"parsed {staged.rows_read} rows from {len(files)} files; {staged.rows_quarantined} quarantined",
+            rows_read=staged.rows_read,
+            rows_quarantined=staged.rows_quarantined,
+        )
+        deadline.remaining("writing the raw table")
+        yield Progress(Stage.WRITING_RAW, f"replacing {config.raw_schema} for {months}", rows_read=staged.rows_read)
+        raw_version = await asyncio.to_thread(self._write_raw, request, config, staged, periods)
         yield Progress(Stage.CONVERTING_TO_FOCUS, f"converting {staged.rows_good} raw rows to FOCUS 1.3")
         converted = await self._focus.convert(
             request.org_slug,
@@ -220,9 +226,9 @@ class PipelineRunner:
         dataset = dataset_name(request.org_slug)
         slice_key: SliceKey = {"x_credential_id": request.credential_id, "billing_period": list(periods)}
         quarantine_schema = load_schema(config.quarantine_schema)
-        self._store.replace_slice(dataset, quarantine_schema, slice_key, staged.quarantined_rows(self._batch_rows))
+        self._store.replace_slice(dataset, quarantine_schema, slice_key, staged.quarantined_rows(quarantine_schema))
         raw_schema = load_schema(config.raw_schema)
-        return self._store.replace_slice(dataset, raw_schema, slice_key, staged.good_rows(raw_schema, self._batch_rows))
+        return self._store.replace_slice(dataset, raw_schema, slice_key, staged.good_rows(self._batch_rows))
 
     def _mkdir_work_root(self) -> Path:
         self._work_root.mkdir(parents=True, exist_ok=True)
