@@ -1,7 +1,9 @@
 """Benchmark of the pipeline path: S3 (moto server, its own process) -> ingest_svc -> raw Delta table
 -> focus_svc -> FOCUS Delta table, through the real services and gRPC.
 
-Usage: python benchmarks/pipeline_path.py ROWS [--format parquet|csv.gz] [--work DIR]
+Usage: python benchmarks/pipeline_path.py ROWS [--format parquet|csv.gz] [--legacy-csv FILE] [--work DIR]
+With --legacy-csv the file (ROWS ignored) is delivered as a legacy CUR export (the same data the
+converters read); otherwise a CUR 2.0 export of ROWS rows is generated (untimed, in a child process).
 Prints one JSON line: rows, seconds per stage (from the run's progress events), total seconds and
 the peak RSS of this process (the four services run in it; moto's memory is not counted).
 """
@@ -108,7 +110,7 @@ async def _services(settings: CloudactSettings) -> tuple[CloudactSettings, list[
     return settings, servers
 
 
-async def _run(settings: CloudactSettings, endpoint: str) -> dict[str, float]:
+async def _run(settings: CloudactSettings, endpoint: str, source: dict[str, str]) -> dict[str, float]:
     settings, servers = await _services(settings)
     try:
         async with open_channel(settings.credential_address) as channel:
@@ -118,7 +120,7 @@ async def _run(settings: CloudactSettings, endpoint: str) -> dict[str, float]:
                     provider="aws",
                     display_name="bench",
                     secret={"aws_access_key_id": "bench", "aws_secret_access_key": "bench"},
-                    config={"bucket": BUCKET, "export_name": "cur2", "prefix": "exports", "endpoint_url": endpoint},
+                    config={"bucket": BUCKET, "endpoint_url": endpoint, **source},
                 ),
                 timeout=30,
             )
@@ -153,23 +155,45 @@ async def _run(settings: CloudactSettings, endpoint: str) -> dict[str, float]:
             await server.stop(0)
 
 
+def _cur2_delivery(root: Path, rows: int, file_format: str) -> list[Path]:
+    # Generated in a child process, so this process's peak RSS is the pipeline's alone.
+    listing = subprocess.run(
+        [sys.executable, "-c", _GENERATE, str(root), str(rows), file_format],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return [Path(p) for p in listing]
+
+
+def _legacy_delivery(csv: Path, root: Path) -> list[Path]:
+    """Lays ``csv`` out as a legacy CUR delivery for January 2025 (hard link, no copy)."""
+    folder = root / "legacy" / "legacy" / "20250101-20250201"
+    (folder / "assembly").mkdir(parents=True)
+    data = folder / "assembly" / "legacy-00001.csv"
+    try:
+        data.hardlink_to(csv.resolve())
+    except OSError:  # another file system
+        shutil.copyfile(csv, data)
+    manifest = folder / "legacy-Manifest.json"
+    manifest.write_text(json.dumps({"reportKeys": [data.relative_to(root).as_posix()]}))
+    return [data, manifest]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("rows", type=int)
     parser.add_argument("--format", dest="file_format", choices=["parquet", "csv.gz"], default="parquet")
+    parser.add_argument("--legacy-csv", type=Path, default=None)
     parser.add_argument("--work", type=Path, default=Path("bench-data/pipeline"))
     args = parser.parse_args()
     file_format: Literal["parquet", "csv.gz"] = args.file_format
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
-    # Generated in a child process, so this process's peak RSS is the pipeline's alone.
-    listing = subprocess.run(
-        [sys.executable, "-c", _GENERATE, str(args.work / "export"), str(args.rows), file_format],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    files = [Path(p) for p in listing]
+    if args.legacy_csv is not None:
+        layout, files = "legacy", _legacy_delivery(args.legacy_csv, args.work / "export")
+    else:
+        layout, files = "cur2", _cur2_delivery(args.work / "export", args.rows, file_format)
     port = _free_port()
     moto = _start_moto(port)
     endpoint = f"http://127.0.0.1:{port}"
@@ -184,13 +208,19 @@ def main() -> None:
         s3.create_bucket(Bucket=BUCKET)
         for path in files:
             s3.upload_file(str(path), BUCKET, path.relative_to(args.work / "export").as_posix())
+        config = {
+            "layout": layout,
+            "export_name": "cur2" if layout == "cur2" else "legacy",
+            "prefix": "exports" if layout == "cur2" else "legacy",
+        }
         settings = CloudactSettings(data_dir=args.work / "data", pipeline_token="bench-token")
-        stages = asyncio.run(_run(settings, endpoint))
+        stages = asyncio.run(_run(settings, endpoint, config))
     finally:
         moto.kill()
         moto.wait()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"format": file_format, **stages, "peak_rss_mb": round(peak_mb, 1)}))
+    source = "legacy CUR CSV" if layout == "legacy" else f"CUR 2.0 {file_format}"
+    print(json.dumps({"source": source, **stages, "peak_rss_mb": round(peak_mb, 1)}))
 
 
 if __name__ == "__main__":

@@ -389,6 +389,53 @@ def build_tools(args: argparse.Namespace, fc_exe: Path | None) -> dict[str, Tool
     return {k: v for k, v in tools.items() if k in args.only}
 
 
+def run_pipeline_path(rows: int, legacy_csv: Path, data_dir: Path, timeout: float) -> list[dict[str, object]]:
+    """The pipeline path (benchmarks/pipeline_path.py) on the same legacy CSV, then on CUR 2.0 Parquet."""
+    runs: list[dict[str, object]] = []
+    script = ROOT / "benchmarks" / "pipeline_path.py"
+    for extra in (["--legacy-csv", str(legacy_csv)], ["--format", "parquet"]):
+        cmd = [str(VENV_PY), str(script), str(rows), "--work", str(data_dir / "pipeline"), *extra]
+        print(f"[{rows:,}] pipeline path {' '.join(extra)} ...", end=" ", flush=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            print(f"failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+            continue
+        figures: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+        figures["command"] = " ".join(shlex.quote(c) for c in cmd)
+        print(f"{figures['total']:.2f} s, peak {figures['peak_rss_mb']:,.0f} MB", flush=True)
+        runs.append(figures)
+    shutil.rmtree(data_dir / "pipeline", ignore_errors=True)
+    return runs
+
+
+def render_pipeline(runs: list[dict[str, object]]) -> str:
+    """The report section of the pipeline path (S3 -> ingest_svc -> raw table -> focus_svc -> FOCUS table)."""
+    if not runs:
+        return ""
+    lines = [
+        "",
+        "## Pipeline path: S3 -> raw table -> FOCUS table",
+        "",
+        "`benchmarks/pipeline_path.py`: the same rows delivered to an S3 endpoint (moto server, its own",
+        "process) and loaded through the real services over gRPC: credential_svc decrypts, ingest_svc",
+        "downloads, stages and replaces the raw Delta slice, focus_svc converts it into the FOCUS table.",
+        "Stage times come from the run's progress events; peak RSS is the process running the services",
+        "(moto's in-memory copy of the export is not counted). One run per row.",
+        "",
+        "| rows | source | total s | rows/s | download + parse s | raw write s | FOCUS s | peak RSS MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        rows, total = float(str(r["rows"])), float(str(r["total"]))
+        lines.append(
+            f"| {rows:,.0f} | {r['source']} | {total:.2f} | {rows / total:,.0f} | "
+            f"{float(str(r.get('reading_source', 0))):.2f} | {float(str(r.get('writing_raw', 0))):.2f} | "
+            f"{float(str(r.get('converting_to_focus', 0))):.2f} | {float(str(r['peak_rss_mb'])):,.0f} |"
+        )
+    lines += ["", "```sh", *[str(r["command"]) for r in runs], "```", ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1000000,10000000", help="comma-separated row counts")
@@ -396,7 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    p.add_argument("--only", default="bare-duckdb,focus-converter,cloudact", help="tools to run")
+    p.add_argument("--only", default="bare-duckdb,focus-converter,cloudact,pipeline", help="tools to run")
+    p.add_argument(
+        "--pipeline-max-rows",
+        type=int,
+        default=1_000_000,
+        help="largest size the S3 -> raw -> FOCUS pipeline path is measured at",
+    )
     p.add_argument("--focus-converter-max-rows", type=int, default=1_000_000)
     p.add_argument("--cloudact-cmd", default="", help="command template; {input} {output} {python}")
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per run before it is killed")
@@ -412,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     tools = build_tools(args, fc_exe)
     info = machine_info(fc_venv / "bin" / "python")
     results: list[Result] = []
+    pipeline_runs: list[dict[str, object]] = []
     out_dir = data_dir / "out"
 
     for n in sizes:
@@ -453,8 +507,10 @@ def main(argv: list[str] | None = None) -> int:
                     res.note = f"{count_rows(quarantine, 'file') or 0:,} input rows quarantined ({quarantine.name})"
             results.append(res)
             shutil.rmtree(out_dir / f"{key}-{n}", ignore_errors=True)
+        if "pipeline" in args.only and n <= args.pipeline_max_rows:
+            pipeline_runs += run_pipeline_path(n, src, data_dir, args.timeout)
 
-    report = render(results, tools, info, args)
+    report = render(results, tools, info, args) + render_pipeline(pipeline_runs)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(report, encoding="utf-8")
     payload = {"machine": info, "results": [asdict(r) | {"ok": r.ok} for r in results]}

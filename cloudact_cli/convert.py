@@ -49,7 +49,7 @@ def convert_files(
     output: Path,
     *,
     lineage: Lineage | None = None,
-    memory_limit: str = "1GB",
+    memory_limit: str = "640MB",
     threads: int | None = None,
 ) -> ConvertResult:
     """Converts billing export files of one provider to one FOCUS 1.3 file.

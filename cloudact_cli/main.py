@@ -389,7 +389,7 @@ def convert(
     provider: Annotated[str, typer.Option(help="Provider of the input files, e.g. aws.")],
     input_: Annotated[list[Path], typer.Option("--input", help="Export file(s) (repeatable).")],
     output: Annotated[Path, typer.Option(help="FOCUS 1.3 output: .parquet or .csv.")],
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; spills to disk beyond it.")] = "1GB",
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; spills to disk beyond it.")] = "640MB",
 ) -> None:
     """Converts billing export files on disk to FOCUS 1.3, in-process (no services needed)."""
     from cloudact_cli.convert import convert_files

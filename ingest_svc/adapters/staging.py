@@ -54,7 +54,12 @@ class StagedFiles:
         """The rows set aside, with their reason and original record (few; read whole)."""
         if not self._bad.exists():
             return pa.RecordBatchReader.from_batches(schema.arrow_schema(), [])
-        table = duckdb.sql(f"SELECT {_QUARANTINE_COLUMNS} FROM read_parquet('{self._bad}')").to_arrow_table()
+        with duckdb.connect() as con:
+            relation = con.sql(
+                f"SELECT {_QUARANTINE_COLUMNS} FROM read_parquet($path)", params={"path": str(self._bad)}
+            )
+            assert relation is not None
+            table = relation.to_arrow_table()
         return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
 
 

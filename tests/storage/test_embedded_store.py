@@ -19,7 +19,7 @@ DATASET = "acme_prod"
 
 
 @pytest.fixture
-def schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TableSchema:
+def schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TableSchema]:
     doc = {
         "table": "things",
         "partition_by": ["ingestion_date"],
@@ -57,8 +57,9 @@ def _rows(
 
 
 def _totals(store: EmbeddedTableStore, schema: TableSchema) -> list[tuple[object, ...]]:
-    sql = f"SELECT x_credential_id, billing_period, count(*), sum(amount) FROM {store.relation_sql(DATASET, schema)} GROUP BY ALL ORDER BY ALL"
-    return duckdb.sql(sql).fetchall()
+    relation = store.relation_sql(DATASET, schema)
+    sql = f"SELECT x_credential_id, billing_period, count(*), sum(amount) FROM {relation} GROUP BY ALL ORDER BY ALL"
+    return duckdb.connect().execute(sql).fetchall()
 
 
 JAN, FEB = date(2025, 1, 1), date(2025, 2, 1)
@@ -77,7 +78,7 @@ def test_replacing_one_month_of_a_two_month_write_keeps_the_other_month(tmp_path
     )
 
     assert version == 3
-    assert [(c, p, n, float(s)) for c, p, n, s in _totals(store, schema)] == [
+    assert [(c, p, n, float(str(s))) for c, p, n, s in _totals(store, schema)] == [
         ("a", JAN, 4, 8.0),
         ("a", FEB, 10, 10.0),
         ("b", JAN, 5, 15.0),
