@@ -19,7 +19,8 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# npm install (not ci): npm 11 wants every platform build of buf in the lock; the version is pinned in package.json.
+	npm install --no-audit --no-fund --loglevel=error
 	touch node_modules/.installed
 
 ## Regenerate the gRPC stubs and typed .pyi from protos/ (commit the result).
