@@ -420,7 +420,7 @@ def render_pipeline(runs: list[dict[str, object]]) -> str:
         "process) and loaded through the real services over gRPC: credential_svc decrypts, ingest_svc",
         "downloads, stages and replaces the raw Delta slice, focus_svc converts it into the FOCUS table.",
         "Stage times come from the run's progress events; peak RSS is the process running the services",
-        "(moto's in-memory copy of the export is not counted). One run per row.",
+        "(moto's in-memory copy of the export is not counted). One run per size.",
         "",
         "| rows | source | total s | rows/s | download + parse s | raw write s | FOCUS s | peak RSS MB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
