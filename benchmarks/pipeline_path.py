@@ -26,12 +26,12 @@ from typing import Literal
 
 import boto3
 
+from cloudact_cli.supervisor import start_in_process
 from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pipe_pb
 from cloudact_shared.gen.cloudact.pipeline.v1.pipeline_service_pb2_grpc import PipelineServiceStub
-from cloudact_shared.server import BuiltServer
 from cloudact_shared.settings import CloudactSettings
 
 PERIOD = date(2025, 1, 1)
@@ -92,26 +92,9 @@ def _start_moto(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("moto_server did not start")
 
 
-async def _services(settings: CloudactSettings) -> tuple[CloudactSettings, list[BuiltServer]]:
-    from credential_svc.server import build as build_credential
-    from focus_svc.server import build as build_focus
-    from ingest_svc.server import build as build_ingest
-
-    servers = []
-    for build, field in ((build_credential, "credential_address"), (build_focus, "focus_address")):
-        server = await build(settings, address="127.0.0.1:0")
-        settings = settings.model_copy(update={field: f"127.0.0.1:{server.port}"})
-        servers.append(server)
-    ingest = await build_ingest(settings, address="127.0.0.1:0")
-    settings = settings.model_copy(update={"ingest_address": f"127.0.0.1:{ingest.port}"})
-    servers.append(ingest)
-    for server in servers:
-        await server.start()
-    return settings, servers
-
-
 async def _run(settings: CloudactSettings, endpoint: str, source: dict[str, str]) -> dict[str, float]:
-    settings, servers = await _services(settings)
+    settings, running = await start_in_process(settings)
+    servers = list(running.values())
     try:
         async with open_channel(settings.credential_address) as channel:
             created = await CredentialServiceStub(channel).CreateCredential(

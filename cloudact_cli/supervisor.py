@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloudact_shared.clients import open_channel
+from cloudact_shared.server import BuiltServer
 from cloudact_shared.settings import CloudactSettings
 
 SERVICES: dict[str, Callable[[CloudactSettings], str]] = {
@@ -102,3 +103,28 @@ async def supervise(settings: CloudactSettings, names: Sequence[str], *, log: Ca
     await stop_services(processes, grace=settings.shutdown_grace_seconds)
     stopper.cancel()
     return 1 if failed else 0
+
+
+async def start_in_process(settings: CloudactSettings) -> tuple[CloudactSettings, dict[str, BuiltServer]]:
+    """Builds and starts the four services in this process on ephemeral loopback ports (tests, benchmarks).
+
+    Returns the settings updated with the addresses the services got, and the running servers.
+    """
+    from credential_svc.server import build as build_credential
+    from focus_svc.server import build as build_focus
+    from ingest_svc.server import build as build_ingest
+    from query_svc.server import build as build_query
+
+    servers: dict[str, BuiltServer] = {}
+    # ingest_svc last: it dials the others, so it is built once their addresses are known.
+    for name, build, field in (
+        ("credential_svc", build_credential, "credential_address"),
+        ("focus_svc", build_focus, "focus_address"),
+        ("query_svc", build_query, "query_address"),
+        ("ingest_svc", build_ingest, "ingest_address"),
+    ):
+        servers[name] = await build(settings, address="127.0.0.1:0")
+        settings = settings.model_copy(update={field: f"127.0.0.1:{servers[name].port}"})
+    for server in servers.values():
+        await server.start()
+    return settings, servers

@@ -16,6 +16,8 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from cloudact_shared.errors import status_of
+from cloudact_shared.logs import configure_logging
+from cloudact_shared.settings import CloudactSettings
 
 _log = logging.getLogger(__name__)
 
@@ -199,3 +201,14 @@ def build_service_server(
     """``build_server`` plus the bookkeeping of a BuiltServer."""
     server, port, health_servicer = build_server(registrations, address)
     return BuiltServer(server, port, health_servicer, [r.full_name for r in registrations], list(on_stop))
+
+
+def serve_main(build: Callable[[CloudactSettings], Awaitable[BuiltServer]], service: str) -> None:
+    """A service's ``python -m`` entry point: settings once, JSON logs, serve until SIGTERM."""
+    settings = CloudactSettings()
+    configure_logging(settings.log_level, service)
+
+    async def run() -> None:
+        await run_until_signal(await build(settings), settings.shutdown_grace_seconds)
+
+    asyncio.run(run())

@@ -1,18 +1,7 @@
-"""Runs focus_svc (FocusService) until SIGTERM: ``python -m focus_svc``."""
+"""``python -m focus_svc``: serves it until SIGTERM, with settings from CLOUDACT_* variables."""
 
-import asyncio
-
-from cloudact_shared.logs import configure_logging
-from cloudact_shared.server import run_until_signal
-from cloudact_shared.settings import CloudactSettings
+from cloudact_shared.server import serve_main
 from focus_svc.server import build
 
-
-async def _main(settings: CloudactSettings) -> None:
-    await run_until_signal(await build(settings), settings.shutdown_grace_seconds)
-
-
 if __name__ == "__main__":
-    settings = CloudactSettings()
-    configure_logging(settings.log_level, "focus_svc")
-    asyncio.run(_main(settings))
+    serve_main(build, "focus_svc")

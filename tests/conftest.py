@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from cloudact_cli.supervisor import start_in_process
 from cloudact_shared.server import BuiltServer
 from cloudact_shared.settings import CloudactSettings
 
@@ -51,24 +52,8 @@ class Services:
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    from credential_svc.server import build as build_credential
-    from focus_svc.server import build as build_focus
-    from ingest_svc.server import build as build_ingest
-    from query_svc.server import build as build_query
-
     settings = CloudactSettings(data_dir=tmp_path / "data", pipeline_token="test-pipeline-token")
-    servers: dict[str, BuiltServer] = {}
-    for name, build, field in (
-        ("credential_svc", build_credential, "credential_address"),
-        ("focus_svc", build_focus, "focus_address"),
-        ("query_svc", build_query, "query_address"),
-    ):
-        servers[name] = await build(settings, address="127.0.0.1:0")
-        settings = settings.model_copy(update={field: f"127.0.0.1:{servers[name].port}"})
-    servers["ingest_svc"] = await build_ingest(settings, address="127.0.0.1:0")
-    settings = settings.model_copy(update={"ingest_address": f"127.0.0.1:{servers['ingest_svc'].port}"})
-    for server in servers.values():
-        await server.start()
+    settings, servers = await start_in_process(settings)
     yield Services(settings, servers)
     for server in servers.values():
         await server.stop(0)
