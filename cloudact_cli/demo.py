@@ -128,7 +128,7 @@ async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExpo
                 f"{result.raw_rows_written} raw rows, {result.rows_quarantined} quarantined, "
                 f"{result.focus_rows_written} FOCUS rows in {result.duration_seconds:.1f} s"
             )
-        _console.rule("EffectiveCost and BilledCost by month and service (top rows), from query_svc")
+        _console.rule("BilledCost and EffectiveCost by month and ServiceCategory, from query_svc")
         question = query_pb.QueryCostsRequest(
             org_slug=ORG,
             start_date="2023-01-01",
