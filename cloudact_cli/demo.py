@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import json
 import logging
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -116,6 +117,9 @@ async def _credential_for(settings: CloudactSettings, export: DemoExport, endpoi
 
 
 async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExport]) -> None:
+    # The demo owns org "acme": it starts from an empty dataset, so every run shows the same answer
+    # (its credentials are recreated for each run's S3 endpoint, and a new credential is a new slice).
+    shutil.rmtree(settings.data_dir / f"{ORG}_prod", ignore_errors=True)
     processes = await start_services(settings, list(SERVICES), log=_console.print)
     try:
         for export in exports:
