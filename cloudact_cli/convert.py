@@ -11,7 +11,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,11 +23,8 @@ from cloudact_shared import duck
 from cloudact_shared.errors import InvalidArgument
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
-from ingest_svc.connectors import aws_formats
+from ingest_svc.connectors.registry import connector
 
-RawSelectBuilder = Callable[..., str]
-# Provider slug -> the function that turns one export file into a raw-row SELECT.
-RAW_SELECT_BUILDERS: dict[str, RawSelectBuilder] = {"aws": aws_formats.build_raw_select}
 # Row reasons end with ": '<value>'"; counts group by the reason without the value.
 _REASON_VALUE = re.compile(r": '.*$", re.DOTALL)
 
@@ -73,9 +69,7 @@ def convert_files(
         FailedPrecondition: an input is empty, has no rows, or is not an export of that provider.
     """
     started = time.perf_counter()
-    builder = RAW_SELECT_BUILDERS.get(provider)
-    if builder is None:
-        raise InvalidArgument(f"no converter for provider {provider!r} (known: {', '.join(RAW_SELECT_BUILDERS)})")
+    builder = connector(provider).raw_select
     if not inputs:
         raise InvalidArgument("no input files")
     fmt = _output_format(output)

@@ -24,7 +24,7 @@ from ingest_svc.adapters.focus import ConversionResult
 from ingest_svc.adapters.staging import StagedFiles, stage_files
 from ingest_svc.config import PipelineConfig, pipeline_config
 from ingest_svc.connectors.base import ResolvedCredential, SourceObject
-from ingest_svc.connectors.registry import connector_factory
+from ingest_svc.connectors.registry import connector
 
 
 class Stage(Enum):
@@ -169,13 +169,13 @@ class PipelineRunner:
         months = ", ".join(f"{p:%Y-%m}" for p in periods)
         yield Progress(Stage.LISTING_SOURCE, f"run {lineage.run_id}: reading the export manifests for {months}")
         files: list[tuple[Path, SourceObject]] = []
-        async with connector_factory(config.connector)(credential) as connector:
-            objects = await connector.list_objects(periods)
+        async with connector(config.connector).factory(credential) as source:
+            objects = await source.list_objects(periods)
             for index, obj in enumerate(objects):
                 deadline.remaining(f"downloading {obj.uri}")
                 yield Progress(Stage.READING_SOURCE, f"downloading {obj.uri} ({obj.size} bytes)", obj.uri)
                 local = work_dir / f"{index:05d}-{Path(obj.key).name}"
-                await connector.download(obj, local)
+                await source.download(obj, local)
                 files.append((local, obj))
         if not files:
             raise FailedPrecondition(f"the manifests for {months} name no data files", reason="EMPTY_DELIVERY")
@@ -186,6 +186,7 @@ class PipelineRunner:
             lineage,
             work_dir,
             raw_schema,
+            connector(config.connector).raw_select,
             memory_limit=self._memory_limit,
             batch_rows=self._batch_rows,
         )

@@ -22,8 +22,7 @@ import pyarrow.parquet as pq
 from cloudact_shared import duck
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage.schema import TableSchema
-from ingest_svc.connectors.aws_formats import build_raw_select
-from ingest_svc.connectors.base import SourceObject
+from ingest_svc.connectors.base import RawSelectBuilder, SourceObject
 
 # Row-level reasons carry the offending value after ": "; counts group by the reason without it.
 _REASON_VALUE = re.compile(r": '.*$", re.DOTALL)
@@ -68,6 +67,7 @@ def stage_files(
     lineage: Lineage,
     work_dir: Path,
     raw_schema: TableSchema,
+    raw_select: RawSelectBuilder,
     *,
     memory_limit: str,
     batch_rows: int,
@@ -82,7 +82,7 @@ def stage_files(
         duck.set_lineage(con, lineage)
         selects = [
             f"SELECT *, DATE '{obj.billing_period.isoformat()}' AS _object_period "
-            f"FROM ({build_raw_select(con, path, source_object=obj.uri)})"
+            f"FROM ({raw_select(con, path, source_object=obj.uri)})"
             for path, obj in files
         ]
         checked = (

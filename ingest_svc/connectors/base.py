@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
+
 
 @dataclass(frozen=True)
 class SourceObject:
@@ -61,3 +63,17 @@ class ConnectorFactory(Protocol):
     """Builds a connector from a decrypted credential."""
 
     def __call__(self, credential: ResolvedCredential) -> Connector: ...
+
+
+class RawSelectBuilder(Protocol):
+    """Builds the one DuckDB SELECT that turns a local export file into raw-table rows.
+
+    The SELECT yields the provider's raw schema columns in order (lineage from the connection's
+    variables), then ``_quarantine_reason`` (NULL for good rows), ``_source_row_number`` and
+    ``_record`` (the source row as JSON text, for quarantined rows). It raises FailedPrecondition
+    for a file that is empty, has no rows, or is not an export of the provider.
+    """
+
+    def __call__(
+        self, con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+    ) -> str: ...
