@@ -149,8 +149,12 @@ class PipelineRunner:
             )
         lineage = Lineage.new_run(config.pipeline_id, request.credential_id, now=self._clock())
         work_dir = Path(tempfile.mkdtemp(prefix=f"run-{lineage.run_id}-", dir=self._mkdir_work_root()))
+        run = self._ingest(request, config, credential, lineage, periods, deadline, started, work_dir)
+        # The plaintext secret should live no longer than the source phase needs it: _ingest drops
+        # its own reference once the downloads are done, so this frame must not keep one either.
+        del credential
         try:
-            async for event in self._ingest(request, config, credential, lineage, periods, deadline, started, work_dir):
+            async for event in run:
                 yield event
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -177,6 +181,7 @@ class PipelineRunner:
                 local = work_dir / f"{index:05d}-{Path(obj.key).name}"
                 await source.download(obj, local)
                 files.append((local, obj))
+        del credential, source  # the secret is not needed past the downloads
         if not files:
             raise FailedPrecondition(f"the manifests for {months} name no data files", reason="EMPTY_DELIVERY")
         raw_schema = load_schema(config.raw_schema)

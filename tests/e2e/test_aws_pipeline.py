@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from datetime import date
 from decimal import Decimal
@@ -16,6 +17,7 @@ from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as query_pb
 from cloudact_shared.gen.cloudact.query.v1.query_service_pb2_grpc import QueryServiceStub
 from cloudact_shared.lineage import LINEAGE_COLUMNS
+from ingest_svc.connectors.base import ResolvedCredential
 from tests.conftest import LEGACY_CUR_SAMPLE, Services
 from tests.e2e.helpers import (
     create_credential,
@@ -90,6 +92,10 @@ async def test_legacy_cur_end_to_end_with_lineage_and_query(
             ),
             timeout=30,
         )
+    # No decrypted credential outlives the run anywhere in the pipeline service.
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, ResolvedCredential)]
+
     assert len(answer.rows) == 1
     assert Decimal(answer.rows[0].amounts["BilledCost"]) == expected_billed
     assert answer.rows[0].dimensions["BillingCurrency"] == "USD"
