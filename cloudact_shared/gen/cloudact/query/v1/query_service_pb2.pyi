@@ -54,7 +54,7 @@ class _TimeGrainEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TimeGrain.V
     """One bucket for the whole range."""
 
 class TimeGrain(_TimeGrain, metaclass=_TimeGrainEnumTypeWrapper):
-    """TimeGrain buckets ChargePeriodStart."""
+    """TimeGrain buckets ChargePeriodStart; TIME_GRAIN_UNSPECIFIED (unset) buckets by day."""
 
 TIME_GRAIN_UNSPECIFIED: TimeGrain.ValueType  # 0
 TIME_GRAIN_DAY: TimeGrain.ValueType  # 1
