@@ -24,7 +24,7 @@ from ingest_svc.adapters.focus import ConversionResult
 from ingest_svc.adapters.staging import StagedFiles, stage_files
 from ingest_svc.config import PipelineConfig, pipeline_config
 from ingest_svc.connectors.base import ResolvedCredential, SourceObject
-from ingest_svc.connectors.registry import connector
+from ingest_svc.connectors.registry import connector, source_factory
 
 
 class Stage(Enum):
@@ -173,7 +173,7 @@ class PipelineRunner:
         months = ", ".join(f"{p:%Y-%m}" for p in periods)
         yield Progress(Stage.LISTING_SOURCE, f"run {lineage.run_id}: reading the export manifests for {months}")
         files: list[tuple[Path, SourceObject]] = []
-        async with connector(config.connector).factory(credential) as source:
+        async with source_factory(config.connector)(credential) as source:
             objects = await source.list_objects(periods)
             for index, obj in enumerate(objects):
                 deadline.remaining(f"downloading {obj.uri}")

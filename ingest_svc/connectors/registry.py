@@ -9,24 +9,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloudact_shared.errors import InvalidArgument
-from ingest_svc.connectors import aws_formats
+from ingest_svc.connectors import aws_formats, azure_formats, gcp_formats, oci_formats
 from ingest_svc.connectors.aws import AwsS3Connector
+from ingest_svc.connectors.azure import AzureBlobConnector
 from ingest_svc.connectors.base import ConnectorFactory, RawSelectBuilder
+from ingest_svc.connectors.oci import OciObjectStorageConnector
 
 
 @dataclass(frozen=True)
 class ConnectorSpec:
-    """A provider's source access and its file parser."""
+    """A provider's file parser, and its source access when the pipeline can read it yet."""
 
-    factory: ConnectorFactory
-    """Builds the connector that lists and downloads the export from a decrypted credential."""
     raw_select: RawSelectBuilder
-    """Turns one downloaded export file into a DuckDB SELECT of raw-table rows."""
+    """Turns one export file into a DuckDB SELECT of raw-table rows (the pipeline and ``convert``)."""
+    factory: ConnectorFactory | None = None
+    """Builds the connector that lists and downloads the export from a decrypted credential; None
+    for a provider whose files can be converted but whose source is not connected yet."""
 
 
 CONNECTORS: dict[str, ConnectorSpec] = {
-    "aws": ConnectorSpec(AwsS3Connector, aws_formats.build_raw_select),
+    "aws": ConnectorSpec(raw_select=aws_formats.build_raw_select, factory=AwsS3Connector),
+    "azure": ConnectorSpec(raw_select=azure_formats.build_raw_select, factory=AzureBlobConnector),
+    "oci": ConnectorSpec(raw_select=oci_formats.build_raw_select, factory=OciObjectStorageConnector),
+    # The BigQuery billing-export source comes with issue 3's GCP connector; files convert today.
+    "gcp": ConnectorSpec(raw_select=gcp_formats.build_raw_select),
 }
+
+
+def source_factory(name: str) -> ConnectorFactory:
+    """The source connector factory of ``name``.
+
+    Raises:
+        InvalidArgument: when ``name`` has no connector or its source is not connected yet.
+    """
+    factory = connector(name).factory
+    if factory is None:
+        raise InvalidArgument(f"provider {name!r} has no source connector yet; its export files can be converted")
+    return factory
 
 
 def connector(name: str) -> ConnectorSpec:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from cloudact_cli.convert import convert_files
 
@@ -72,3 +73,17 @@ def test_command_reports_counts_and_bad_files_clearly(tmp_path: Path) -> None:
         "convert", "--provider", "aws", "--input", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "h.parquet")
     )
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_command_converts_gcp_billing_export_files(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[3] / "shared/samples/raw/gcp/koku_2022-08-01_5.csv"
+    if not sample.is_file():
+        pytest.skip("needs ../shared/samples")
+    done = _cloudact("convert", "--provider", "gcp", "--input", str(sample), "--output", str(tmp_path / "g.parquet"))
+    assert done.returncode == 0, done.stderr
+    focus = pq.read_table(tmp_path / "g.parquet")
+    assert focus.num_rows > 0
+    assert set(focus.column("x_source_provider").to_pylist()) == {"gcp"}
+    assert set(focus.column("ServiceProviderName").to_pylist()) <= {"Google Cloud"} | set(
+        focus.column("PublisherName").to_pylist()
+    )

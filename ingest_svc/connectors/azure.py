@@ -1,0 +1,312 @@
+"""Azure Cost Management exports (cost details: ActualCost / AmortizedCost) from Blob Storage.
+
+Layout: ``{container}/{root}/{export}/{YYYYMMDD-YYYYMMDD}/{run}/{guid}/part_N_NNNN.csv[.gz]|.parquet``
+with a ``manifest.json`` in the run folder (some descriptions put the date range before the export
+name, so the path is never parsed: the manifest is). The manifest is written after the data parts,
+so it is the completion marker; its ``blobs`` list names the run's files.
+
+Each MonthToDate run (and each month-end rerun) writes a full copy of the month, so per
+(export, month) only the LATEST run by ``runInfo.submittedTime`` is read: a re-export replaces the
+earlier one. A credential may name several exports (``export_name: "actual-exp,amortized-exp"``),
+typically the ActualCost and the AmortizedCost export of one scope, which the FOCUS mapping combines.
+The dataset of each file (from the manifest's ``exportConfig.type``) travels to the raw SELECT as a
+``#dataset=actual|amortized`` suffix of the object URI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from cloudact_shared.errors import (
+    CloudactError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+from ingest_svc.connectors.azure_formats import DATASET_FRAGMENT
+from ingest_svc.connectors.base import ResolvedCredential, SourceObject
+
+_CHUNK_BYTES = 8 * 1024 * 1024
+_MANIFEST = "manifest.json"
+_Model = TypeVar("_Model", bound=BaseModel)
+# Cost details dataset types (exportConfig.type) -> the raw table's dataset value.
+_DATASETS = {"actualcost": "actual", "usage": "actual", "amortizedcost": "amortized"}
+
+
+class AzureSourceConfig(BaseModel):
+    """Where the exports are delivered; stored as the credential's non-secret config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    container: str
+    export_name: str
+    """One export name, or several separated by commas (e.g. the actual and the amortized export)."""
+    root_path: str = ""
+    account_url: str | None = None
+    """Blob endpoint, e.g. https://acct.blob.core.windows.net or an Azurite URL; needed with a SAS token."""
+
+    @property
+    def export_names(self) -> list[str]:
+        return [n.strip() for n in self.export_name.split(",") if n.strip()]
+
+
+class AzureSecret(BaseModel):
+    """The secret of an Azure credential: a storage connection string, or a SAS token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection_string: str | None = None
+    sas_token: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AzureSecret:
+        if (self.connection_string is None) == (self.sas_token is None):
+            raise ValueError("exactly one of connection_string or sas_token is required")
+        return self
+
+
+class _Run:
+    """One export run, from its manifest."""
+
+    def __init__(self, name: str, manifest: dict[str, Any], uri: str) -> None:
+        config = manifest.get("exportConfig") or {}
+        info = manifest.get("runInfo") or {}
+        blobs = manifest.get("blobs")
+        if not isinstance(config, dict) or not isinstance(info, dict) or not isinstance(blobs, list):
+            raise FailedPrecondition(
+                f"manifest {uri} lacks exportConfig, runInfo or a blobs list", reason="BAD_MANIFEST"
+            )
+        self.name = name
+        self.folder = name.rsplit("/", 1)[0] if "/" in name else ""
+        self.export_name = str(config.get("exportName") or "")
+        self.dataset = _DATASETS.get(str(config.get("type") or "").lower())
+        self.submitted = str(info.get("submittedTime") or "")
+        start = str(info.get("startDate") or "")
+        try:
+            self.period = date.fromisoformat(start[:10]).replace(day=1)
+        except ValueError:
+            raise FailedPrecondition(
+                f"manifest {uri} has no valid runInfo.startDate ({start!r})", reason="BAD_MANIFEST"
+            ) from None
+        self.blobs: list[tuple[str, int | None]] = []
+        for blob in blobs:
+            blob_name = blob.get("blobName") if isinstance(blob, dict) else None
+            if not isinstance(blob_name, str) or not blob_name:
+                raise FailedPrecondition(f"manifest {uri} names a blob without blobName", reason="BAD_MANIFEST")
+            size = blob.get("byteCount")
+            self.blobs.append((blob_name, int(size) if isinstance(size, int) else None))
+
+
+class AzureBlobConnector:
+    """Lists the latest export run per (export, month) from its manifest and downloads its parts."""
+
+    def __init__(self, credential: ResolvedCredential) -> None:
+        self._source = _parse(AzureSourceConfig, dict(credential.config), "credential.config")
+        self._secret = _parse(AzureSecret, dict(credential.secret), "credential.secret")
+        if not self._source.export_names:
+            raise InvalidArgument(
+                "credential.config.export_name names no export",
+                reason="BAD_CREDENTIAL_CONFIG",
+                violations=[FieldViolation("credential.config.export_name", "at least one export name")],
+            )
+        if self._secret.sas_token is not None and not self._source.account_url:
+            raise InvalidArgument(
+                "credential.config.account_url is required with a SAS token",
+                reason="BAD_CREDENTIAL_CONFIG",
+                violations=[FieldViolation("credential.config.account_url", "required with sas_token")],
+            )
+        self._service: BlobServiceClient | None = None
+        self._container: ContainerClient | None = None
+
+    async def __aenter__(self) -> AzureBlobConnector:
+        try:
+            if self._secret.connection_string is not None:
+                # The connection string names the endpoint (BlobEndpoint=...); account_url is for SAS only.
+                service = BlobServiceClient.from_connection_string(self._secret.connection_string)
+            else:
+                assert self._source.account_url is not None  # checked in __init__
+                service = BlobServiceClient(self._source.account_url, credential=self._secret.sas_token)
+        except ValueError:
+            # The SDK's message may quote the connection string: report only that it is malformed.
+            raise InvalidArgument(
+                "credential.secret.connection_string is not a valid Azure Storage connection string",
+                reason="BAD_CREDENTIAL_CONFIG",
+                violations=[FieldViolation("credential.secret.connection_string", "malformed")],
+            ) from None
+        self._service = await service.__aenter__()
+        self._container = self._service.get_container_client(self._source.container)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._service is not None:
+            await self._service.__aexit__(None, None, None)
+            self._service = None
+            self._container = None
+
+    @property
+    def _client(self) -> ContainerClient:
+        if self._container is None:
+            raise RuntimeError("AzureBlobConnector used outside its async context")
+        return self._container
+
+    def _uri(self, name: str) -> str:
+        return f"{self._client.url.rstrip('/')}/{name}"
+
+    async def list_objects(self, periods: Sequence[date]) -> list[SourceObject]:
+        wanted = {p.replace(day=1) for p in periods}
+        latest: dict[tuple[str, date], _Run] = {}
+        for run in await self._runs():
+            if run.period not in wanted:
+                continue
+            key = (run.export_name, run.period)
+            current = latest.get(key)
+            if current is None or (run.submitted, run.name) > (current.submitted, current.name):
+                latest[key] = run
+        objects: list[SourceObject] = []
+        for export in self._source.export_names:
+            for period in sorted(wanted):
+                chosen = latest.get((export, period))
+                if chosen is None:
+                    raise NotFound(
+                        f"no completed run of Azure export {export!r} for {period:%Y-%m} under "
+                        f"{self._uri(self._root())} (no manifest.json with that exportName and startDate)",
+                        reason="MANIFEST_NOT_FOUND",
+                    )
+                objects.extend([await self._object(chosen, blob, size, period) for blob, size in chosen.blobs])
+        return objects
+
+    async def download(self, obj: SourceObject, dest: Path) -> None:
+        async with _translated(self._uri(obj.key)):
+            stream = await self._client.download_blob(obj.key)
+            with dest.open("wb") as handle:
+                async for chunk in stream.chunks():
+                    handle.write(chunk)
+
+    def _root(self) -> str:
+        root = self._source.root_path.strip("/")
+        return f"{root}/" if root else ""
+
+    async def _runs(self) -> list[_Run]:
+        """Every run manifest under the root whose path names one of the exports."""
+        names = set(self._source.export_names)
+        runs: list[_Run] = []
+        manifests: list[str] = []
+        async with _translated(self._uri(self._root())):
+            async for blob in self._client.list_blobs(name_starts_with=self._root()):
+                name = str(blob.name)
+                if name.rsplit("/", 1)[-1].lower() == _MANIFEST and names & set(name.split("/")):
+                    manifests.append(name)
+        for name in manifests:
+            run = _Run(name, await self._read_json(name), self._uri(name))
+            if run.export_name in names:
+                runs.append(run)
+        return runs
+
+    async def _read_json(self, name: str) -> dict[str, Any]:
+        uri = self._uri(name)
+        async with _translated(uri):
+            raw = await (await self._client.download_blob(name)).readall()
+        try:
+            manifest = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FailedPrecondition(f"manifest {uri} is not valid JSON: {exc}", reason="BAD_MANIFEST") from exc
+        if not isinstance(manifest, dict):
+            raise FailedPrecondition(f"manifest {uri} is not a JSON object", reason="BAD_MANIFEST")
+        return manifest
+
+    async def _object(self, run: _Run, blob: str, size: int | None, period: date) -> SourceObject:
+        # FinOps hubs' manifests name blobs by their full path; accept a name relative to the run folder too.
+        key = blob.lstrip("/")
+        if run.folder and not key.startswith(self._root()) and "/" not in key:
+            key = f"{run.folder}/{key}"
+        try:
+            async with _translated(self._uri(key)):
+                props = await self._client.get_blob_client(key).get_blob_properties()
+        except NotFound:
+            raise FailedPrecondition(
+                f"manifest {self._uri(run.name)} names {self._uri(key)}, which does not exist; "
+                "the export run is incomplete, nothing was loaded",
+                reason="MANIFEST_FILE_MISSING",
+            ) from None
+        uri = self._uri(key) + (f"{DATASET_FRAGMENT}{run.dataset}" if run.dataset else "")
+        return SourceObject(uri, key, int(props.size if props.size is not None else size or 0), period)
+
+
+def _parse(model: type[_Model], data: dict[str, str], where: str) -> _Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # Only field names and error kinds are reported: values may be secret.
+        violations = [
+            FieldViolation(f"{where}.{'.'.join(map(str, e['loc']))}".rstrip("."), e["msg"]) for e in exc.errors()
+        ]
+        raise InvalidArgument(
+            f"{where} is not a valid Azure credential: " + "; ".join(f"{v.field}: {v.description}" for v in violations),
+            reason="BAD_CREDENTIAL_CONFIG",
+            violations=violations,
+        ) from None
+
+
+class _translated:
+    """Translates azure.core errors into CloudactErrors, in this one place, naming the blob location."""
+
+    def __init__(self, location: str) -> None:
+        self._location = location
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, CloudactError) or not isinstance(exc, AzureError):
+            return
+        raise translate_error(exc, self._location) from exc
+
+
+def translate_error(exc: AzureError, location: str) -> CloudactError:
+    """One Azure SDK error -> the CloudactError the pipeline reports."""
+    status = getattr(exc, "status_code", None)
+    code = str(getattr(exc, "error_code", "") or "")
+    message = str(getattr(exc, "message", "") or "")
+    # A wrong account key or SAS signature: AuthenticationFailed on Azure (ClientAuthenticationError),
+    # a 403 AuthorizationFailure saying "failed to authenticate" on Azurite.
+    if (
+        isinstance(exc, ClientAuthenticationError)
+        or code in {"AuthenticationFailed", "InvalidAuthenticationInfo"}
+        or (status == 403 and "failed to authenticate" in message)
+    ):
+        return Unauthenticated(
+            f"Azure Storage rejected the credential ({code or 'authentication failed'}) reading {location}"
+        )
+    if isinstance(exc, ResourceNotFoundError) or status == 404:
+        return NotFound(f"{location} does not exist ({code or status})", reason="SOURCE_NOT_FOUND")
+    if status == 403:
+        return PermissionDenied(
+            f"the credential may not read {location} ({code or 'AuthorizationFailure'})",
+            reason="SOURCE_PERMISSION_DENIED",
+        )
+    if isinstance(exc, ServiceRequestError | ServiceResponseError) or (status is not None and int(status) >= 500):
+        return Unavailable(
+            f"Azure Storage unavailable reading {location}: {code or status or exc}", reason="SOURCE_UNAVAILABLE"
+        )
+    if isinstance(exc, HttpResponseError):
+        return FailedPrecondition(f"Azure Storage error {code or status} reading {location}")
+    return Unavailable(f"Azure Storage error reading {location}: {type(exc).__name__}", reason="SOURCE_UNAVAILABLE")

@@ -1,0 +1,334 @@
+"""Azure cost details files (ActualCost / AmortizedCost, EA and MCA) -> one DuckDB SELECT of raw-table rows.
+
+The SELECT is built from the file's header (a DESCRIBE) and does the work inside DuckDB:
+- headers are matched case-insensitively and without separators (``CostInBillingCurrency``,
+  ``costInBillingCurrency``, ``cost_in_billing_currency`` are one column), with aliases for the
+  older EA names (``Cost``, ``BillingCurrency``, ``Product``, ``InvoiceSection`` ...);
+- dates are US ``MM/DD/YYYY`` (cost details CSV) or ISO; decimals may use exponents (``5.6E-05``);
+- ``Tags`` (JSON, EA CSVs without the outer braces) becomes a MAP; ``AdditionalInfo`` stays JSON text;
+- unknown columns are kept in ``extra_columns``; one bad value quarantines its row, not the file.
+
+The ``dataset`` column (actual | amortized) comes from the export manifest's type, which the
+connector appends to the object URI as ``#dataset=<actual|amortized>``; without it, from the file
+name, and else from the rows (Unused* charge types exist only in amortized data; commitment purchases
+only in actual data).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.storage import load_schema
+from cloudact_shared.storage.schema import Column
+
+RAW_TABLE = "cloud_azure_billing_raw_daily"
+DATASETS = ("actual", "amortized")
+DATASET_FRAGMENT = "#dataset="
+
+# Older or alternative header names (normalized: lower case, no separators) -> raw column.
+_ALIASES = {
+    "cost": "cost_in_billing_currency",
+    "pretaxcost": "cost_in_billing_currency",
+    "billingcurrency": "billing_currency",
+    "billingcurrencycode": "billing_currency",
+    "currency": "billing_currency",
+    "product": "product_name",
+    "invoicesection": "invoice_section_name",
+    "usagedatetime": "date",
+    "usagedate": "date",
+    "instanceid": "resource_id",
+    "instancename": "resource_id",
+    "resourcegroupname": "resource_group",
+    "subscriptionguid": "subscription_id",
+    "customertenantname": "customer_name",
+    "metersubcategory": "meter_sub_category",
+    "unitofmeasure": "unit_of_measure",
+    "serviceinfo1": "service_info1",
+    "serviceinfo2": "service_info2",
+    "paygcostinbillingcurrency": "payg_cost_in_billing_currency",
+}
+# A file without these cannot become FOCUS rows.
+_REQUIRED = ("date", "billing_period_start_date", "cost_in_billing_currency", "billing_currency", "subscription_id")
+# Row-level "missing value" checks, after the parse checks: the first failing names the reason.
+_MISSING_CHECKS = (
+    ("billing_period_start_date", "billing period start"),
+    ("date", "usage date"),
+    ("cost_in_billing_currency", "cost"),
+    ("billing_currency", "billing currency"),
+)
+_MCA_MARKERS = {"invoice_id", "payg_cost_in_billing_currency", "cost_in_pricing_currency", "product_id"}
+_DERIVED = {"billing_period", "dataset", "source_format", "source_object", "ingestion_date"}
+_LINEAGE = ("x_pipeline_id", "x_credential_id", "x_run_id", "x_ingested_at", "x_pipeline_run_date")
+_LINEAGE_TYPES = {"x_ingested_at": "TIMESTAMPTZ", "x_pipeline_run_date": "DATE"}
+_MAP_COLUMNS = ("tags", "extra_columns")
+_NOT_FROM_SOURCE = {*_DERIVED, *_LINEAGE, "extra_columns"}
+
+
+def normalize_header(name: str) -> str:
+    """``CostInBillingCurrency``, ``costInBillingCurrency``, ``cost_in_billing_currency`` -> one key."""
+    return re.sub(r"[^0-9a-z]", "", name.replace("\ufeff", "").lower())
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    type: str
+    alias: str
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "VARCHAR"
+
+    @property
+    def text(self) -> str:
+        if self.is_text:
+            return f"NULLIF(trim({self.alias}), '')"
+        if self.type.startswith(("MAP", "STRUCT")) or self.type.endswith("]"):
+            return f"CAST(to_json({self.alias}) AS VARCHAR)"
+        return f"CAST({self.alias} AS VARCHAR)"
+
+
+def _reader(path: Path) -> tuple[str, bool]:
+    """The table function reading ``path`` and whether it is Parquet."""
+    name = path.name.lower()
+    quoted = _lit(str(path))
+    if name.endswith(".parquet"):
+        return f"read_parquet({quoted}, file_row_number = true)", True
+    if name.endswith((".csv", ".csv.gz", ".gz")):
+        # all_varchar: every value is parsed below, so one bad value quarantines its row only.
+        return f"read_csv({quoted}, all_varchar = true, header = true, delim = ',', quote = '\"')", False
+    raise FailedPrecondition(f"{path}: not an Azure cost details file (expected .csv, .csv.gz or .parquet)")
+
+
+def _describe(con: duckdb.DuckDBPyConnection, path: Path, table_sql: str) -> list[tuple[str, str]]:
+    if path.stat().st_size == 0:
+        raise FailedPrecondition(f"{path}: the file is empty")
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {table_sql}").fetchall()
+        first = con.execute(f"SELECT 1 FROM {table_sql} LIMIT 1").fetchall()
+    except duckdb.Error as exc:
+        raise FailedPrecondition(f"{path}: cannot be read as an Azure cost details export: {exc}") from exc
+    if not first:
+        raise FailedPrecondition(f"{path}: the file has a header but no data rows")
+    return [(str(r[0]), str(r[1])) for r in described if r[0] != "file_row_number"]
+
+
+def _route(sources: list[_Source], raw_names: set[str]) -> tuple[dict[str, _Source], list[_Source]]:
+    """Source columns -> raw columns (canonical names first, then aliases); the rest are extras."""
+    canonical = {n.replace("_", ""): n for n in raw_names if n not in _NOT_FROM_SOURCE}
+    by_raw: dict[str, _Source] = {}
+    pending: list[_Source] = []
+    for src in sources:
+        target = canonical.get(normalize_header(src.name))
+        if target is not None and target not in by_raw:
+            by_raw[target] = src
+        else:
+            pending.append(src)
+    extras: list[_Source] = []
+    for src in pending:
+        target = _ALIASES.get(normalize_header(src.name))
+        if target is not None and target not in by_raw:
+            by_raw[target] = src
+        else:
+            extras.append(src)
+    return by_raw, extras
+
+
+def _dataset(
+    con: duckdb.DuckDBPyConnection, path: Path, source_object: str, table_sql: str, by_raw: dict[str, _Source]
+) -> str:
+    """actual | amortized: manifest (URI fragment), then file name, then the rows."""
+    _, _, fragment = source_object.partition(DATASET_FRAGMENT)
+    if fragment in DATASETS:
+        return fragment
+    lowered = path.name.lower()
+    for marker, dataset in (("amortized", "amortized"), ("actual", "actual")):
+        if marker in lowered:
+            return dataset
+    charge = by_raw.get("charge_type")
+    if charge is None:
+        return "actual"
+    model = by_raw.get("pricing_model")
+    purchase = "false"
+    if model is not None:
+        commitment = f"{_ident(model.name)} IN ('Reservation', 'SavingsPlan')"
+        purchase = f"bool_or({_ident(charge.name)} IN ('Purchase', 'Refund') AND {commitment})"
+    row = con.execute(f"SELECT bool_or({_ident(charge.name)} ILIKE 'Unused%'), {purchase} FROM {table_sql}").fetchone()
+    if row is not None and row[0] and not row[1]:
+        return "amortized"
+    return "actual"
+
+
+class _Builder:
+    def __init__(self, by_raw: dict[str, _Source], extras: list[_Source], raw_types: dict[str, str]) -> None:
+        self.by_raw = by_raw
+        self.extras = extras
+        self.raw_types = raw_types
+        self.parsed: list[str] = []
+        self.checks: list[tuple[str, str]] = []
+
+    def _check(self, src: _Source, alias: str, what: str) -> None:
+        self.checks.append(
+            (
+                f"{src.text} IS NOT NULL AND {alias} IS NULL",
+                f"{_lit(f'unparsable {what} in {src.name}: ')} || '''' || {src.text} || ''''",
+            )
+        )
+
+    def typed(self, column: Column) -> str:
+        src = self.by_raw.get(column.name)
+        kind = self.raw_types[column.name]
+        if kind == "STRING":
+            return "CAST(NULL AS VARCHAR)" if src is None else src.text
+        duck_type = "DATE" if kind == "DATE" else kind
+        if src is None:
+            return f"CAST(NULL AS {duck_type})"
+        alias = f'"t#{column.name}"'
+        value = src.text
+        if kind == "DATE":
+            if src.is_text:
+                # Cost details CSVs write US dates (9/2/2023, 09/02/2023); newer exports write ISO.
+                expr = (
+                    f"CASE WHEN {value} LIKE '%/%' THEN CAST(try_strptime({value}, '%m/%d/%Y') AS DATE) "
+                    f"ELSE TRY_CAST(left({value}, 10) AS DATE) END"
+                )
+            else:
+                expr = f"TRY_CAST({src.alias} AS DATE)"
+            self._check(src, alias, "date")
+        else:
+            if src.is_text:
+                # Exponent notation (5.64902E-05) goes through DOUBLE only when the exact parse fails.
+                expr = (
+                    f"coalesce(TRY_CAST({value} AS {duck_type}), TRY_CAST(TRY_CAST({value} AS DOUBLE) AS {duck_type}))"
+                )
+            else:
+                expr = f"TRY_CAST({src.alias} AS {duck_type})"
+            self._check(src, alias, "decimal")
+        self.parsed.append(f"{expr} AS {alias}")
+        return alias
+
+    def tags(self) -> str:
+        map_type = "MAP(VARCHAR, VARCHAR)"
+        src = self.by_raw.get("tags")
+        if src is None:
+            return f"CAST(NULL AS {map_type})"
+        if not src.is_text:
+            return f"TRY_CAST({src.alias} AS {map_type})"
+        # EA CSVs drop the outer braces: "k": "v","k2": "v2".
+        wrapped = f"CASE WHEN {src.text} LIKE '{{%' THEN {src.text} ELSE '{{' || {src.text} || '}}' END"
+        alias = '"t#tags"'
+        self.parsed.append(f"{wrapped} AS {alias}")
+        self.checks.append(
+            (
+                f"{src.text} IS NOT NULL AND NOT coalesce(json_valid({alias}), false)",
+                f"{_lit(f'unparsable JSON tags in {src.name}: ')} || '''' || {src.text} || ''''",
+            )
+        )
+        return f"CASE WHEN json_valid({alias}) THEN json_transform({alias}, '\"{map_type}\"') END"
+
+    def extra_columns(self) -> str:
+        if not self.extras:
+            return "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
+        entries = [f"{{'key': {_lit(s.name)}, 'value': {s.text}}}" for s in self.extras]
+        return f"map_from_entries(list_filter([{', '.join(entries)}], lambda e: e.value IS NOT NULL))"
+
+
+def build_raw_select(
+    con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+) -> str:
+    """Builds the one SELECT that turns an Azure cost details file into raw-table rows.
+
+    Args:
+        con: the connection the SELECT will run on (used here to DESCRIBE the file).
+        path: a local cost details file (CSV, gzip CSV or Parquet), EA or MCA, actual or amortized.
+        source_object: the object name recorded on every row; a ``#dataset=actual|amortized``
+            suffix (set by the connector from the manifest) names the dataset.
+        row_numbers: number CSV rows (one ordered pass); Parquet rows are always numbered.
+
+    Returns:
+        A SELECT yielding the columns of ``cloud_azure_billing_raw_daily`` in schema order, then
+        ``_quarantine_reason``, ``_source_row_number`` and ``_record``.
+
+    Raises:
+        FailedPrecondition: the file is empty, has no data rows, or is not an Azure cost details export.
+    """
+    table_sql, is_parquet = _reader(path)
+    described = _describe(con, path, table_sql)
+    sources = [_Source(name, dtype, f'"s#{i}"') for i, (name, dtype) in enumerate(described)]
+    schema = load_schema(RAW_TABLE)
+    raw_types = {c.name: c.type.upper() for c in schema.columns}
+    by_raw, extras = _route(sources, set(raw_types))
+    missing = [c for c in _REQUIRED if c not in by_raw]
+    if "billing_account_id" not in by_raw and "billing_profile_id" not in by_raw:
+        missing.append("billing_account_id or billing_profile_id")
+    if missing:
+        raise FailedPrecondition(
+            f"{path}: not an Azure cost details export, required columns missing: {', '.join(missing)}",
+            reason="NOT_AN_AZURE_EXPORT",
+        )
+    dataset = _dataset(con, path, source_object, table_sql, by_raw)
+    agreement = "mca" if _MCA_MARKERS & set(by_raw) else "ea"
+    kind = f"azure_{agreement}_{'parquet' if is_parquet else 'csv'}"
+    builder = _Builder(by_raw, extras, raw_types)
+
+    outputs: dict[str, str] = {}
+    for column in schema.columns:
+        if column.name in _DERIVED or column.name in _LINEAGE:
+            continue
+        if column.name == "tags":
+            outputs[column.name] = builder.tags()
+        elif column.name == "extra_columns":
+            outputs[column.name] = builder.extra_columns()
+        else:
+            outputs[column.name] = builder.typed(column)
+    outputs["billing_period"] = f"CAST(date_trunc('month', {outputs['billing_period_start_date']}) AS DATE)"
+    outputs["dataset"] = _lit(dataset)
+    outputs["source_format"] = _lit(kind)
+    outputs["source_object"] = _lit(source_object.partition(DATASET_FRAGMENT)[0])
+    outputs["ingestion_date"] = "CAST(getvariable('ingestion_date') AS DATE)"
+    for name in _LINEAGE:
+        outputs[name] = f"CAST(getvariable({_lit(name)}) AS {_LINEAGE_TYPES.get(name, 'VARCHAR')})"
+
+    checks = list(builder.checks)
+    for raw, what in _MISSING_CHECKS:
+        src = by_raw[raw]
+        checks.append((f"{outputs[raw]} IS NULL", _lit(f"missing {what} ({src.name})")))
+    account = " AND ".join(f"{outputs[c]} IS NULL" for c in ("billing_account_id", "billing_profile_id"))
+    checks.append((account, _lit("missing billing account (BillingAccountId / BillingProfileId)")))
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
+
+    inner = ", ".join(f"{_ident(s.name)} AS {s.alias}" for s in sources)
+    file_row = ', file_row_number AS "_frn"' if is_parquet else ""
+    passthrough = ', "_frn"' if is_parquet else ""
+    layer1 = f"SELECT {inner}{file_row} FROM {table_sql}"
+    layer2 = f"SELECT *{''.join(', ' + p for p in builder.parsed)} FROM ({layer1})"
+    body = ", ".join(f"{outputs[c]} AS {_ident(c)}" for c in schema.column_names)
+    layer3 = f"SELECT {body}, {reason} AS _quarantine_reason{passthrough}, " + ", ".join(s.alias for s in sources)
+    layer3 += f" FROM ({layer2})"
+    numbered = '"_frn" + 1' if is_parquet else "row_number() OVER ()" if row_numbers else "CAST(NULL AS BIGINT)"
+    layer3 = f"SELECT *, {numbered} AS _source_row_number FROM ({layer3})"
+    record = "json_object(" + ", ".join(f"{_lit(s.name.replace(chr(0xFEFF), ''))}, {s.text}" for s in sources) + ")"
+    final_cols = [
+        f"CASE WHEN cardinality({_ident(c)}) > 0 THEN {_ident(c)} END AS {_ident(c)}"
+        if c in _MAP_COLUMNS
+        else _ident(c)
+        for c in schema.column_names
+    ]
+    return (
+        f"SELECT {', '.join(final_cols)}, _quarantine_reason, _source_row_number, "
+        f"CASE WHEN _quarantine_reason IS NOT NULL THEN CAST({record} AS VARCHAR) END AS _record "
+        f"FROM ({layer3})"
+    )

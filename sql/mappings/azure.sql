@@ -1,0 +1,252 @@
+-- Azure Cost Management cost details (EA and MCA, ActualCost + AmortizedCost) -> FOCUS 1.3 Cost and Usage.
+-- One SELECT over {{raw}} (rows of cloud_azure_billing_raw_daily); focus_svc substitutes the relation.
+-- Follows Microsoft's documented conversion (finops-toolkit docs-mslearn/focus/convert.md):
+--   rows          = every amortized row + the actual rows that are commitment Purchase/Refund
+--                   (PricingModel Reservation/SavingsPlan). When a billing month of a billing account has
+--                   no amortized rows at all, its actual rows are used as they are (billed view only).
+--   BilledCost    = CostInBillingCurrency, 0 on amortized commitment-covered usage and Unused* rows
+--                   (the actual Purchase row bills the commitment; no double counting).
+--   EffectiveCost = CostInBillingCurrency, 0 on commitment Purchase/Refund rows (amortized elsewhere).
+--   PricingQuantity = Quantity: the cost details' Quantity is already counted in pricing blocks
+--                   (Cost = Quantity x EffectivePrice on every sample row, e.g. UnitOfMeasure '10K',
+--                   Quantity 0.0129, EffectivePrice 0.004379084, Cost 5.649E-05), so the block size is
+--                   applied to ConsumedQuantity (Quantity x block) instead of dividing PricingQuantity.
+SELECT
+    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
+    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
+    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
+    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
+    CAST(NULL AS VARCHAR) AS AllocatedTags,
+    x.availability_zone AS AvailabilityZone,
+    focus_money(x.billed_cost) AS BilledCost,
+    x.account_id AS BillingAccountId,
+    coalesce(x.account_name, x.account_id) AS BillingAccountName,
+    CASE WHEN x.is_mca THEN 'Billing Profile' ELSE 'Billing Account' END AS BillingAccountType,
+    x.billing_currency AS BillingCurrency,
+    CAST(coalesce(x.billing_period_end_date + INTERVAL 1 DAY, x.billing_period + INTERVAL 1 MONTH) AS TIMESTAMPTZ)
+        AS BillingPeriodEnd,
+    CAST(x.billing_period AS TIMESTAMPTZ) AS BillingPeriodStart,
+    CAST(NULL AS VARCHAR) AS CapacityReservationId,
+    CAST(NULL AS VARCHAR) AS CapacityReservationStatus,
+    x.charge_category AS ChargeCategory,
+    CASE WHEN x.charge_type = 'Refund' THEN 'Correction' END AS ChargeClass,
+    coalesce(x.product_name, x.meter_name) AS ChargeDescription,
+    CASE
+        WHEN x.frequency = 'OneTime' THEN 'One-Time'
+        WHEN x.frequency = 'Recurring' THEN 'Recurring'
+        WHEN x.charge_category = 'Purchase' THEN 'One-Time'
+        ELSE 'Usage-Based'
+    END AS ChargeFrequency,
+    CAST(x.date + INTERVAL 1 DAY AS TIMESTAMPTZ) AS ChargePeriodEnd,
+    CAST(x.date AS TIMESTAMPTZ) AS ChargePeriodStart,
+    CASE WHEN x.commitment_id IS NOT NULL THEN CASE x.commitment_kind WHEN 'SP' THEN 'Spend' ELSE 'Usage' END END
+        AS CommitmentDiscountCategory,
+    x.commitment_id AS CommitmentDiscountId,
+    CASE WHEN x.commitment_id IS NOT NULL
+         THEN coalesce(x.benefit_name, x.reservation_name, regexp_extract(x.commitment_id, '[^/]+$')) END
+        AS CommitmentDiscountName,
+    focus_money(x.commitment_quantity) AS CommitmentDiscountQuantity,
+    CASE WHEN x.commitment_id IS NOT NULL AND x.charge_category = 'Usage'
+         THEN CASE WHEN x.is_unused THEN 'Unused' ELSE 'Used' END END AS CommitmentDiscountStatus,
+    CASE WHEN x.commitment_id IS NOT NULL THEN CASE x.commitment_kind WHEN 'SP' THEN 'Savings Plan' ELSE 'Reservation' END END
+        AS CommitmentDiscountType,
+    CASE WHEN x.commitment_quantity IS NOT NULL
+         THEN CASE x.commitment_kind WHEN 'SP' THEN x.billing_currency ELSE x.pricing_unit END END
+        AS CommitmentDiscountUnit,
+    focus_money(CASE WHEN x.is_consumed THEN x.quantity * x.block_size END) AS ConsumedQuantity,
+    CASE WHEN x.is_consumed THEN x.base_unit END AS ConsumedUnit,
+    CAST(NULL AS VARCHAR) AS ContractApplied,
+    focus_money(CASE
+        WHEN x.has_price THEN x.contracted_unit_price * x.quantity
+        WHEN x.is_unused THEN 0
+        ELSE x.cost
+    END) AS ContractedCost,
+    focus_money(x.contracted_unit_price) AS ContractedUnitPrice,
+    focus_money(x.effective_cost) AS EffectiveCost,
+    CASE WHEN NOT x.is_marketplace THEN 'Microsoft'
+         WHEN x.resource_id IS NOT NULL THEN 'Microsoft'
+         ELSE x.service_provider END AS HostProviderName,
+    x.invoice_id AS InvoiceId,
+    coalesce(x.partner_name, 'Microsoft') AS InvoiceIssuerName,
+    focus_money(CASE
+        WHEN x.has_price THEN x.list_unit_price * x.quantity
+        WHEN x.is_unused THEN 0
+        ELSE coalesce(x.payg_cost_in_billing_currency, x.cost)
+    END) AS ListCost,
+    focus_money(x.list_unit_price) AS ListUnitPrice,
+    CASE
+        WHEN NOT x.has_price THEN NULL
+        WHEN x.charge_category = 'Purchase' THEN 'Standard'  -- never Committed on the purchase itself
+        WHEN x.pricing_model IN ('Reservation', 'SavingsPlan') THEN 'Committed'
+        WHEN x.pricing_model = 'Spot' THEN 'Dynamic'
+        WHEN x.pricing_model = 'OnDemand' OR x.pricing_model IS NULL THEN 'Standard'
+        ELSE 'Other'
+    END AS PricingCategory,
+    coalesce(x.pricing_currency, x.billing_currency) AS PricingCurrency,
+    focus_money(CASE WHEN x.has_price THEN x.unit_price END) AS PricingCurrencyContractedUnitPrice,
+    focus_money(CASE
+        WHEN x.is_commitment_purchase THEN 0
+        WHEN x.is_mca THEN coalesce(x.cost_in_pricing_currency, x.effective_cost)
+        ELSE x.effective_cost
+    END) AS PricingCurrencyEffectiveCost,
+    focus_money(CASE WHEN x.has_price THEN x.list_price_in_pricing_currency END) AS PricingCurrencyListUnitPrice,
+    focus_money(CASE WHEN x.has_price THEN x.quantity END) AS PricingQuantity,
+    CASE WHEN x.has_price THEN x.pricing_unit END AS PricingUnit,
+    'Microsoft' AS ProviderName,
+    x.service_provider AS PublisherName,
+    x.region_id AS RegionId,
+    CASE WHEN x.region_id IS NOT NULL THEN coalesce(g.region_name, x.resource_location) END AS RegionName,
+    x.resource_id AS ResourceId,
+    CASE WHEN x.resource_id IS NOT NULL
+         THEN coalesce(x.resource_name, nullif(regexp_extract(x.resource_id, '([^/]+)/?$', 1), '')) END
+        AS ResourceName,
+    CASE WHEN x.resource_id IS NOT NULL
+         THEN coalesce(nullif(regexp_extract(x.resource_id, '.*/providers/([^/]+/[^/]+)', 1), ''),
+                       x.consumed_service, x.meter_category, 'Resource') END AS ResourceType,
+    coalesce(s1.service_category, s2.service_category, s3.service_category, 'Other') AS ServiceCategory,
+    coalesce(s1.service_name, s2.service_name, s3.service_name, x.meter_category, x.consumed_service, 'Unknown') AS ServiceName,
+    x.service_provider AS ServiceProviderName,
+    focus_subcategory(
+        coalesce(s1.service_category, s2.service_category, s3.service_category),
+        CASE WHEN s1.service_category IS NOT NULL THEN s1.service_subcategory
+             WHEN s2.service_category IS NOT NULL THEN s2.service_subcategory
+             ELSE s3.service_subcategory END) AS ServiceSubcategory,
+    x.sku_id AS SkuId,
+    CASE WHEN x.sku_id IS NOT NULL THEN x.meter_name END AS SkuMeter,
+    CASE WHEN x.has_price THEN x.sku_price_details END AS SkuPriceDetails,
+    CASE WHEN x.has_price THEN x.sku_price_id END AS SkuPriceId,
+    x.subscription_id AS SubAccountId,
+    coalesce(x.subscription_name, x.subscription_id) AS SubAccountName,
+    CASE WHEN x.subscription_id IS NOT NULL THEN 'Subscription' END AS SubAccountType,
+    focus_tags(x.tags, CAST(NULL AS MAP(VARCHAR, VARCHAR))) AS Tags,
+    'azure' AS x_source_provider,
+    x.consumed_service AS x_service_code,
+    x.meter_sub_category AS x_usage_type,
+    x.meter_name AS x_operation,
+    x.charge_type AS x_charge_type,
+    x.x_pipeline_id,
+    x.x_credential_id,
+    x.x_run_id,
+    x.x_ingested_at,
+    x.x_pipeline_run_date
+FROM (
+    SELECT
+        c.*,
+        CASE
+            WHEN c.dataset = 'amortized' AND c.pricing_model IN ('Reservation', 'SavingsPlan')
+                AND c.charge_type = 'Usage' THEN 0
+            WHEN c.is_unused THEN 0
+            ELSE c.cost
+        END AS billed_cost,
+        CASE WHEN c.is_commitment_purchase THEN 0 ELSE c.cost END AS effective_cost,
+        -- Commitment use on priced usage rows: hours for reservations, spend for savings plans.
+        CASE
+            WHEN c.commitment_id IS NULL OR c.charge_category <> 'Usage' OR NOT c.has_price THEN NULL
+            WHEN c.commitment_kind = 'SP' THEN c.cost
+            ELSE c.quantity
+        END AS commitment_quantity,
+        c.has_price AND c.charge_category = 'Usage' AND NOT c.is_unused AS is_consumed,
+        CASE WHEN c.has_price THEN c.list_price_in_pricing_currency * c.exchange_rate END AS list_unit_price,
+        CASE WHEN c.has_price THEN c.unit_price * c.exchange_rate END AS contracted_unit_price,
+        CASE WHEN c.has_price THEN concat_ws('_', c.sku_id, c.meter_id) END AS sku_price_id,
+        CASE WHEN c.has_price AND json_valid(c.additional_info) AND starts_with(ltrim(c.additional_info), '{')
+             THEN CAST(to_json(map_from_entries(list_transform(
+                    map_entries(json_transform(c.additional_info, '"MAP(VARCHAR, JSON)"')),
+                    lambda e: {'key': 'x_' || e.key, 'value': e.value}))) AS VARCHAR) END AS sku_price_details,
+        CASE
+            WHEN c.block_size = 1 THEN c.base_unit
+            ELSE CAST(CAST(c.block_size AS BIGINT) AS VARCHAR) || ' ' || c.base_unit
+        END AS pricing_unit,
+        CASE WHEN c.resource_location IS NOT NULL
+                  AND lower(c.resource_location) NOT IN ('global', 'unassigned', 'unknown', 'intercontinental')
+             THEN lower(replace(c.resource_location, ' ', '')) END AS region_id
+    FROM (
+        SELECT
+            t.*,
+            t.charge_type IN ('Usage', 'Purchase', 'Refund')
+                AND t.meter_id IS NOT NULL AND t.quantity IS NOT NULL AND t.unit_of_measure IS NOT NULL
+                AND t.unit_price IS NOT NULL AND t.list_price_in_pricing_currency IS NOT NULL AS has_price,
+            -- Block size and unit from UnitOfMeasure: '10K' -> 10000 Units, '1 Hour' -> 1 Hours,
+            -- '1 GB/Month' -> 1 GB-Months, '100 GB' -> 100 GB.
+            CASE upper(regexp_extract(t.unit_of_measure, '^\s*[0-9.]+\s*([KMB]?)', 1))
+                WHEN 'K' THEN 1000 WHEN 'M' THEN 1000000 WHEN 'B' THEN 1000000000 ELSE 1
+            END * coalesce(TRY_CAST(regexp_extract(t.unit_of_measure, '^\s*([0-9.]+)', 1) AS DOUBLE), 1)
+                AS block_size,
+            CASE
+                WHEN t.unit_name IN ('Hour', 'Hours', 'Hrs') THEN 'Hours'
+                WHEN t.unit_name IN ('Day', 'Days') THEN 'Days'
+                WHEN t.unit_name IN ('', '/Month') THEN CASE WHEN t.unit_name = '' THEN 'Units' ELSE 'Units/Month' END
+                WHEN t.unit_name = '/Day' THEN 'Units/Day'
+                ELSE regexp_replace(regexp_replace(t.unit_name, '/Month$', '-Months'), '/Hour$', '-Hours')
+            END AS base_unit,
+            CASE WHEN t.publisher_type = 'Marketplace' THEN coalesce(t.publisher_name, 'Azure Marketplace')
+                 ELSE 'Microsoft' END AS service_provider
+        FROM (
+            SELECT
+                k.*,
+                trim(regexp_replace(coalesce(k.unit_of_measure, ''), '^\s*[0-9.]+\s*[KMB]?\s*', '')) AS unit_name,
+                -- EA writes PayGPrice 0 on commitment-covered rows; the on-demand rate is then UnitPrice.
+                CASE WHEN coalesce(k.payg_price, 0) = 0 AND k.pricing_model IN ('Reservation', 'SavingsPlan')
+                     THEN k.unit_price ELSE k.payg_price END AS list_price_in_pricing_currency,
+                CASE WHEN k.is_mca THEN coalesce(k.exchange_rate_pricing_to_billing, 1) ELSE 1 END AS exchange_rate,
+                CASE
+                    WHEN k.commitment_kind IS NULL THEN NULL
+                    WHEN k.benefit_id IS NOT NULL AND NOT ends_with(k.benefit_id, '/') THEN lower(k.benefit_id)
+                    WHEN k.reservation_id IS NOT NULL AND k.product_order_id IS NOT NULL AND k.commitment_kind = 'RI'
+                        THEN lower('/providers/microsoft.capacity/reservationorders/' || k.product_order_id
+                                   || '/reservations/' || k.reservation_id)
+                    ELSE lower(coalesce(k.benefit_id, k.reservation_id, k.product_order_id))
+                END AS commitment_id
+            FROM (
+                SELECT
+                    r.* EXCLUDE (resource_id),
+                    lower(r.resource_id) AS resource_id,
+                    starts_with(r.source_format, 'azure_mca') AS is_mca,
+                    CASE WHEN starts_with(r.source_format, 'azure_mca') THEN coalesce(r.billing_profile_id, r.billing_account_id)
+                         ELSE coalesce(r.billing_account_id, r.billing_profile_id) END AS account_id,
+                    CASE WHEN starts_with(r.source_format, 'azure_mca') THEN coalesce(r.billing_profile_name, r.billing_account_name)
+                         ELSE coalesce(r.billing_account_name, r.billing_profile_name) END AS account_name,
+                    coalesce(r.cost_in_billing_currency, 0) AS cost,
+                    r.charge_type IN ('UnusedReservation', 'UnusedSavingsPlan') AS is_unused,
+                    r.charge_type IN ('Purchase', 'Refund') AND r.pricing_model IN ('Reservation', 'SavingsPlan')
+                        AS is_commitment_purchase,
+                    coalesce(r.publisher_type = 'Marketplace', false) AS is_marketplace,
+                    coalesce(r.product_id, r.part_number) AS sku_id,
+                    CASE
+                        WHEN lower(r.benefit_id) LIKE '%/microsoft.billingbenefits/%' THEN 'SP'
+                        WHEN lower(r.benefit_id) LIKE '%/microsoft.capacity/%' THEN 'RI'
+                        WHEN r.pricing_model = 'SavingsPlan' OR r.charge_type = 'UnusedSavingsPlan' THEN 'SP'
+                        WHEN r.pricing_model = 'Reservation' OR r.charge_type = 'UnusedReservation' THEN 'RI'
+                    END AS commitment_kind,
+                    CASE
+                        WHEN r.charge_type IN ('Usage', 'Purchase', 'Credit', 'Tax') THEN r.charge_type
+                        WHEN r.charge_type IN ('UnusedReservation', 'UnusedSavingsPlan') THEN 'Usage'
+                        WHEN r.charge_type = 'Refund' THEN 'Purchase'
+                        ELSE 'Adjustment'
+                    END AS charge_category
+                FROM (
+                    SELECT
+                        a.*,
+                        -- Does this month of this billing account have amortized rows? Then only those,
+                        -- plus the actual commitment purchases and refunds, make FOCUS rows.
+                        bool_or(a.dataset = 'amortized') OVER (
+                            PARTITION BY a.billing_period, coalesce(a.billing_profile_id, a.billing_account_id)
+                        ) AS has_amortized
+                    FROM {{raw}} AS a
+                ) AS r
+                WHERE r.dataset = 'amortized'
+                   OR NOT r.has_amortized
+                   OR (r.charge_type IN ('Purchase', 'Refund') AND r.pricing_model IN ('Reservation', 'SavingsPlan'))
+            ) AS k
+        ) AS t
+    ) AS c
+) AS x
+LEFT JOIN ref_azure_regions AS g ON g.region_id = x.region_id
+-- ServiceName/Category: the (ConsumedService, MeterCategory) row of sql/reference/azure_services.csv,
+-- else its MeterCategory-only row, else its ConsumedService-only row.
+LEFT JOIN ref_azure_services AS s1
+    ON lower(s1.consumed_service) = lower(x.consumed_service) AND lower(s1.meter_category) = lower(x.meter_category)
+LEFT JOIN ref_azure_services AS s2
+    ON s2.consumed_service IS NULL AND lower(s2.meter_category) = lower(x.meter_category)
+LEFT JOIN ref_azure_services AS s3
+    ON lower(s3.consumed_service) = lower(x.consumed_service) AND s3.meter_category IS NULL

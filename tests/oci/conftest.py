@@ -1,0 +1,42 @@
+"""Fixtures of the OCI suite: a throwaway API key, the Object Storage fake, cost report bytes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.oci.fake_object_storage import ApiKey, FakeObjectStorage, running
+
+SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/samples/raw/oci/reports_cost-csv_0000000030000269.csv"
+PREFIX = "reports/cost-csv/"
+
+needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason="needs ../shared/samples")
+
+
+def sample_rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(SAMPLE.read_text())))
+
+
+def csv_bytes(rows: list[dict[str, str]], fieldnames: list[str] | None = None) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fieldnames or list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+@pytest.fixture(scope="session")
+def api_key() -> ApiKey:
+    return ApiKey()
+
+
+@pytest.fixture
+def object_storage(api_key: ApiKey) -> Iterator[FakeObjectStorage]:
+    state = FakeObjectStorage()
+    state.accept(api_key)
+    with running(state) as server:
+        yield server

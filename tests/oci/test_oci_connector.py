@@ -1,0 +1,122 @@
+"""The OCI connector with the real ``oci`` SDK against the stdlib Object Storage fake (signed requests)."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cloudact_shared.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
+from ingest_svc.connectors.base import ResolvedCredential
+from ingest_svc.connectors.oci import OciObjectStorageConnector
+from tests.oci.conftest import PREFIX, csv_bytes, needs_sample, sample_rows
+from tests.oci.fake_object_storage import ApiKey, FakeObjectStorage
+
+NOV, DEC = date(2023, 11, 1), date(2023, 12, 1)
+
+
+def _credential(key: ApiKey, storage: FakeObjectStorage, **config: str) -> ResolvedCredential:
+    return ResolvedCredential(
+        "cred-1", "oci", {"endpoint": storage.endpoint, "max_attempts": "1", **config}, key.secret()
+    )
+
+
+def _report(start: str, end: str, ref: str) -> dict[str, str]:
+    row = dict(sample_rows()[0])
+    row.update({"lineItem/referenceNo": ref, "lineItem/intervalUsageStart": start, "lineItem/intervalUsageEnd": end})
+    return row
+
+
+@needs_sample
+async def test_lists_pages_selects_months_and_splits_a_file_spanning_two(
+    api_key: ApiKey, object_storage: FakeObjectStorage, tmp_path: Path
+) -> None:
+    bucket = api_key.tenancy
+    nov = csv_bytes([_report("2023-11-13T10:00Z", "2023-11-13T11:00Z", "a")])
+    both = csv_bytes(
+        [_report("2023-11-30T23:00Z", "2023-12-01T00:00Z", "b"), _report("2023-12-01T00:00Z", "2023-12-01T01:00Z", "c")]
+    )
+    dec = csv_bytes([_report("2023-12-02T00:00Z", "2023-12-02T01:00Z", "d")])
+    object_storage.put(
+        bucket, f"{PREFIX}0000000000000001.csv.gz", gzip.compress(nov), datetime(2023, 11, 13, 17, tzinfo=UTC)
+    )
+    object_storage.put(
+        bucket, f"{PREFIX}0000000000000002.csv.gz", gzip.compress(both), datetime(2023, 12, 1, 6, tzinfo=UTC)
+    )
+    object_storage.put(
+        bucket, f"{PREFIX}0000000000000003.csv.gz", gzip.compress(dec), datetime(2023, 12, 2, 6, tzinfo=UTC)
+    )
+    # Created long before November: never downloaded for it.
+    object_storage.put(bucket, f"{PREFIX}0000000000000000.csv.gz", b"junk", datetime(2023, 6, 1, tzinfo=UTC))
+    object_storage.put(
+        bucket, "reports/usage-csv/0000000000000009.csv.gz", b"other prefix", datetime(2023, 11, 20, tzinfo=UTC)
+    )
+
+    async with OciObjectStorageConnector(_credential(api_key, object_storage)) as source:
+        objects = await source.list_objects([NOV])
+        assert [(o.key.removeprefix(PREFIX), o.billing_period) for o in objects] == [
+            ("0000000000000001.csv.gz", NOV),
+            ("0000000000000002.csv.gz", NOV),
+        ]
+        assert objects[0].uri == f"oci://bling/{bucket}/{PREFIX}0000000000000001.csv.gz"
+        for index, obj in enumerate(objects):
+            await source.download(obj, tmp_path / f"{index}.csv.gz")
+
+    refs = [
+        duckdb.connect()
+        .execute(f"SELECT \"lineItem/referenceNo\" FROM read_csv('{tmp_path / f'{i}.csv.gz'}', all_varchar=true)")
+        .fetchall()
+        for i in range(2)
+    ]
+    assert refs == [[("a",)], [("b",)]]  # the December row of file 2 is left for December
+    assert gzip.decompress((tmp_path / "0.csv.gz").read_bytes()) == nov  # single-month files are byte copies
+    lists = [q for m, p, q in object_storage.requests if p.endswith("/o")]
+    assert len(lists) == 2 and lists[0]["prefix"] == PREFIX and lists[1]["start"]  # paginated via nextStartWith
+    downloaded = {p.rsplit("%2F", 1)[-1] for m, p, q in object_storage.requests if not p.endswith("/o")}
+    assert downloaded == {"0000000000000001.csv.gz", "0000000000000002.csv.gz", "0000000000000003.csv.gz"}
+
+
+async def test_wrong_key_is_unauthenticated_without_leaking_it(
+    api_key: ApiKey, object_storage: FakeObjectStorage
+) -> None:
+    object_storage.put(api_key.tenancy, f"{PREFIX}1.csv.gz", b"x")
+    stranger = ApiKey(tenancy=api_key.tenancy, user=api_key.user)
+    with pytest.raises(Unauthenticated) as caught:
+        async with OciObjectStorageConnector(_credential(stranger, object_storage)) as source:
+            await source.list_objects([NOV])
+    assert "NotAuthenticated" in str(caught.value)
+    assert stranger.fingerprint not in str(caught.value) and "PRIVATE KEY" not in str(caught.value)
+
+
+async def test_missing_bucket_is_not_found(api_key: ApiKey, object_storage: FakeObjectStorage) -> None:
+    with pytest.raises(NotFound) as caught:
+        async with OciObjectStorageConnector(_credential(api_key, object_storage)) as source:
+            await source.list_objects([NOV])
+    assert caught.value.reason == "SOURCE_NOT_FOUND" and "BucketNotFound" in str(caught.value)
+
+
+async def test_server_errors_are_unavailable(api_key: ApiKey, object_storage: FakeObjectStorage) -> None:
+    object_storage.put(api_key.tenancy, f"{PREFIX}1.csv.gz", b"x")
+    object_storage.fail_status = 503
+    with pytest.raises(Unavailable):
+        async with OciObjectStorageConnector(_credential(api_key, object_storage)) as source:
+            await source.list_objects([NOV])
+
+
+async def test_unreachable_endpoint_is_unavailable(api_key: ApiKey) -> None:
+    storage = FakeObjectStorage(endpoint="http://127.0.0.1:9")
+    with pytest.raises(Unavailable):
+        async with OciObjectStorageConnector(_credential(api_key, storage)) as source:
+            await source.list_objects([NOV])
+
+
+def test_bad_secret_is_invalid_argument_naming_fields_only(api_key: ApiKey) -> None:
+    secret = {**api_key.secret(), "fingerprint": "aa:bb"}
+    with pytest.raises(InvalidArgument) as caught:
+        OciObjectStorageConnector(ResolvedCredential("c", "oci", {}, secret))
+    assert "fingerprint" in str(caught.value) and "aa:bb" not in str(caught.value)
+    with pytest.raises(InvalidArgument, match="user"):
+        OciObjectStorageConnector(ResolvedCredential("c", "oci", {}, {k: v for k, v in secret.items() if k != "user"}))
