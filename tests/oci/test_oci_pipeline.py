@@ -1,0 +1,89 @@
+"""OCI cost reports end to end: fake Object Storage (real SDK, real signing) -> services -> FOCUS."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+import grpc
+import pytest
+
+from cloudact_shared.clients import open_channel
+from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
+from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
+from cloudact_shared.settings import CloudactSettings
+from tests.conftest import Services
+from tests.e2e.helpers import error_reason, read_table, run_pipeline
+from tests.oci.conftest import PREFIX, SAMPLE, needs_sample, sample_rows
+from tests.oci.fake_object_storage import ApiKey, FakeObjectStorage
+
+ORG = "acme"
+NOV_2023 = date(2023, 11, 1)
+
+
+async def _credential(settings: CloudactSettings, name: str, key: ApiKey, storage: FakeObjectStorage) -> str:
+    async with open_channel(settings.credential_address) as channel:
+        created = await CredentialServiceStub(channel).CreateCredential(
+            cred_pb.CreateCredentialRequest(
+                org_slug=ORG,
+                provider="oci",
+                display_name=name,
+                secret=key.secret(),
+                config={"endpoint": storage.endpoint, "max_attempts": "1"},
+            ),
+            timeout=10,
+        )
+    return str(created.credential.credential_id)
+
+
+@needs_sample
+async def test_cost_reports_load_once_per_run_with_lineage_and_conserved_cost(
+    services: Services, api_key: ApiKey, object_storage: FakeObjectStorage
+) -> None:
+    object_storage.put(
+        api_key.tenancy,
+        f"{PREFIX}0000000030000269.csv.gz",
+        gzip.compress(SAMPLE.read_bytes()),
+        created=datetime(2023, 11, 20, tzinfo=UTC),
+    )
+    credential_id = await _credential(services.settings, "oci-prod", api_key, object_storage)
+
+    _, first = await run_pipeline(services.settings, ORG, credential_id, NOV_2023, provider="oci")
+    _, second = await run_pipeline(services.settings, ORG, credential_id, NOV_2023, provider="oci")
+
+    rows = len(sample_rows())
+    for result in (first, second):
+        assert result.files_read == 1
+        assert result.rows_read == rows == result.raw_rows_written + result.rows_quarantined
+        assert result.rows_quarantined == 0
+        assert result.focus_rows_written == rows
+    focus = read_table(services.settings, ORG, "cost_data_standard_1_3")
+    assert focus.num_rows == rows, "a re-run must replace the month, not add to it"
+    assert set(focus.column("x_run_id").to_pylist()) == {second.lineage.run_id}
+    assert set(focus.column("x_source_provider").to_pylist()) == {"oci"}
+    # FOCUS decimals keep 12 places; OCI writes more, so each row's cost is rounded to 12 places.
+    billed = sum(Decimal(v) for v in focus.column("BilledCost").to_pylist())
+    rounded = (Decimal(r["cost/myCost"] or "0").quantize(Decimal("1e-12"), ROUND_HALF_UP) for r in sample_rows())
+    assert billed == sum(rounded)
+
+
+@needs_sample
+async def test_a_key_oci_does_not_know_is_unauthenticated_over_grpc(
+    services: Services, object_storage: FakeObjectStorage, api_key: ApiKey
+) -> None:
+    object_storage.put(
+        api_key.tenancy,
+        f"{PREFIX}0000000030000269.csv.gz",
+        gzip.compress(SAMPLE.read_bytes()),
+        created=datetime(2023, 11, 20, tzinfo=UTC),
+    )
+    stranger = ApiKey()  # same tenancy and user, but a key the fake never accepted
+    credential_id = await _credential(services.settings, "oci-wrong-key", stranger, object_storage)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await run_pipeline(services.settings, ORG, credential_id, NOV_2023, provider="oci")
+
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_reason(caught.value) == "SOURCE_UNAUTHENTICATED"
+    assert "BEGIN" not in (caught.value.details() or "")  # no key material in the message
