@@ -16,8 +16,12 @@ from pathlib import Path
 import duckdb
 
 from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.sqltext import pipeline_columns
+from ingest_svc.connectors.sqltext import sql_ident as _ident
+from ingest_svc.connectors.sqltext import sql_literal as _lit
 
 RAW_TABLE = "cloud_aws_billing_raw_daily"
 EXTRA_COLUMNS = ("_quarantine_reason", "_source_row_number", "_record")
@@ -46,9 +50,8 @@ _LEGACY_MAP_PREFIX = {"product": "product", "resourceTags": "resource_tags", "co
 _MAP_COLUMNS = ("product", "resource_tags", "cost_category", "discount", "extra_columns")
 # Filled here, not from a source column.
 _DERIVED = {"billing_period", "source_format", "source_object", "ingestion_date"}
-_LINEAGE = ("x_pipeline_id", "x_credential_id", "x_run_id", "x_ingested_at", "x_pipeline_run_date")
+_LINEAGE = LINEAGE_COLUMNS
 _NOT_FROM_SOURCE = {*_DERIVED, *_LINEAGE, "extra_columns"}
-_LINEAGE_TYPES = {"x_ingested_at": "TIMESTAMPTZ", "x_pipeline_run_date": "DATE"}
 
 
 def legacy_to_snake(name: str) -> str:
@@ -59,15 +62,6 @@ def legacy_to_snake(name: str) -> str:
 
 def _snake(word: str) -> str:
     return re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), word).lstrip("_").replace(":", "_")
-
-
-def _lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -320,9 +314,7 @@ def build_raw_select(
     outputs["billing_period"] = f"CAST(date_trunc('month', timezone('UTC', {period})) AS DATE)"
     outputs["source_format"] = _lit(kind)
     outputs["source_object"] = _lit(source_object)
-    outputs["ingestion_date"] = "CAST(getvariable('ingestion_date') AS DATE)"
-    for name in _LINEAGE:
-        outputs[name] = f"CAST(getvariable({_lit(name)}) AS {_LINEAGE_TYPES.get(name, 'VARCHAR')})"
+    outputs.update(pipeline_columns())
 
     checks = list(builder.checks)
     for raw, what in _MISSING_CHECKS:

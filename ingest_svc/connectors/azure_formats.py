@@ -23,8 +23,12 @@ from pathlib import Path
 import duckdb
 
 from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.sqltext import pipeline_columns
+from ingest_svc.connectors.sqltext import sql_ident as _ident
+from ingest_svc.connectors.sqltext import sql_literal as _lit
 
 RAW_TABLE = "cloud_azure_billing_raw_daily"
 DATASETS = ("actual", "amortized")
@@ -63,8 +67,7 @@ _MISSING_CHECKS = (
 )
 _MCA_MARKERS = {"invoice_id", "payg_cost_in_billing_currency", "cost_in_pricing_currency", "product_id"}
 _DERIVED = {"billing_period", "dataset", "source_format", "source_object", "ingestion_date"}
-_LINEAGE = ("x_pipeline_id", "x_credential_id", "x_run_id", "x_ingested_at", "x_pipeline_run_date")
-_LINEAGE_TYPES = {"x_ingested_at": "TIMESTAMPTZ", "x_pipeline_run_date": "DATE"}
+_LINEAGE = LINEAGE_COLUMNS
 _MAP_COLUMNS = ("tags", "extra_columns")
 _NOT_FROM_SOURCE = {*_DERIVED, *_LINEAGE, "extra_columns"}
 
@@ -72,14 +75,6 @@ _NOT_FROM_SOURCE = {*_DERIVED, *_LINEAGE, "extra_columns"}
 def normalize_header(name: str) -> str:
     """``CostInBillingCurrency``, ``costInBillingCurrency``, ``cost_in_billing_currency`` -> one key."""
     return re.sub(r"[^0-9a-z]", "", name.replace("\ufeff", "").lower())
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -298,9 +293,7 @@ def build_raw_select(
     outputs["dataset"] = _lit(dataset)
     outputs["source_format"] = _lit(kind)
     outputs["source_object"] = _lit(source_object.partition(DATASET_FRAGMENT)[0])
-    outputs["ingestion_date"] = "CAST(getvariable('ingestion_date') AS DATE)"
-    for name in _LINEAGE:
-        outputs[name] = f"CAST(getvariable({_lit(name)}) AS {_LINEAGE_TYPES.get(name, 'VARCHAR')})"
+    outputs.update(pipeline_columns())
 
     checks = list(builder.checks)
     for raw, what in _MISSING_CHECKS:

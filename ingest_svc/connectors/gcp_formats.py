@@ -19,7 +19,11 @@ from pathlib import Path
 import duckdb
 
 from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
+from ingest_svc.connectors.sqltext import pipeline_columns
+from ingest_svc.connectors.sqltext import sql_ident as _ident
+from ingest_svc.connectors.sqltext import sql_literal as _lit
 
 RAW_TABLE = "cloud_gcp_billing_raw_daily"
 
@@ -101,16 +105,7 @@ _JSON_SHAPES = {
     "project_ancestors": '[{"resource_name":"VARCHAR","display_name":"VARCHAR"}]',
 }
 _DERIVED = {"billing_period", "source_format", "source_object", "ingestion_date", "extra_columns"}
-_LINEAGE = ("x_pipeline_id", "x_credential_id", "x_run_id", "x_ingested_at", "x_pipeline_run_date")
-_LINEAGE_TYPES = {"x_ingested_at": "TIMESTAMPTZ", "x_pipeline_run_date": "DATE"}
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+_LINEAGE = LINEAGE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -381,14 +376,12 @@ def build_raw_select(
     outputs["billing_period"] = period_alias
     outputs["source_format"] = _lit(f"gcp_billing_{fmt}")
     outputs["source_object"] = _lit(source_object)
-    outputs["ingestion_date"] = "CAST(getvariable('ingestion_date') AS DATE)"
     if extra:
         entries = ", ".join(f"{{'key': {_lit(s.name)}, 'value': {s.text}}}" for s in extra)
         outputs["extra_columns"] = f"map_from_entries(list_filter([{entries}], lambda e: e.value IS NOT NULL))"
     else:
         outputs["extra_columns"] = "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
-    for name in _LINEAGE:
-        outputs[name] = f"CAST(getvariable({_lit(name)}) AS {_LINEAGE_TYPES.get(name, 'VARCHAR')})"
+    outputs.update(pipeline_columns())
 
     checks = list(builder.checks)
     for raw, what in _MISSING_CHECKS:

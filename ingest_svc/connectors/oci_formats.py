@@ -21,8 +21,12 @@ from pathlib import Path
 import duckdb
 
 from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.sqltext import pipeline_columns
+from ingest_svc.connectors.sqltext import sql_ident as _ident
+from ingest_svc.connectors.sqltext import sql_literal as _lit
 
 RAW_TABLE = "cloud_oci_billing_raw_daily"
 SOURCE_FORMAT = "oci_cost_csv"
@@ -48,9 +52,8 @@ _MISSING_CHECKS = (
 )
 _MAP_COLUMNS = ("tags", "extra_columns")
 _DERIVED = {"billing_period", "source_format", "source_object", "ingestion_date"}
-_LINEAGE = ("x_pipeline_id", "x_credential_id", "x_run_id", "x_ingested_at", "x_pipeline_run_date")
+_LINEAGE = LINEAGE_COLUMNS
 _NOT_FROM_SOURCE = {*_DERIVED, *_LINEAGE, *_MAP_COLUMNS}
-_LINEAGE_TYPES = {"x_ingested_at": "TIMESTAMPTZ", "x_pipeline_run_date": "DATE"}
 _DUCK_TYPES = {"TIMESTAMP": "TIMESTAMPTZ", "BOOL": "BOOLEAN"}
 _WHAT = {"TIMESTAMP": "timestamp", "BOOL": "boolean"}
 # Columns only OCI's FOCUS report has: its header is recognized by these.
@@ -65,15 +68,6 @@ def oci_to_snake(name: str) -> str:
 
 def _snake(word: str) -> str:
     return re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), word).lstrip("_")
-
-
-def _lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -203,9 +197,7 @@ def build_raw_select(
     outputs["billing_period"] = f"CAST(date_trunc('month', timezone('UTC', {start})) AS DATE)"
     outputs["source_format"] = _lit(SOURCE_FORMAT)
     outputs["source_object"] = _lit(source_object)
-    outputs["ingestion_date"] = "CAST(getvariable('ingestion_date') AS DATE)"
-    for name in _LINEAGE:
-        outputs[name] = f"CAST(getvariable({_lit(name)}) AS {_LINEAGE_TYPES.get(name, 'VARCHAR')})"
+    outputs.update(pipeline_columns())
 
     for raw, what in _MISSING_CHECKS:
         checks.append((f"{outputs[raw]} IS NULL", _lit(f"missing {what} ({by_raw[raw].name})")))
