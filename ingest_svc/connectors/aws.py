@@ -16,29 +16,26 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import aioboto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from cloudact_shared.errors import (
     CloudactError,
     FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject
+from ingest_svc.connectors.base import ResolvedCredential, SourceObject, parse_credential_part
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _UNAUTHENTICATED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "404", "NotFound"}
-_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class AwsSourceConfig(BaseModel):
@@ -68,8 +65,8 @@ class AwsS3Connector:
     """Lists an export's latest delivery per month from its manifest and downloads its files."""
 
     def __init__(self, credential: ResolvedCredential) -> None:
-        self._source = _parse(AwsSourceConfig, dict(credential.config), "credential.config")
-        self._secret = _parse(AwsSecret, dict(credential.secret), "credential.secret")
+        self._source = parse_credential_part(AwsSourceConfig, credential.config, "credential.config", "AWS")
+        self._secret = parse_credential_part(AwsSecret, credential.secret, "credential.secret", "AWS")
         self._stack = AsyncExitStack()
         self._s3: Any = None
 
@@ -179,19 +176,6 @@ def _keys_from_manifest(manifest: Any, bucket: str, uri: str) -> list[str]:
     if isinstance(manifest.get("reportKeys"), list) and all(isinstance(k, str) for k in manifest["reportKeys"]):
         return list(manifest["reportKeys"])
     raise FailedPrecondition(f"manifest {uri} has neither a dataFiles nor a reportKeys list", reason="BAD_MANIFEST")
-
-
-def _parse(model: type[_Model], data: dict[str, str], where: str) -> _Model:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        # Only field names and error kinds are reported: values may be secret.
-        violations = [FieldViolation(f"{where}.{'.'.join(map(str, e['loc']))}", e["msg"]) for e in exc.errors()]
-        raise InvalidArgument(
-            f"{where} is not a valid AWS credential: " + "; ".join(f"{v.field}: {v.description}" for v in violations),
-            reason="BAD_CREDENTIAL_CONFIG",
-            violations=violations,
-        ) from None
 
 
 class _translated:

@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from azure.core.exceptions import (
     AzureError,
@@ -30,7 +30,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from cloudact_shared.errors import (
     CloudactError,
@@ -43,11 +43,10 @@ from cloudact_shared.errors import (
     Unavailable,
 )
 from ingest_svc.connectors.azure_formats import DATASET_FRAGMENT
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject
+from ingest_svc.connectors.base import ResolvedCredential, SourceObject, parse_credential_part
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _MANIFEST = "manifest.json"
-_Model = TypeVar("_Model", bound=BaseModel)
 # Cost details dataset types (exportConfig.type) -> the raw table's dataset value.
 _DATASETS = {"actualcost": "actual", "usage": "actual", "amortizedcost": "amortized"}
 
@@ -120,8 +119,8 @@ class AzureBlobConnector:
     """Lists the latest export run per (export, month) from its manifest and downloads its parts."""
 
     def __init__(self, credential: ResolvedCredential) -> None:
-        self._source = _parse(AzureSourceConfig, dict(credential.config), "credential.config")
-        self._secret = _parse(AzureSecret, dict(credential.secret), "credential.secret")
+        self._source = parse_credential_part(AzureSourceConfig, credential.config, "credential.config", "Azure")
+        self._secret = parse_credential_part(AzureSecret, credential.secret, "credential.secret", "Azure")
         if not self._source.export_names:
             raise InvalidArgument(
                 "credential.config.export_name names no export",
@@ -249,21 +248,6 @@ class AzureBlobConnector:
             ) from None
         uri = self._uri(key) + (f"{DATASET_FRAGMENT}{run.dataset}" if run.dataset else "")
         return SourceObject(uri, key, int(props.size if props.size is not None else size or 0), period)
-
-
-def _parse(model: type[_Model], data: dict[str, str], where: str) -> _Model:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        # Only field names and error kinds are reported: values may be secret.
-        violations = [
-            FieldViolation(f"{where}.{'.'.join(map(str, e['loc']))}".rstrip("."), e["msg"]) for e in exc.errors()
-        ]
-        raise InvalidArgument(
-            f"{where} is not a valid Azure credential: " + "; ".join(f"{v.field}: {v.description}" for v in violations),
-            reason="BAD_CREDENTIAL_CONFIG",
-            violations=violations,
-        ) from None
 
 
 class _translated:

@@ -6,9 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import duckdb
+from pydantic import BaseModel, ValidationError
+
+from cloudact_shared.errors import FieldViolation, InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -77,3 +80,27 @@ class RawSelectBuilder(Protocol):
     def __call__(
         self, con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
     ) -> str: ...
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def parse_credential_part(model: type[_Model], data: Mapping[str, str], where: str, provider: str) -> _Model:
+    """Validates a credential's config or secret against its connector's model.
+
+    Raises:
+        InvalidArgument: naming each bad field and what is wrong with it, never a value (values may
+            be secret).
+    """
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        violations = [
+            FieldViolation(f"{where}.{'.'.join(map(str, e['loc']))}".rstrip("."), e["msg"]) for e in exc.errors()
+        ]
+        raise InvalidArgument(
+            f"{where} is not a valid {provider} credential: "
+            + "; ".join(f"{v.field}: {v.description}" for v in violations),
+            reason="BAD_CREDENTIAL_CONFIG",
+            violations=violations,
+        ) from None

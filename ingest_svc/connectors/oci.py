@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import oci  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloudact_shared.errors import (
     CloudactError,
@@ -45,11 +45,10 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject
+from ingest_svc.connectors.base import ResolvedCredential, SourceObject, parse_credential_part
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _START_COLUMN = "lineItem/intervalUsageStart"
-_Model = TypeVar("_Model", bound=BaseModel)
 _T = TypeVar("_T")
 
 
@@ -94,8 +93,8 @@ class OciObjectStorageConnector:
     """Lists the cost report files holding the requested months and downloads them."""
 
     def __init__(self, credential: ResolvedCredential) -> None:
-        self._source = _parse(OciSourceConfig, dict(credential.config), "credential.config")
-        secret = _parse(OciSecret, dict(credential.secret), "credential.secret")
+        self._source = parse_credential_part(OciSourceConfig, credential.config, "credential.config", "OCI")
+        secret = parse_credential_part(OciSecret, credential.secret, "credential.secret", "OCI")
         self._bucket = self._source.bucket or secret.tenancy
         self._config: dict[str, Any] = {
             "user": secret.user,
@@ -326,16 +325,3 @@ def _translate(exc: Exception, location: str) -> CloudactError:
     if isinstance(exc, OSError):
         return Unavailable(f"I/O error reading {location}: {exc}", reason="SOURCE_UNAVAILABLE")
     return FailedPrecondition(f"unexpected error reading {location}: {type(exc).__name__}: {exc}")
-
-
-def _parse(model: type[_Model], data: dict[str, str], where: str) -> _Model:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        # Only field names and error kinds are reported: values may be secret.
-        violations = [FieldViolation(f"{where}.{'.'.join(map(str, e['loc']))}", e["msg"]) for e in exc.errors()]
-        raise InvalidArgument(
-            f"{where} is not a valid OCI credential: " + "; ".join(f"{v.field}: {v.description}" for v in violations),
-            reason="BAD_CREDENTIAL_CONFIG",
-            violations=violations,
-        ) from None
