@@ -31,7 +31,7 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject, parse_credential_part
+from ingest_svc.connectors.base import ResolvedCredential, SourceObject, TranslatedErrors, parse_credential_part
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _UNAUTHENTICATED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
@@ -178,24 +178,19 @@ def _keys_from_manifest(manifest: Any, bucket: str, uri: str) -> list[str]:
     raise FailedPrecondition(f"manifest {uri} has neither a dataFiles nor a reportKeys list", reason="BAD_MANIFEST")
 
 
-class _translated:
-    """Translates botocore errors into CloudactErrors, in this one place, naming the S3 location."""
+def _translated(location: str) -> TranslatedErrors:
+    return TranslatedErrors(location, _translate)
 
-    def __init__(self, location: str) -> None:
-        self._location = location
 
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, CloudactError):
-            return
-        if isinstance(exc, ClientError):
-            raise _from_client_error(exc, self._location) from exc
-        if isinstance(exc, EndpointConnectionError):
-            raise Unavailable(f"cannot reach S3 for {self._location}: {exc}", reason="SOURCE_UNAVAILABLE") from exc
-        if isinstance(exc, BotoCoreError):
-            raise Unavailable(f"S3 error for {self._location}: {exc}", reason="SOURCE_UNAVAILABLE") from exc
+def _translate(exc: BaseException, location: str) -> CloudactError | None:
+    """botocore errors -> CloudactErrors, naming the S3 location."""
+    if isinstance(exc, ClientError):
+        return _from_client_error(exc, location)
+    if isinstance(exc, EndpointConnectionError):
+        return Unavailable(f"cannot reach S3 for {location}: {exc}", reason="SOURCE_UNAVAILABLE")
+    if isinstance(exc, BotoCoreError):
+        return Unavailable(f"S3 error for {location}: {exc}", reason="SOURCE_UNAVAILABLE")
+    return None
 
 
 def _from_client_error(exc: ClientError, location: str) -> CloudactError:

@@ -43,7 +43,7 @@ from cloudact_shared.errors import (
     Unavailable,
 )
 from ingest_svc.connectors.azure_formats import DATASET_FRAGMENT
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject, parse_credential_part
+from ingest_svc.connectors.base import ResolvedCredential, SourceObject, TranslatedErrors, parse_credential_part
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _MANIFEST = "manifest.json"
@@ -250,19 +250,10 @@ class AzureBlobConnector:
         return SourceObject(uri, key, int(props.size if props.size is not None else size or 0), period)
 
 
-class _translated:
-    """Translates azure.core errors into CloudactErrors, in this one place, naming the blob location."""
-
-    def __init__(self, location: str) -> None:
-        self._location = location
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, CloudactError) or not isinstance(exc, AzureError):
-            return
-        raise translate_error(exc, self._location) from exc
+def _translated(location: str) -> TranslatedErrors:
+    return TranslatedErrors(
+        location, lambda exc, where: translate_error(exc, where) if isinstance(exc, AzureError) else None
+    )
 
 
 def translate_error(exc: AzureError, location: str) -> CloudactError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 import duckdb
 from pydantic import BaseModel, ValidationError
 
-from cloudact_shared.errors import FieldViolation, InvalidArgument
+from cloudact_shared.errors import CloudactError, FieldViolation, InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,22 @@ def parse_credential_part(model: type[_Model], data: Mapping[str, str], where: s
             reason="BAD_CREDENTIAL_CONFIG",
             violations=violations,
         ) from None
+
+
+class TranslatedErrors:
+    """Async context manager: an SDK exception leaving the block becomes the CloudactError that
+    ``translate`` returns for it (None: not an SDK error, raised on untouched). Each connector
+    translates its SDK's errors in this one place, naming the location it was reading."""
+
+    def __init__(self, location: str, translate: Callable[[BaseException, str], CloudactError | None]) -> None:
+        self._location = location
+        self._translate = translate
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, CloudactError):
+            return
+        if (error := self._translate(exc, self._location)) is not None:
+            raise error from exc
