@@ -8,6 +8,7 @@ prints a cost summary from query_svc, then stops everything and exits 0 (non-zer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import logging
@@ -22,6 +23,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 from rich.console import Console
 
+from cloudact_cli.emulators import Azurite, azurite, azurite_available, put_cost_export_run
 from cloudact_cli.main import pipeline_request, print_costs, query_costs, run_pipeline
 from cloudact_cli.supervisor import SERVICES, start_services, stop_services
 from cloudact_cli.synthetic import generate_cur2, generate_legacy_cur_csv
@@ -37,6 +39,9 @@ LEGACY_SAMPLE = (
     Path(__file__).resolve().parents[1].parent
     / "shared/samples/raw/aws/cur_legacy_sample-anonymous-aws-export-dataset.csv"
 )
+AZURE_ACTUAL = LEGACY_SAMPLE.parents[1] / "azure" / "EA_ActualCost_Small.csv"
+AZURE_AMORTIZED = LEGACY_SAMPLE.parents[1] / "azure" / "EA_AmortizedCost_Small.csv"
+AZURE_CONTAINER = "billing-exports"
 _console = Console(width=150)
 
 
@@ -85,71 +90,101 @@ def _upload_cur2(s3: object, work: Path) -> DemoExport:
     return export
 
 
-async def _credential_for(settings: CloudactSettings, export: DemoExport, endpoint: str) -> str:
-    """Stores (or, on a re-run, finds) the credential that reads ``export``."""
+async def _replace_credential(
+    settings: CloudactSettings, provider: str, name: str, secret: dict[str, str], config: dict[str, str]
+) -> str:
+    """Stores the demo's credential ``name`` (replacing one left by an earlier run); returns its id."""
     async with open_channel(settings.credential_address) as channel:
         stub = CredentialServiceStub(channel)
-        listed = await stub.ListCredentials(cred_pb.ListCredentialsRequest(org_slug=ORG, provider="aws"), timeout=30)
+        listed = await stub.ListCredentials(cred_pb.ListCredentialsRequest(org_slug=ORG, provider=provider), timeout=30)
         for existing in listed.credentials:
-            if existing.display_name == export.name:
+            if existing.display_name == name:
                 await stub.DeleteCredential(
-                    cred_pb.DeleteCredentialRequest(org_slug=ORG, credential_id=existing.credential_id),
-                    timeout=30,
+                    cred_pb.DeleteCredentialRequest(org_slug=ORG, credential_id=existing.credential_id), timeout=30
                 )
         created = await stub.CreateCredential(
             cred_pb.CreateCredentialRequest(
-                org_slug=ORG,
-                provider="aws",
-                display_name=export.name,
-                secret={"aws_access_key_id": "demo-access-key", "aws_secret_access_key": "demo-secret-key"},
-                config={
-                    "bucket": BUCKET,
-                    "export_name": export.name,
-                    "prefix": export.prefix,
-                    "layout": export.layout,
-                    "endpoint_url": endpoint,
-                    "region": "us-east-1",
-                },
+                org_slug=ORG, provider=provider, display_name=name, secret=secret, config=config
             ),
             timeout=30,
         )
         return str(created.credential.credential_id)
 
 
-async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExport]) -> None:
+async def _run_and_report(settings: CloudactSettings, provider: str, credential_id: str, period: date) -> None:
+    run = pipeline_request(ORG, provider, credential_id, f"{period:%Y-%m}", None, None)
+    result = await run_pipeline(settings, run, timeout=900)
+    _console.print(
+        f"run {result.lineage.run_id}: {result.files_read} files, {result.rows_read} rows read, "
+        f"{result.raw_rows_written} raw rows, {result.rows_quarantined} quarantined, "
+        f"{result.focus_rows_written} FOCUS rows in {result.duration_seconds:.1f} s"
+    )
+
+
+async def _aws(settings: CloudactSettings, export: DemoExport, endpoint: str) -> None:
+    credential_id = await _replace_credential(
+        settings, "aws", export.name,
+        secret={"aws_access_key_id": "demo-access-key", "aws_secret_access_key": "demo-secret-key"},
+        config={"bucket": BUCKET, "export_name": export.name, "prefix": export.prefix, "layout": export.layout,
+                "endpoint_url": endpoint, "region": "us-east-1"},
+    )  # fmt: skip
+    _console.rule(f"aws/cost/billing: {export.name} ({export.layout}) {export.period:%Y-%m}")
+    await _run_and_report(settings, "aws", credential_id, export.period)
+
+
+async def _azure(settings: CloudactSettings, endpoint: Azurite) -> None:
+    """Microsoft's EA actual and amortized cost samples as two Cost Management exports in Blob Storage."""
+    september = date(2023, 9, 1)
+    for dataset, sample in (("ActualCost", AZURE_ACTUAL), ("AmortizedCost", AZURE_AMORTIZED)):
+        export = f"acme-ea-{dataset.removesuffix('Cost').lower()}"
+        await put_cost_export_run(endpoint, AZURE_CONTAINER, export, sample.read_bytes(), september, dataset=dataset)
+    credential_id = await _replace_credential(
+        settings, "azure", "acme-ea",
+        secret={"connection_string": endpoint.connection_string()},
+        config={"container": AZURE_CONTAINER, "export_name": "acme-ea-actual,acme-ea-amortized",
+                "root_path": "costexports"},
+    )  # fmt: skip
+    _console.rule("azure/cost/billing: EA actual + amortized cost exports 2023-09 (Azurite)")
+    await _run_and_report(settings, "azure", credential_id, september)
+
+
+async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExport], azure: Azurite | None) -> None:
     # The demo owns org "acme": it starts from an empty dataset, so every run shows the same answer
-    # (its credentials are recreated for each run's S3 endpoint, and a new credential is a new slice).
+    # (its credentials are recreated for each run's endpoints, and a new credential is a new slice).
     shutil.rmtree(settings.data_dir / f"{ORG}_prod", ignore_errors=True)
     processes = await start_services(settings, list(SERVICES), log=_console.print)
     try:
         for export in exports:
-            credential_id = await _credential_for(settings, export, endpoint)
-            _console.rule(f"aws/cost/billing: {export.name} ({export.layout}) {export.period:%Y-%m}")
-            run = pipeline_request(ORG, "aws", credential_id, f"{export.period:%Y-%m}", None, None)
-            result = await run_pipeline(settings, run, timeout=900)
-            _console.print(
-                f"run {result.lineage.run_id}: {result.files_read} files, {result.rows_read} rows read, "
-                f"{result.raw_rows_written} raw rows, {result.rows_quarantined} quarantined, "
-                f"{result.focus_rows_written} FOCUS rows in {result.duration_seconds:.1f} s"
-            )
-        _console.rule("BilledCost and EffectiveCost by month and ServiceCategory, from query_svc")
+            await _aws(settings, export, endpoint)
+        if azure is not None:
+            await _azure(settings, azure)
+        _console.rule("BilledCost and EffectiveCost by month, provider and ServiceCategory, from query_svc")
+        dimensions = ["x_source_provider", "ServiceCategory"]
         question = query_pb.QueryCostsRequest(
             org_slug=ORG,
             start_date="2023-01-01",
             end_date="2026-12-31",
             grain=query_pb.TIME_GRAIN_MONTH,
             metrics=[query_pb.COST_METRIC_BILLED_COST, query_pb.COST_METRIC_EFFECTIVE_COST],
-            group_by=["ServiceCategory"],
+            group_by=dimensions,
         )
-        print_costs(await query_costs(settings, question), ["ServiceCategory"])
+        print_costs(await query_costs(settings, question), dimensions)
     finally:
         await stop_services(processes, grace=settings.shutdown_grace_seconds)
 
 
+def _azure_ready() -> bool:
+    if not (AZURE_ACTUAL.is_file() and AZURE_AMORTIZED.is_file()):
+        _console.print(f"[yellow]{AZURE_ACTUAL.parent} not found: skipping the Azure export[/yellow]")
+        return False
+    if not azurite_available():
+        _console.print("[yellow]node or Azurite missing (run 'make install'): skipping the Azure export[/yellow]")
+        return False
+    return True
+
+
 def main() -> int:
     settings = CloudactSettings()
-    # moto's HTTP server logs every request through werkzeug; the demo shows the pipeline's own progress.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # moto's HTTP server logs every request through werkzeug; the demo shows the pipeline's own progress.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -168,7 +203,11 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             exports = [_upload_legacy(s3, Path(tmp)), _upload_cur2(s3, Path(tmp))]
         _console.print(f"S3 (moto) on {endpoint}: s3://{BUCKET} holds {len(exports)} exports")
-        asyncio.run(_run(settings, endpoint, exports))
+        with contextlib.ExitStack() as stack:
+            azure = stack.enter_context(azurite()) if _azure_ready() else None
+            if azure is not None:
+                _console.print(f"Azure Blob Storage (Azurite) on {azure.account_url}")
+            asyncio.run(_run(settings, endpoint, exports, azure))
     finally:
         server.stop()
     _console.print("[green]demo finished[/green]")

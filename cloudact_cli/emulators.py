@@ -1,0 +1,153 @@
+"""Local stand-ins for the clouds' storage, on loopback, for ``make demo`` and the tests.
+
+Azurite (Microsoft's Azure Storage emulator, from the project's npm packages) serves Blob Storage;
+the export-run uploader lays files out the way Cost Management delivers them (data part, then
+``manifest.json`` as the completion marker).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from azure.storage.blob.aio import BlobServiceClient
+
+REPO = Path(__file__).resolve().parents[1]
+AZURITE_SCRIPT = REPO / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+# Microsoft's public, documented Azurite development account; not a secret.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@dataclass(frozen=True)
+class Azurite:
+    """A running Azurite blob endpoint."""
+
+    port: int
+
+    @property
+    def account_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    def connection_string(self, key: str = AZURITE_KEY) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={self.account_url};"
+        )
+
+
+def azurite_available(script: Path = AZURITE_SCRIPT) -> bool:
+    """Whether node and the Azurite package are installed (``make install`` provides both)."""
+    return script.is_file() and shutil.which("node") is not None
+
+
+@contextmanager
+def azurite(script: Path = AZURITE_SCRIPT, *, start_timeout: float = 30.0) -> Iterator[Azurite]:
+    """Runs Azurite (blob only, in memory) on a free loopback port until the block ends.
+
+    node runs the script directly, so the PID we stop is the server's own (npx would wrap it).
+    --skipApiVersionCheck: the SDK speaks a newer API version than Azurite knows;
+    --disableTelemetry: Azurite phones home by default.
+    """
+    node = shutil.which("node")
+    if node is None or not script.is_file():
+        raise RuntimeError(f"Azurite needs node and {script} (run 'make install')")
+    port = _free_port()
+    process = subprocess.Popen(
+        [node, str(script), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+         "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, process, start_timeout)
+        yield Azurite(port)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def put_cost_export_run(
+    endpoint: Azurite,
+    container: str,
+    export_name: str,
+    data: bytes,
+    period: date,
+    *,
+    dataset: str = "ActualCost",
+    submitted: str = "2023-09-22T10:00:00Z",
+    root: str = "costexports",
+    gz: bool = True,
+    extra_blobs: list[str] | None = None,
+    write_manifest: bool = True,
+) -> list[str]:
+    """Uploads one Cost Management export run: a data part, then its ``manifest.json``."""
+    end = date(period.year + period.month // 12, period.month % 12 + 1, 1)
+    run_id = uuid.uuid4().hex
+    folder = f"{root}/{export_name}/{period:%Y%m%d}-{end:%Y%m%d}/{submitted.replace(':', '')}/{run_id}"
+    part = f"{folder}/part_0_0001.csv" + (".gz" if gz else "")
+    body = gzip.compress(data) if gz else data
+    blobs = [part, *(extra_blobs or [])]
+    manifest = {
+        "blobCount": len(blobs),
+        "dataRowCount": data.count(b"\n"),
+        "exportConfig": {
+            "exportName": export_name,
+            "type": dataset,
+            "dataVersion": "2023-07-01-preview",
+            "resourceId": (
+                "/providers/Microsoft.Billing/billingAccounts/8611537"
+                f"/providers/Microsoft.CostManagement/exports/{export_name}"
+            ),
+            "apiVersion": "2023-07-01-preview",
+        },
+        "runInfo": {
+            "runId": run_id,
+            "startDate": f"{period:%Y-%m-%d}T00:00:00",
+            "endDate": f"{end:%Y-%m-%d}T00:00:00",
+            "executionType": "Scheduled",
+            "submittedTime": submitted,
+        },
+        "blobs": [{"blobName": b, "byteCount": len(body), "dataRowCount": 1} for b in blobs],
+    }
+    async with BlobServiceClient.from_connection_string(endpoint.connection_string()) as service:
+        client = service.get_container_client(container)
+        if not await client.exists():
+            await client.create_container()
+        await client.upload_blob(part, body, overwrite=True)
+        if write_manifest:
+            await client.upload_blob(f"{folder}/manifest.json", json.dumps(manifest).encode(), overwrite=True)
+    return blobs
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                err = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"Azurite did not start on port {port}: {err[-2000:]}") from None
+            time.sleep(0.1)
