@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import boto3
@@ -25,6 +25,7 @@ from rich.console import Console
 
 from cloudact_cli.emulators import Azurite, azurite, azurite_available, put_cost_export_run
 from cloudact_cli.main import pipeline_request, print_costs, query_costs, run_pipeline
+from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
 from cloudact_cli.supervisor import SERVICES, start_services, stop_services
 from cloudact_cli.synthetic import generate_cur2, generate_legacy_cur_csv
 from cloudact_shared.clients import open_channel
@@ -42,6 +43,7 @@ LEGACY_SAMPLE = (
 AZURE_ACTUAL = LEGACY_SAMPLE.parents[1] / "azure" / "EA_ActualCost_Small.csv"
 AZURE_AMORTIZED = LEGACY_SAMPLE.parents[1] / "azure" / "EA_AmortizedCost_Small.csv"
 AZURE_CONTAINER = "billing-exports"
+OCI_SAMPLE = LEGACY_SAMPLE.parents[1] / "oci" / "reports_cost-csv_0000000030000269.csv"
 _console = Console(width=150)
 
 
@@ -148,7 +150,24 @@ async def _azure(settings: CloudactSettings, endpoint: Azurite) -> None:
     await _run_and_report(settings, "azure", credential_id, september)
 
 
-async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExport], azure: Azurite | None) -> None:
+async def _oci(settings: CloudactSettings, storage: FakeObjectStorage, key: ApiKey) -> None:
+    """The FinOps Foundation's OCI cost report sample in the tenancy's ``bling`` bucket."""
+    storage.put(key.tenancy, f"reports/cost-csv/{OCI_SAMPLE.stem}.csv.gz", gzip.compress(OCI_SAMPLE.read_bytes()),
+                created=datetime(2023, 11, 20, tzinfo=UTC))  # fmt: skip
+    credential_id = await _replace_credential(
+        settings, "oci", "acme-oci", secret=key.secret(), config={"endpoint": storage.endpoint}
+    )
+    _console.rule("oci/cost/billing: cost reports 2023-11 (local Object Storage, signed requests)")
+    await _run_and_report(settings, "oci", credential_id, date(2023, 11, 1))
+
+
+async def _run(
+    settings: CloudactSettings,
+    endpoint: str,
+    exports: list[DemoExport],
+    azure: Azurite | None,
+    oci: tuple[FakeObjectStorage, ApiKey] | None,
+) -> None:
     # The demo owns org "acme": it starts from an empty dataset, so every run shows the same answer
     # (its credentials are recreated for each run's endpoints, and a new credential is a new slice).
     shutil.rmtree(settings.data_dir / f"{ORG}_prod", ignore_errors=True)
@@ -158,6 +177,8 @@ async def _run(settings: CloudactSettings, endpoint: str, exports: list[DemoExpo
             await _aws(settings, export, endpoint)
         if azure is not None:
             await _azure(settings, azure)
+        if oci is not None:
+            await _oci(settings, *oci)
         _console.rule("BilledCost and EffectiveCost by month, provider and ServiceCategory, from query_svc")
         dimensions = ["x_source_provider", "ServiceCategory"]
         question = query_pb.QueryCostsRequest(
@@ -207,7 +228,13 @@ def main() -> int:
             azure = stack.enter_context(azurite()) if _azure_ready() else None
             if azure is not None:
                 _console.print(f"Azure Blob Storage (Azurite) on {azure.account_url}")
-            asyncio.run(_run(settings, endpoint, exports, azure))
+            oci = None
+            if OCI_SAMPLE.is_file():
+                key, storage = ApiKey(), FakeObjectStorage()
+                storage.accept(key)
+                oci = (stack.enter_context(running(storage)), key)
+                _console.print(f"OCI Object Storage (local, signature-checking) on {storage.endpoint}")
+            asyncio.run(_run(settings, endpoint, exports, azure, oci))
     finally:
         server.stop()
     _console.print("[green]demo finished[/green]")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.oci.fake_object_storage import ApiKey, FakeObjectStorage, running
+from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/samples/raw/oci/reports_cost-csv_0000000030000269.csv"
 PREFIX = "reports/cost-csv/"

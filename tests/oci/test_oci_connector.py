@@ -9,11 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage
 from cloudact_shared.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
 from ingest_svc.connectors.base import ResolvedCredential
 from ingest_svc.connectors.oci import OciObjectStorageConnector
 from tests.oci.conftest import PREFIX, csv_bytes, needs_sample, sample_rows
-from tests.oci.fake_object_storage import ApiKey, FakeObjectStorage
 
 NOV, DEC = date(2023, 11, 1), date(2023, 12, 1)
 

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import grpc
 import pytest
 
+from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage
 from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -16,7 +17,6 @@ from cloudact_shared.settings import CloudactSettings
 from tests.conftest import Services
 from tests.e2e.helpers import error_reason, read_table, run_pipeline
 from tests.oci.conftest import PREFIX, SAMPLE, needs_sample, sample_rows
-from tests.oci.fake_object_storage import ApiKey, FakeObjectStorage
 
 ORG = "acme"
 NOV_2023 = date(2023, 11, 1)

@@ -1,6 +1,7 @@
-"""A stdlib fake of the OCI Object Storage paths the real ``oci`` SDK calls, on 127.0.0.1.
+"""A local OCI Object Storage (the paths the real ``oci`` SDK calls) on 127.0.0.1, for the demo and tests.
 
-Requests must carry a valid OCI HTTP signature (draft-cavage, rsa-sha256): the fake verifies it with
+No OCI emulator exists on PyPI or npm, so this stands in for one, honestly:
+requests must carry a valid OCI HTTP signature (draft-cavage, rsa-sha256): the fake verifies it with
 the public key registered for the key id ``tenancy/user/fingerprint``, so the SDK's real signing
 code runs and a wrong key gets the 401 OCI answers.
 """
