@@ -19,7 +19,7 @@ from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
-from ingest_svc.connectors.sqltext import pipeline_columns
+from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
 from ingest_svc.connectors.sqltext import sql_literal as _lit
 
@@ -328,22 +328,14 @@ def build_raw_select(
     file_row = ', file_row_number AS "_frn"' if reader.is_parquet else ""
     layer1 = f"SELECT {inner}{file_row} FROM {reader.table_sql}"
     layer2 = f"SELECT *{''.join(', ' + p for p in builder.parsed)} FROM ({layer1})"
-    body = ", ".join(f"{outputs[c]} AS {_ident(c)}" for c in schema.column_names)
-    layer3 = f"SELECT {body}, {reason} AS _quarantine_reason{passthrough}, " + ", ".join(s.alias for s in sources)
-    layer3 += f" FROM ({layer2})"
-    # The row number is taken last: a window is a barrier, so a caller's WHERE on
-    # _quarantine_reason is not pushed below it (which would make DuckDB parse every value twice).
     numbered = reader.row_number_sql if row_numbers or reader.is_parquet else "CAST(NULL AS BIGINT)"
-    layer3 = f"SELECT *, {numbered} AS _source_row_number FROM ({layer3})"
-    record = "json_object(" + ", ".join(f"{_lit(s.name)}, {s.text}" for s in sources) + ")"
-    final_cols = [
-        f"CASE WHEN cardinality({_ident(c)}) > 0 THEN {_ident(c)} END AS {_ident(c)}"
-        if c in _MAP_COLUMNS
-        else _ident(c)
-        for c in schema.column_names
-    ]
-    return (
-        f"SELECT {', '.join(final_cols)}, _quarantine_reason, _source_row_number, "
-        f"CASE WHEN _quarantine_reason IS NOT NULL THEN CAST({record} AS VARCHAR) END AS _record "
-        f"FROM ({layer3})"
+    return finish_raw_select(
+        layer2,
+        outputs,
+        schema.column_names,
+        reason=reason,
+        sources=[(s.name, s.alias, s.text) for s in sources],
+        row_number=numbered,
+        map_columns=_MAP_COLUMNS,
+        passthrough=passthrough,
     )

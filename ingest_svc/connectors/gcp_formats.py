@@ -21,7 +21,7 @@ import duckdb
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
-from ingest_svc.connectors.sqltext import pipeline_columns
+from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
 from ingest_svc.connectors.sqltext import sql_literal as _lit
 
@@ -396,20 +396,14 @@ def build_raw_select(
     passthrough = ', "_frn"' if is_parquet else ""
     layer1 = f"SELECT {inner}{file_row} FROM {table}"
     layer2 = f"SELECT *{''.join(', ' + p for p in builder.parsed)} FROM ({layer1})"
-    columns = builder.schema.column_names
-    body = ", ".join(f"{outputs[c]} AS {_ident(c)}" for c in columns)
-    layer3 = f"SELECT {body}, {reason} AS _quarantine_reason{passthrough}, "
-    layer3 += ", ".join(s.alias for s in sources) + f" FROM ({layer2})"
     numbered = row_number_sql if row_numbers or is_parquet else "CAST(NULL AS BIGINT)"
-    layer3 = f"SELECT *, {numbered} AS _source_row_number FROM ({layer3})"
-    record = "json_object(" + ", ".join(f"{_lit(s.name)}, {s.text}" for s in sources) + ")"
-    maps = {*_LABEL_ARRAYS, "extra_columns"}
-    final = [
-        f"CASE WHEN cardinality({_ident(c)}) > 0 THEN {_ident(c)} END AS {_ident(c)}" if c in maps else _ident(c)
-        for c in columns
-    ]
-    return (
-        f"SELECT {', '.join(final)}, _quarantine_reason, _source_row_number, "
-        f"CASE WHEN _quarantine_reason IS NOT NULL THEN CAST({record} AS VARCHAR) END AS _record "
-        f"FROM ({layer3})"
+    return finish_raw_select(
+        layer2,
+        outputs,
+        builder.schema.column_names,
+        reason=reason,
+        sources=[(s.name, s.alias, s.text) for s in sources],
+        row_number=numbered,
+        map_columns={*_LABEL_ARRAYS, "extra_columns"},
+        passthrough=passthrough,
     )

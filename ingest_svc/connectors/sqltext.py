@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
+
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 
 _LINEAGE_TYPES = {"x_ingested_at": "TIMESTAMPTZ", "x_pipeline_run_date": "DATE"}
@@ -24,3 +26,47 @@ def pipeline_columns() -> dict[str, str]:
     for name in LINEAGE_COLUMNS:
         columns[name] = f"CAST(getvariable({sql_literal(name)}) AS {_LINEAGE_TYPES.get(name, 'VARCHAR')})"
     return columns
+
+
+def finish_raw_select(
+    parsed: str,
+    outputs: Mapping[str, str],
+    columns: Sequence[str],
+    *,
+    reason: str,
+    sources: Sequence[tuple[str, str, str]],
+    row_number: str,
+    map_columns: Collection[str],
+    passthrough: str = "",
+) -> str:
+    """The last layers every file parser's raw SELECT shares (the RawSelectBuilder contract).
+
+    Args:
+        parsed: the SELECT holding the file's columns (by alias) and their parsed values.
+        outputs: raw column -> its expression over ``parsed``.
+        columns: the raw table's columns, in schema order.
+        reason: the quarantine-reason expression (NULL for a good row).
+        sources: (original column name, alias, value-as-text expression) of every file column,
+            for the ``_record`` JSON of quarantined rows.
+        row_number: the ``_source_row_number`` expression.
+        map_columns: MAP columns, returned as NULL when empty (raw maps are NULL, never empty).
+        passthrough: extra columns of ``parsed`` the row number needs (e.g. Parquet's file row).
+    """
+    body = ", ".join(f"{outputs[c]} AS {sql_ident(c)}" for c in columns)
+    aliases = ", ".join(alias for _, alias, _ in sources)
+    typed = f"SELECT {body}, {reason} AS _quarantine_reason{passthrough}, {aliases} FROM ({parsed})"
+    # The row number is taken last: a window is a barrier, so a caller's WHERE on
+    # _quarantine_reason is not pushed below it (which would make DuckDB parse every value twice).
+    numbered = f"SELECT *, {row_number} AS _source_row_number FROM ({typed})"
+    record = "json_object(" + ", ".join(f"{sql_literal(name)}, {text}" for name, _, text in sources) + ")"
+    final = [
+        f"CASE WHEN cardinality({sql_ident(c)}) > 0 THEN {sql_ident(c)} END AS {sql_ident(c)}"
+        if c in map_columns
+        else sql_ident(c)
+        for c in columns
+    ]
+    return (
+        f"SELECT {', '.join(final)}, _quarantine_reason, _source_row_number, "
+        f"CASE WHEN _quarantine_reason IS NOT NULL THEN CAST({record} AS VARCHAR) END AS _record "
+        f"FROM ({numbered})"
+    )
