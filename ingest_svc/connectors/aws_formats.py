@@ -19,6 +19,7 @@ from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
 from ingest_svc.connectors.sqltext import sql_literal as _lit
@@ -62,28 +63,6 @@ def legacy_to_snake(name: str) -> str:
 
 def _snake(word: str) -> str:
     return re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), word).lstrip("_").replace(":", "_")
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One column of the file: its original name, DuckDB type and alias inside the SELECT."""
-
-    name: str
-    type: str
-    alias: str
-
-    @property
-    def is_text(self) -> bool:
-        return self.type == "VARCHAR"
-
-    @property
-    def text(self) -> str:
-        """The value as text with '' as NULL (CSV) or the typed value rendered as text (Parquet)."""
-        if self.is_text:
-            return f"NULLIF({self.alias}, '')"
-        if self.type.startswith(("MAP", "STRUCT")) or self.type.endswith("]"):
-            return f"CAST(to_json({self.alias}) AS VARCHAR)"
-        return f"CAST({self.alias} AS VARCHAR)"
 
 
 @dataclass(frozen=True)

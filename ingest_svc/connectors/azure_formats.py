@@ -17,7 +17,6 @@ only in actual data).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -26,6 +25,7 @@ from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
 from ingest_svc.connectors.sqltext import sql_literal as _lit
@@ -75,25 +75,6 @@ _NOT_FROM_SOURCE = {*_DERIVED, *_LINEAGE, "extra_columns"}
 def normalize_header(name: str) -> str:
     """``CostInBillingCurrency``, ``costInBillingCurrency``, ``cost_in_billing_currency`` -> one key."""
     return re.sub(r"[^0-9a-z]", "", name.replace("\ufeff", "").lower())
-
-
-@dataclass(frozen=True)
-class _Source:
-    name: str
-    type: str
-    alias: str
-
-    @property
-    def is_text(self) -> bool:
-        return self.type == "VARCHAR"
-
-    @property
-    def text(self) -> str:
-        if self.is_text:
-            return f"NULLIF(trim({self.alias}), '')"
-        if self.type.startswith(("MAP", "STRUCT")) or self.type.endswith("]"):
-            return f"CAST(to_json({self.alias}) AS VARCHAR)"
-        return f"CAST({self.alias} AS VARCHAR)"
 
 
 def _reader(path: Path) -> tuple[str, bool]:
@@ -262,7 +243,7 @@ def build_raw_select(
     """
     table_sql, is_parquet = _reader(path)
     described = _describe(con, path, table_sql)
-    sources = [_Source(name, dtype, f'"s#{i}"') for i, (name, dtype) in enumerate(described)]
+    sources = [_Source(name, dtype, f'"s#{i}"', trim=True) for i, (name, dtype) in enumerate(described)]
     schema = load_schema(RAW_TABLE)
     raw_types = {c.name: c.type.upper() for c in schema.columns}
     by_raw, extras = _route(sources, set(raw_types))

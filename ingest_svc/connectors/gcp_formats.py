@@ -21,6 +21,7 @@ import duckdb
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
+from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
 from ingest_svc.connectors.sqltext import sql_literal as _lit
@@ -106,29 +107,6 @@ _JSON_SHAPES = {
 }
 _DERIVED = {"billing_period", "source_format", "source_object", "ingestion_date", "extra_columns"}
 _LINEAGE = LINEAGE_COLUMNS
-
-
-@dataclass(frozen=True)
-class _Source:
-    name: str
-    type: str
-    alias: str
-
-    @property
-    def is_text(self) -> bool:
-        return self.type == "VARCHAR"
-
-    @property
-    def is_nested(self) -> bool:
-        return self.type.startswith(("STRUCT", "MAP", "JSON")) or self.type.endswith("]")
-
-    @property
-    def text(self) -> str:
-        if self.is_text:
-            return f"NULLIF({self.alias}, '')"
-        if self.is_nested:
-            return f"CAST(to_json({self.alias}) AS VARCHAR)"
-        return f"CAST({self.alias} AS VARCHAR)"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ proprietary cost report only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -24,6 +23,7 @@ from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
 from ingest_svc.connectors.sqltext import sql_literal as _lit
@@ -68,18 +68,6 @@ def oci_to_snake(name: str) -> str:
 
 def _snake(word: str) -> str:
     return re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), word).lstrip("_")
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One column of the file: its original name and alias inside the SELECT (always VARCHAR)."""
-
-    name: str
-    alias: str
-
-    @property
-    def text(self) -> str:
-        return f"NULLIF({self.alias}, '')"
 
 
 def _table_sql(path: Path) -> str:
@@ -134,7 +122,7 @@ def build_raw_select(
             f"{path}: an OCI FOCUS report; this pipeline reads the cost reports under reports/cost-csv/",
             reason="NOT_AN_OCI_REPORT",
         )
-    sources = [_Source(name, f'"s#{i}"') for i, name in enumerate(names)]
+    sources = [_Source(name, "VARCHAR", f'"s#{i}"') for i, name in enumerate(names)]
     schema = load_schema(RAW_TABLE)
     raw_types = {c.name: c.type.upper() for c in schema.columns}
     by_raw: dict[str, _Source] = {}

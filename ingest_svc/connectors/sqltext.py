@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 
@@ -70,3 +71,32 @@ def finish_raw_select(
         f"CASE WHEN _quarantine_reason IS NOT NULL THEN CAST({record} AS VARCHAR) END AS _record "
         f"FROM ({numbered})"
     )
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """One column of an export file: its original name, DuckDB type and alias inside the SELECT."""
+
+    name: str
+    type: str
+    alias: str
+    trim: bool = False
+    """Strip surrounding blanks from text values (Azure pads some CSV cells)."""
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "VARCHAR"
+
+    @property
+    def is_nested(self) -> bool:
+        return self.type.startswith(("STRUCT", "MAP", "JSON")) or self.type.endswith("]")
+
+    @property
+    def text(self) -> str:
+        """The value as text, '' as NULL (CSV), or a typed value rendered as text (Parquet)."""
+        if self.is_text:
+            value = f"trim({self.alias})" if self.trim else self.alias
+            return f"NULLIF({value}, '')"
+        if self.is_nested:
+            return f"CAST(to_json({self.alias}) AS VARCHAR)"
+        return f"CAST({self.alias} AS VARCHAR)"
