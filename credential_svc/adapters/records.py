@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from cloudact_shared.errors import Unavailable
+
 _T = TypeVar("_T")
 
 _SCHEMA = """
@@ -114,7 +116,7 @@ class SqliteCredentialRecords:
     """The credential table. Build with ``await SqliteCredentialRecords.open(path)``; ``close()`` on stop."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
+        self._connection: sqlite3.Connection | None = connection
         self._lock = threading.Lock()
 
     @classmethod
@@ -123,8 +125,19 @@ class SqliteCredentialRecords:
         return cls(await asyncio.to_thread(_connect, path))
 
     async def close(self) -> None:
-        """Closes the connection."""
-        await asyncio.to_thread(self._connection.close)
+        """Closes the connection once the operation in flight (if any) has finished.
+
+        Under the same lock as every operation: a stopping server cancels its RPCs, but their worker
+        threads run on, and closing the connection under one of them crashes the process.
+        """
+
+        def locked() -> None:
+            with self._lock:
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None
+
+        await asyncio.to_thread(locked)
 
     async def insert(self, record: CredentialRecord) -> bool:
         """Stores a new record; False when (org, provider, display_name) is taken already."""
@@ -217,6 +230,8 @@ class SqliteCredentialRecords:
     async def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
         def locked() -> _T:
             with self._lock:
+                if self._connection is None:
+                    raise Unavailable("the credential store is shutting down", reason="STORE_CLOSED")
                 return operation(self._connection)
 
         return await asyncio.to_thread(locked)
