@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from azure.storage.blob.aio import BlobServiceClient
 
@@ -34,14 +35,15 @@ class Azurite:
     """A running Azurite blob endpoint."""
 
     port: int
+    scheme: str = "http"
 
     @property
     def account_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
     def connection_string(self, key: str = AZURITE_KEY) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={AZURITE_ACCOUNT};AccountKey={key};"
             f"BlobEndpoint={self.account_url};"
         )
 
@@ -52,26 +54,34 @@ def azurite_available(script: Path = AZURITE_SCRIPT) -> bool:
 
 
 @contextmanager
-def azurite(script: Path = AZURITE_SCRIPT, *, start_timeout: float = 30.0) -> Iterator[Azurite]:
+def azurite(
+    script: Path = AZURITE_SCRIPT,
+    *,
+    start_timeout: float = 30.0,
+    tls: tuple[Path, Path] | None = None,
+) -> Iterator[Azurite]:
     """Runs Azurite (blob only, in memory) on a free loopback port until the block ends.
 
     node runs the script directly, so the PID we stop is the server's own (npx would wrap it).
     --skipApiVersionCheck: the SDK speaks a newer API version than Azurite knows;
     --disableTelemetry: Azurite phones home by default.
+    ``tls`` (certificate PEM, key PEM) serves HTTPS and turns on OAuth (``--oauth basic``: bearer
+    tokens are checked for audience, issuer and lifetime, not signature), which needs HTTPS.
     """
     node = shutil.which("node")
     if node is None or not script.is_file():
         raise RuntimeError(f"Azurite needs node and {script} (run 'make install')")
     port = _free_port()
+    oauth = ["--oauth", "basic", "--cert", str(tls[0]), "--key", str(tls[1])] if tls else []
     process = subprocess.Popen(
         [node, str(script), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
-         "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
+         "--skipApiVersionCheck", "--disableTelemetry", "--loose", *oauth],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         _wait_for_port(port, process, start_timeout)
-        yield Azurite(port)
+        yield Azurite(port, "https" if tls else "http")
     finally:
         process.terminate()
         try:
@@ -94,12 +104,22 @@ async def put_cost_export_run(
     gz: bool = True,
     extra_blobs: list[str] | None = None,
     write_manifest: bool = True,
+    data_version: str = "2023-07-01-preview",
+    scope: str = "/providers/Microsoft.Billing/billingAccounts/8611537",
+    parquet: bool = False,
+    ca_bundle: Path | None = None,
 ) -> list[str]:
-    """Uploads one Cost Management export run: a data part, then its ``manifest.json``."""
+    """Uploads one Cost Management export run: a data part, then its ``manifest.json``.
+
+    ``dataset`` is the manifest's exportConfig.type (ActualCost, AmortizedCost, FocusCost) and
+    ``data_version`` its dataVersion; ``scope`` prefixes the export's resourceId; ``parquet`` names
+    the part .parquet (``data`` is then Parquet bytes, never gzipped).
+    """
     end = date(period.year + period.month // 12, period.month % 12 + 1, 1)
     run_id = uuid.uuid4().hex
     folder = f"{root}/{export_name}/{period:%Y%m%d}-{end:%Y%m%d}/{submitted.replace(':', '')}/{run_id}"
-    part = f"{folder}/part_0_0001.csv" + (".gz" if gz else "")
+    gz = gz and not parquet
+    part = f"{folder}/part_0_0001." + ("parquet" if parquet else "csv.gz" if gz else "csv")
     body = gzip.compress(data) if gz else data
     blobs = [part, *(extra_blobs or [])]
     manifest = {
@@ -108,11 +128,8 @@ async def put_cost_export_run(
         "exportConfig": {
             "exportName": export_name,
             "type": dataset,
-            "dataVersion": "2023-07-01-preview",
-            "resourceId": (
-                "/providers/Microsoft.Billing/billingAccounts/8611537"
-                f"/providers/Microsoft.CostManagement/exports/{export_name}"
-            ),
+            "dataVersion": data_version,
+            "resourceId": f"{scope}/providers/Microsoft.CostManagement/exports/{export_name}",
             "apiVersion": "2023-07-01-preview",
         },
         "runInfo": {
@@ -124,7 +141,8 @@ async def put_cost_export_run(
         },
         "blobs": [{"blobName": b, "byteCount": len(body), "dataRowCount": 1} for b in blobs],
     }
-    async with BlobServiceClient.from_connection_string(endpoint.connection_string()) as service:
+    verify: dict[str, Any] = {"connection_verify": str(ca_bundle)} if ca_bundle else {}
+    async with BlobServiceClient.from_connection_string(endpoint.connection_string(), **verify) as service:
         client = service.get_container_client(container)
         if not await client.exists():
             await client.create_container()

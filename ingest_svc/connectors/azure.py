@@ -1,4 +1,4 @@
-"""Azure Cost Management exports (cost details: ActualCost / AmortizedCost) from Blob Storage.
+"""Azure Cost Management exports (ActualCost / AmortizedCost cost details, FocusCost) from Blob Storage.
 
 Layout: ``{container}/{root}/{export}/{YYYYMMDD-YYYYMMDD}/{run}/{guid}/part_N_NNNN.csv[.gz]|.parquet``
 with a ``manifest.json`` in the run folder (some descriptions put the date range before the export
@@ -10,7 +10,17 @@ Each MonthToDate run (and each month-end rerun) writes a full copy of the month,
 earlier one. A credential may name several exports (``export_name: "actual-exp,amortized-exp"``),
 typically the ActualCost and the AmortizedCost export of one scope, which the FOCUS mapping combines.
 The dataset of each file (from the manifest's ``exportConfig.type``) travels to the raw SELECT as a
-``#dataset=actual|amortized`` suffix of the object URI.
+``#dataset=actual|amortized|focus`` suffix of the object URI.
+
+No double counting: a FocusCost export holds the billed AND the amortized view of its scope, so per
+scope (the manifest's ``exportConfig.resourceId`` without its ``/providers/Microsoft.CostManagement/
+exports/<name>`` tail) a credential may name one FocusCost export, or at most one ActualCost and one
+AmortizedCost export, never a mix: anything else fails with FailedPrecondition OVERLAPPING_EXPORTS
+before a file is read. (The FOCUS mapping also lets FocusCost win over cost details of the same
+billing account and month, for files converted together outside the pipeline.)
+
+Authentication: a storage connection string, a SAS token, or a Microsoft Entra service principal
+(tenant_id, client_id, client_secret) through azure-identity's async ClientSecretCredential.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.identity.aio import ClientSecretCredential
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -48,7 +59,11 @@ from ingest_svc.connectors.base import ResolvedCredential, SourceObject, Transla
 _CHUNK_BYTES = 8 * 1024 * 1024
 _MANIFEST = "manifest.json"
 # Cost details dataset types (exportConfig.type) -> the raw table's dataset value.
-_DATASETS = {"actualcost": "actual", "usage": "actual", "amortizedcost": "amortized"}
+_DATASETS = {"actualcost": "actual", "usage": "actual", "amortizedcost": "amortized", "focuscost": "focus"}
+# FocusCost dataset versions the FOCUS mapping upgrades (1.0r2 = 1.0 with seconds in its dates).
+_FOCUS_VERSIONS = ("1.0", "1.0r2", "1.2-preview")
+_EXPORTS_TAIL = "/providers/microsoft.costmanagement/exports/"
+_STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
 class AzureSourceConfig(BaseModel):
@@ -61,26 +76,51 @@ class AzureSourceConfig(BaseModel):
     """One export name, or several separated by commas (e.g. the actual and the amortized export)."""
     root_path: str = ""
     account_url: str | None = None
-    """Blob endpoint, e.g. https://acct.blob.core.windows.net or an Azurite URL; needed with a SAS token."""
+    """Blob endpoint, e.g. https://acct.blob.core.windows.net or an Azurite URL; needed with a SAS
+    token or a service principal."""
+    authority_host: str | None = None
+    """Microsoft Entra authority for a service principal (default login.microsoftonline.com; a
+    sovereign cloud's, or a local token endpoint in tests)."""
+    ca_bundle: str | None = None
+    """PEM file of extra CA certificates to trust (a TLS-inspecting proxy, or a test server)."""
 
     @property
     def export_names(self) -> list[str]:
         return [n.strip() for n in self.export_name.split(",") if n.strip()]
 
 
+_PRINCIPAL_FIELDS = ("tenant_id", "client_id", "client_secret")
+
+
 class AzureSecret(BaseModel):
-    """The secret of an Azure credential: a storage connection string, or a SAS token."""
+    """The secret of an Azure credential: a storage connection string, a SAS token, or a service
+    principal (tenant_id, client_id, client_secret) with read access to the container."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     connection_string: str | None = None
     sas_token: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> AzureSecret:
-        if (self.connection_string is None) == (self.sas_token is None):
-            raise ValueError("exactly one of connection_string or sas_token is required")
+        principal = [f for f in _PRINCIPAL_FIELDS if getattr(self, f) is not None]
+        if principal and len(principal) < len(_PRINCIPAL_FIELDS):
+            missing = [f for f in _PRINCIPAL_FIELDS if f not in principal]
+            raise ValueError(f"a service principal needs {', '.join(_PRINCIPAL_FIELDS)}; missing {', '.join(missing)}")
+        kinds = (self.connection_string is not None) + (self.sas_token is not None) + bool(principal)
+        if kinds != 1:
+            raise ValueError(
+                "exactly one of connection_string, sas_token or a service principal "
+                "(tenant_id, client_id, client_secret) is required"
+            )
         return self
+
+    @property
+    def is_principal(self) -> bool:
+        return self.client_secret is not None
 
 
 class _Run:
@@ -98,6 +138,16 @@ class _Run:
         self.folder = name.rsplit("/", 1)[0] if "/" in name else ""
         self.export_name = str(config.get("exportName") or "")
         self.dataset = _DATASETS.get(str(config.get("type") or "").lower())
+        self.version = str(config.get("dataVersion") or "")
+        if self.dataset == "focus" and self.version not in _FOCUS_VERSIONS:
+            raise FailedPrecondition(
+                f"manifest {uri}: FocusCost dataVersion {self.version!r} is not supported "
+                f"(supported: {', '.join(_FOCUS_VERSIONS)}); re-create the export with one of them",
+                reason="UNSUPPORTED_DATASET_VERSION",
+            )
+        resource = str(config.get("resourceId") or "").lower()
+        # The export's scope; unknown ("") overlaps every scope, so the overlap check stays safe.
+        self.scope = resource.split(_EXPORTS_TAIL, 1)[0] if _EXPORTS_TAIL in resource else ""
         self.submitted = str(info.get("submittedTime") or "")
         start = str(info.get("startDate") or "")
         try:
@@ -127,12 +177,16 @@ class AzureBlobConnector:
                 reason="BAD_CREDENTIAL_CONFIG",
                 violations=[FieldViolation("credential.config.export_name", "at least one export name")],
             )
-        if self._secret.sas_token is not None and not self._source.account_url:
+        if self._secret.connection_string is None and not self._source.account_url:
             raise InvalidArgument(
-                "credential.config.account_url is required with a SAS token",
+                "credential.config.account_url is required with a SAS token or a service principal",
                 reason="BAD_CREDENTIAL_CONFIG",
-                violations=[FieldViolation("credential.config.account_url", "required with sas_token")],
+                violations=[
+                    FieldViolation("credential.config.account_url", "required with sas_token or a service principal")
+                ],
             )
+        self._credential_id = credential.credential_id
+        self._principal: ClientSecretCredential | None = None
         self._service: BlobServiceClient | None = None
         self._container: ContainerClient | None = None
 
@@ -143,7 +197,11 @@ class AzureBlobConnector:
                 service = BlobServiceClient.from_connection_string(self._secret.connection_string)
             else:
                 assert self._source.account_url is not None  # checked in __init__
-                service = BlobServiceClient(self._source.account_url, credential=self._secret.sas_token)
+                service = BlobServiceClient(
+                    self._source.account_url,
+                    credential=self._principal_credential() or self._secret.sas_token,
+                    **self._transport_options(),
+                )
         except ValueError:
             # The SDK's message may quote the connection string: report only that it is malformed.
             raise InvalidArgument(
@@ -151,6 +209,16 @@ class AzureBlobConnector:
                 reason="BAD_CREDENTIAL_CONFIG",
                 violations=[FieldViolation("credential.secret.connection_string", "malformed")],
             ) from None
+        if self._principal is not None:
+            # Sign in once up front: a rejected secret then fails at once as Unauthenticated, instead
+            # of after the Blob client's retry back-off (about 85 s); the token is cached for the run.
+            try:
+                async with self._translated(self._source.authority_host or "Microsoft Entra ID"):
+                    await self._principal.get_token(_STORAGE_SCOPE)
+            except BaseException:
+                await service.close()
+                await self.__aexit__(None, None, None)
+                raise
         self._service = await service.__aenter__()
         self._container = self._service.get_container_client(self._source.container)
         return self
@@ -160,12 +228,34 @@ class AzureBlobConnector:
             await self._service.__aexit__(None, None, None)
             self._service = None
             self._container = None
+        if self._principal is not None:
+            await self._principal.close()
+            self._principal = None
+
+    def _transport_options(self) -> dict[str, Any]:
+        return {"connection_verify": self._source.ca_bundle} if self._source.ca_bundle else {}
+
+    def _principal_credential(self) -> ClientSecretCredential | None:
+        """The service principal's token credential (None for a SAS token)."""
+        secret = self._secret
+        if not secret.is_principal:
+            return None
+        assert secret.tenant_id and secret.client_id and secret.client_secret  # checked by AzureSecret
+        options = self._transport_options()
+        if self._source.authority_host:
+            # A sovereign cloud or a private authority: no instance discovery against the public cloud.
+            options.update(authority=self._source.authority_host, disable_instance_discovery=True)
+        self._principal = ClientSecretCredential(secret.tenant_id, secret.client_id, secret.client_secret, **options)
+        return self._principal
 
     @property
     def _client(self) -> ContainerClient:
         if self._container is None:
             raise RuntimeError("AzureBlobConnector used outside its async context")
         return self._container
+
+    def _translated(self, location: str) -> TranslatedErrors:
+        return _translated(location, self._credential_id)
 
     def _uri(self, name: str) -> str:
         return f"{self._client.url.rstrip('/')}/{name}"
@@ -180,6 +270,7 @@ class AzureBlobConnector:
             current = latest.get(key)
             if current is None or (run.submitted, run.name) > (current.submitted, current.name):
                 latest[key] = run
+        _check_no_overlap(list(latest.values()))
         objects: list[SourceObject] = []
         for export in self._source.export_names:
             for period in sorted(wanted):
@@ -194,7 +285,7 @@ class AzureBlobConnector:
         return objects
 
     async def download(self, obj: SourceObject, dest: Path) -> None:
-        async with _translated(self._uri(obj.key)):
+        async with self._translated(self._uri(obj.key)):
             stream = await self._client.download_blob(obj.key)
             with dest.open("wb") as handle:
                 async for chunk in stream.chunks():
@@ -209,7 +300,7 @@ class AzureBlobConnector:
         names = set(self._source.export_names)
         runs: list[_Run] = []
         manifests: list[str] = []
-        async with _translated(self._uri(self._root())):
+        async with self._translated(self._uri(self._root())):
             async for blob in self._client.list_blobs(name_starts_with=self._root()):
                 name = str(blob.name)
                 if name.rsplit("/", 1)[-1].lower() == _MANIFEST and names & set(name.split("/")):
@@ -222,7 +313,7 @@ class AzureBlobConnector:
 
     async def _read_json(self, name: str) -> dict[str, Any]:
         uri = self._uri(name)
-        async with _translated(uri):
+        async with self._translated(uri):
             raw = await (await self._client.download_blob(name)).readall()
         try:
             manifest = json.loads(raw)
@@ -238,7 +329,7 @@ class AzureBlobConnector:
         if run.folder and not key.startswith(self._root()) and "/" not in key:
             key = f"{run.folder}/{key}"
         try:
-            async with _translated(self._uri(key)):
+            async with self._translated(self._uri(key)):
                 props = await self._client.get_blob_client(key).get_blob_properties()
         except NotFound:
             raise FailedPrecondition(
@@ -250,14 +341,33 @@ class AzureBlobConnector:
         return SourceObject(uri, key, int(props.size if props.size is not None else size or 0), period)
 
 
-def _translated(location: str) -> TranslatedErrors:
+def _check_no_overlap(runs: list[_Run]) -> None:
+    """Per scope and month: one FocusCost run, or at most one ActualCost and one AmortizedCost run."""
+    for i, run in enumerate(runs):
+        for other in runs[i + 1 :]:
+            same_scope = run.scope == other.scope or not run.scope or not other.scope
+            overlapping = "focus" in (run.dataset, other.dataset) or (
+                run.dataset is not None and run.dataset == other.dataset
+            )
+            if same_scope and run.period == other.period and overlapping:
+                raise FailedPrecondition(
+                    f"Azure exports {run.export_name!r} ({run.dataset or 'unknown dataset'}) and "
+                    f"{other.export_name!r} ({other.dataset or 'unknown dataset'}) cover the same scope "
+                    f"{run.scope or '(unknown)'} for {run.period:%Y-%m}: their costs would be counted twice. "
+                    "Name either one FocusCost export, or one ActualCost and one AmortizedCost export per scope.",
+                    reason="OVERLAPPING_EXPORTS",
+                )
+
+
+def _translated(location: str, credential_id: str = "") -> TranslatedErrors:
     return TranslatedErrors(
-        location, lambda exc, where: translate_error(exc, where) if isinstance(exc, AzureError) else None
+        location,
+        lambda exc, where: translate_error(exc, where, credential_id) if isinstance(exc, AzureError) else None,
     )
 
 
-def translate_error(exc: AzureError, location: str) -> CloudactError:
-    """One Azure SDK error -> the CloudactError the pipeline reports."""
+def translate_error(exc: AzureError, location: str, credential_id: str = "") -> CloudactError:
+    """One Azure SDK error -> the CloudactError the pipeline reports (never quoting a secret)."""
     status = getattr(exc, "status_code", None)
     code = str(getattr(exc, "error_code", "") or "")
     message = str(getattr(exc, "message", "") or "")
@@ -268,9 +378,9 @@ def translate_error(exc: AzureError, location: str) -> CloudactError:
         or code in {"AuthenticationFailed", "InvalidAuthenticationInfo"}
         or (status == 403 and "failed to authenticate" in message)
     ):
-        return Unauthenticated(
-            f"Azure Storage rejected the credential ({code or 'authentication failed'}) reading {location}"
-        )
+        # The SDK's or Entra's message may echo request details: report only who was rejected where.
+        who = f"credential {credential_id}" if credential_id else "the credential"
+        return Unauthenticated(f"Azure rejected {who} ({code or 'authentication failed'}) reading {location}")
     if isinstance(exc, ResourceNotFoundError) or status == 404:
         return NotFound(f"{location} does not exist ({code or status})", reason="SOURCE_NOT_FOUND")
     if status == 403:

@@ -1,4 +1,7 @@
-"""Azure cost details files (ActualCost / AmortizedCost, EA and MCA) -> one DuckDB SELECT of raw-table rows.
+"""Azure Cost Management export files -> one DuckDB SELECT of raw-table rows.
+
+Two kinds of export, told apart by their columns: cost details (ActualCost / AmortizedCost, EA and
+MCA) and Microsoft's FOCUS export (FocusCost, dataset versions 1.0, 1.0r2 and 1.2-preview).
 
 The SELECT is built from the file's header (a DESCRIBE) and does the work inside DuckDB:
 - headers are matched case-insensitively and without separators (``CostInBillingCurrency``,
@@ -8,15 +11,24 @@ The SELECT is built from the file's header (a DESCRIBE) and does the work inside
 - ``Tags`` (JSON, EA CSVs without the outer braces) becomes a MAP; ``AdditionalInfo`` stays JSON text;
 - unknown columns are kept in ``extra_columns``; one bad value quarantines its row, not the file.
 
-The ``dataset`` column (actual | amortized) comes from the export manifest's type, which the
-connector appends to the object URI as ``#dataset=<actual|amortized>``; without it, from the file
-name, and else from the rows (Unused* charge types exist only in amortized data; commitment purchases
-only in actual data).
+The ``dataset`` column (actual | amortized | focus) comes from the export manifest's type, which the
+connector appends to the object URI as ``#dataset=<actual|amortized|focus>``; a file whose columns
+are FOCUS's (BilledCost, EffectiveCost, ChargePeriodStart ...) is FocusCost whatever its name.
+Cost details without a manifest: from the file name, else from the rows (Unused* charge types exist
+only in amortized data; commitment purchases only in actual data).
+
+FocusCost rows fill the raw table's FOCUS columns (``billed_cost``, ``charge_period_start`` ...);
+Microsoft's ``x_`` columns that restate a cost-details column land in it (``x_SkuMeterName`` ->
+``meter_name``, ``x_ResourceGroupName`` -> ``resource_group`` ...), the rest in ``extra_columns``.
+The versions differ only in columns (1.2-preview adds InvoiceId, PricingCurrency, SkuMeter ... in
+place of x_InvoiceId, x_PricingCurrency, x_SkuMeterName) and date format (1.0 writes
+``2024-01-01T00:00Z``, 1.0r2 ``2024-01-01T00:00:00Z``); sql/mappings/azure.sql upgrades them to 1.3.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -31,7 +43,7 @@ from ingest_svc.connectors.sqltext import sql_ident as _ident
 from ingest_svc.connectors.sqltext import sql_literal as _lit
 
 RAW_TABLE = "cloud_azure_billing_raw_daily"
-DATASETS = ("actual", "amortized")
+DATASETS = ("actual", "amortized", "focus")
 DATASET_FRAGMENT = "#dataset="
 
 # Older or alternative header names (normalized: lower case, no separators) -> raw column.
@@ -64,6 +76,65 @@ _MISSING_CHECKS = (
     ("date", "usage date"),
     ("cost_in_billing_currency", "cost"),
     ("billing_currency", "billing currency"),
+)
+# FocusCost: Microsoft's x_ columns that restate a cost-details column (normalized name -> raw column).
+_FOCUS_ALIASES = {
+    "xinvoiceid": "invoice_id",
+    "xpricingcurrency": "pricing_currency",
+    "xskumetername": "meter_name",
+    "xskumetercategory": "meter_category",
+    "xskumetersubcategory": "meter_sub_category",
+    "xskumeterid": "meter_id",
+    "xskuregion": "meter_region",
+    "xskuservicefamily": "service_family",
+    "xskupartnumber": "part_number",
+    "xskuofferid": "offer_id",
+    "xskuorderid": "product_order_id",
+    "xskuordername": "product_order_name",
+    "xskuplanname": "plan_name",
+    "xskuterm": "term",
+    "xskuiscrediteligible": "is_azure_credit_eligible",
+    "xskudetails": "additional_info",
+    "xresourcegroupname": "resource_group",
+    "xaccountname": "account_name",
+    "xaccountownerid": "account_owner_id",
+    "xinvoicesectionid": "invoice_section_id",
+    "xinvoicesectionname": "invoice_section_name",
+    "xcostcenter": "cost_center",
+    "xcostallocationrulename": "cost_allocation_rule_name",
+    "xbillingprofileid": "billing_profile_id",
+    "xbillingprofilename": "billing_profile_name",
+    "xbillingexchangerate": "exchange_rate_pricing_to_billing",
+    "xbillingexchangeratedate": "exchange_rate_date",
+    "xcustomerid": "customer_tenant_id",
+    "xcustomername": "customer_name",
+    "xresellerid": "reseller_mpn_id",
+    "xresellername": "reseller_name",
+    "xpublisherid": "publisher_id",
+    "xbilledcostinusd": "cost_in_usd",
+    "xlistcostinusd": "payg_cost_in_usd",
+}
+# Columns only a FOCUS file has: any two of them make the file FocusCost.
+_FOCUS_MARKERS = {"billed_cost", "effective_cost", "charge_period_start", "charge_category"}
+_FOCUS_REQUIRED = (
+    "billing_period_start",
+    "charge_period_start",
+    "charge_period_end",
+    "billed_cost",
+    "effective_cost",
+    "billing_currency",
+    "billing_account_id",
+    "charge_category",
+)
+_FOCUS_MISSING_CHECKS = (
+    ("billing_period_start", "billing period start"),
+    ("charge_period_start", "charge period start"),
+    ("charge_period_end", "charge period end"),
+    ("billed_cost", "billed cost"),
+    ("effective_cost", "effective cost"),
+    ("billing_currency", "billing currency"),
+    ("billing_account_id", "billing account"),
+    ("charge_category", "charge category"),
 )
 _MCA_MARKERS = {"invoice_id", "payg_cost_in_billing_currency", "cost_in_pricing_currency", "product_id"}
 _DERIVED = {"billing_period", "dataset", "source_format", "source_object", "ingestion_date"}
@@ -102,7 +173,9 @@ def _describe(con: duckdb.DuckDBPyConnection, path: Path, table_sql: str) -> lis
     return [(str(r[0]), str(r[1])) for r in described if r[0] != "file_row_number"]
 
 
-def _route(sources: list[_Source], raw_names: set[str]) -> tuple[dict[str, _Source], list[_Source]]:
+def _route(
+    sources: list[_Source], raw_names: set[str], aliases: dict[str, str]
+) -> tuple[dict[str, _Source], list[_Source]]:
     """Source columns -> raw columns (canonical names first, then aliases); the rest are extras."""
     canonical = {n.replace("_", ""): n for n in raw_names if n not in _NOT_FROM_SOURCE}
     by_raw: dict[str, _Source] = {}
@@ -115,7 +188,7 @@ def _route(sources: list[_Source], raw_names: set[str]) -> tuple[dict[str, _Sour
             pending.append(src)
     extras: list[_Source] = []
     for src in pending:
-        target = _ALIASES.get(normalize_header(src.name))
+        target = aliases.get(normalize_header(src.name))
         if target is not None and target not in by_raw:
             by_raw[target] = src
         else:
@@ -123,12 +196,31 @@ def _route(sources: list[_Source], raw_names: set[str]) -> tuple[dict[str, _Sour
     return by_raw, extras
 
 
+def _is_focus(sources: list[_Source], raw_names: set[str], path: Path, source_object: str) -> bool:
+    """Whether the file is a FocusCost export, by its columns; they must agree with the manifest."""
+    names = {normalize_header(s.name) for s in sources}
+    found = len({m for m in _FOCUS_MARKERS if m.replace("_", "") in names and m in raw_names}) >= 2
+    declared = source_object.partition(DATASET_FRAGMENT)[2]
+    if declared == "focus" and not found:
+        raise FailedPrecondition(
+            f"{path}: the export manifest says FocusCost, but the file has no FOCUS columns "
+            "(BilledCost, EffectiveCost, ChargePeriodStart, ChargeCategory)",
+            reason="NOT_AN_AZURE_EXPORT",
+        )
+    if declared in ("actual", "amortized") and found:
+        raise FailedPrecondition(
+            f"{path}: the export manifest says a cost details dataset ({declared}), but the file has FocusCost columns",
+            reason="NOT_AN_AZURE_EXPORT",
+        )
+    return found
+
+
 def _dataset(
     con: duckdb.DuckDBPyConnection, path: Path, source_object: str, table_sql: str, by_raw: dict[str, _Source]
 ) -> str:
     """actual | amortized: manifest (URI fragment), then file name, then the rows."""
     _, _, fragment = source_object.partition(DATASET_FRAGMENT)
-    if fragment in DATASETS:
+    if fragment in ("actual", "amortized"):
         return fragment
     lowered = path.name.lower()
     for marker, dataset in (("amortized", "amortized"), ("actual", "actual")):
@@ -169,12 +261,16 @@ class _Builder:
         kind = self.raw_types[column.name]
         if kind == "STRING":
             return "CAST(NULL AS VARCHAR)" if src is None else src.text
-        duck_type = "DATE" if kind == "DATE" else kind
+        duck_type = {"DATE": "DATE", "TIMESTAMP": "TIMESTAMPTZ"}.get(kind, kind)
         if src is None:
             return f"CAST(NULL AS {duck_type})"
         alias = f'"t#{column.name}"'
         value = src.text
-        if kind == "DATE":
+        if kind == "TIMESTAMP":
+            # FocusCost writes ISO 8601 UTC, with seconds (1.0r2: 2024-01-01T00:00:00Z) or without (1.0).
+            expr = f"TRY_CAST({value if src.is_text else src.alias} AS TIMESTAMPTZ)"
+            self._check(src, alias, "timestamp")
+        elif kind == "DATE":
             if src.is_text:
                 # Cost details CSVs write US dates (9/2/2023, 09/02/2023); newer exports write ISO.
                 expr = (
@@ -225,12 +321,13 @@ class _Builder:
 def build_raw_select(
     con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
 ) -> str:
-    """Builds the one SELECT that turns an Azure cost details file into raw-table rows.
+    """Builds the one SELECT that turns an Azure export file into raw-table rows.
 
     Args:
         con: the connection the SELECT will run on (used here to DESCRIBE the file).
-        path: a local cost details file (CSV, gzip CSV or Parquet), EA or MCA, actual or amortized.
-        source_object: the object name recorded on every row; a ``#dataset=actual|amortized``
+        path: a local export file (CSV, gzip CSV or Parquet): cost details (EA or MCA, actual or
+            amortized) or FocusCost (1.0, 1.0r2, 1.2-preview).
+        source_object: the object name recorded on every row; a ``#dataset=actual|amortized|focus``
             suffix (set by the connector from the manifest) names the dataset.
         row_numbers: number CSV rows (one ordered pass); Parquet rows are always numbered.
 
@@ -239,50 +336,26 @@ def build_raw_select(
         ``_quarantine_reason``, ``_source_row_number`` and ``_record``.
 
     Raises:
-        FailedPrecondition: the file is empty, has no data rows, or is not an Azure cost details export.
+        FailedPrecondition: the file is empty, has no data rows, is not an Azure export, or its
+            columns contradict the dataset its manifest names.
     """
     table_sql, is_parquet = _reader(path)
     described = _describe(con, path, table_sql)
     sources = [_Source(name, dtype, f'"s#{i}"', trim=True) for i, (name, dtype) in enumerate(described)]
     schema = load_schema(RAW_TABLE)
     raw_types = {c.name: c.type.upper() for c in schema.columns}
-    by_raw, extras = _route(sources, set(raw_types))
-    missing = [c for c in _REQUIRED if c not in by_raw]
-    if "billing_account_id" not in by_raw and "billing_profile_id" not in by_raw:
-        missing.append("billing_account_id or billing_profile_id")
-    if missing:
-        raise FailedPrecondition(
-            f"{path}: not an Azure cost details export, required columns missing: {', '.join(missing)}",
-            reason="NOT_AN_AZURE_EXPORT",
-        )
-    dataset = _dataset(con, path, source_object, table_sql, by_raw)
-    agreement = "mca" if _MCA_MARKERS & set(by_raw) else "ea"
-    kind = f"azure_{agreement}_{'parquet' if is_parquet else 'csv'}"
-    builder = _Builder(by_raw, extras, raw_types)
-
-    outputs: dict[str, str] = {}
-    for column in schema.columns:
-        if column.name in _DERIVED or column.name in _LINEAGE:
-            continue
-        if column.name == "tags":
-            outputs[column.name] = builder.tags()
-        elif column.name == "extra_columns":
-            outputs[column.name] = builder.extra_columns()
-        else:
-            outputs[column.name] = builder.typed(column)
-    outputs["billing_period"] = f"CAST(date_trunc('month', {outputs['billing_period_start_date']}) AS DATE)"
-    outputs["dataset"] = _lit(dataset)
-    outputs["source_format"] = _lit(kind)
+    if _is_focus(sources, set(raw_types), path, source_object):
+        by_raw, extras = _route(sources, set(raw_types), _FOCUS_ALIASES)
+        builder = _Builder(by_raw, extras, raw_types)
+        outputs, checks = _focus_outputs(path, builder, schema.columns, is_parquet)
+    else:
+        by_raw, extras = _route(sources, set(raw_types), _ALIASES)
+        builder = _Builder(by_raw, extras, raw_types)
+        dataset = _dataset(con, path, source_object, table_sql, by_raw)
+        outputs, checks = _cost_details_outputs(path, builder, schema.columns, dataset, is_parquet)
     outputs["source_object"] = _lit(source_object.partition(DATASET_FRAGMENT)[0])
     outputs.update(pipeline_columns())
-
-    checks = list(builder.checks)
-    for raw, what in _MISSING_CHECKS:
-        src = by_raw[raw]
-        checks.append((f"{outputs[raw]} IS NULL", _lit(f"missing {what} ({src.name})")))
-    account = " AND ".join(f"{outputs[c]} IS NULL" for c in ("billing_account_id", "billing_profile_id"))
-    checks.append((account, _lit("missing billing account (BillingAccountId / BillingProfileId)")))
-    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in [*builder.checks, *checks]) + " END"
 
     inner = ", ".join(f"{_ident(s.name)} AS {s.alias}" for s in sources)
     file_row = ', file_row_number AS "_frn"' if is_parquet else ""
@@ -300,3 +373,66 @@ def build_raw_select(
         map_columns=_MAP_COLUMNS,
         passthrough=passthrough,
     )
+
+
+def _source_outputs(builder: _Builder, columns: Sequence[Column]) -> dict[str, str]:
+    """Raw column -> its expression, for every column read from the file."""
+    outputs: dict[str, str] = {}
+    for column in columns:
+        if column.name in _DERIVED or column.name in _LINEAGE:
+            continue
+        if column.name == "tags":
+            outputs[column.name] = builder.tags()
+        elif column.name == "extra_columns":
+            outputs[column.name] = builder.extra_columns()
+        else:
+            outputs[column.name] = builder.typed(column)
+    return outputs
+
+
+def _missing_checks(
+    outputs: dict[str, str], builder: _Builder, checks: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    return [(f"{outputs[raw]} IS NULL", _lit(f"missing {what} ({builder.by_raw[raw].name})")) for raw, what in checks]
+
+
+def _cost_details_outputs(
+    path: Path, builder: _Builder, columns: Sequence[Column], dataset: str, is_parquet: bool
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Outputs and row checks of an ActualCost / AmortizedCost file."""
+    by_raw = builder.by_raw
+    missing = [c for c in _REQUIRED if c not in by_raw]
+    if "billing_account_id" not in by_raw and "billing_profile_id" not in by_raw:
+        missing.append("billing_account_id or billing_profile_id")
+    if missing:
+        raise FailedPrecondition(
+            f"{path}: not an Azure cost details export, required columns missing: {', '.join(missing)}",
+            reason="NOT_AN_AZURE_EXPORT",
+        )
+    agreement = "mca" if _MCA_MARKERS & set(by_raw) else "ea"
+    outputs = _source_outputs(builder, columns)
+    outputs["billing_period"] = f"CAST(date_trunc('month', {outputs['billing_period_start_date']}) AS DATE)"
+    outputs["dataset"] = _lit(dataset)
+    outputs["source_format"] = _lit(f"azure_{agreement}_{'parquet' if is_parquet else 'csv'}")
+    checks = _missing_checks(outputs, builder, _MISSING_CHECKS)
+    account = " AND ".join(f"{outputs[c]} IS NULL" for c in ("billing_account_id", "billing_profile_id"))
+    checks.append((account, _lit("missing billing account (BillingAccountId / BillingProfileId)")))
+    return outputs, checks
+
+
+def _focus_outputs(
+    path: Path, builder: _Builder, columns: Sequence[Column], is_parquet: bool
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Outputs and row checks of a FocusCost file (any supported dataset version)."""
+    missing = [c for c in _FOCUS_REQUIRED if c not in builder.by_raw]
+    if missing:
+        raise FailedPrecondition(
+            f"{path}: not an Azure FocusCost export, required columns missing: {', '.join(missing)}",
+            reason="NOT_AN_AZURE_EXPORT",
+        )
+    outputs = _source_outputs(builder, columns)
+    # The month in UTC, whatever the session time zone.
+    outputs["billing_period"] = f"CAST(date_trunc('month', timezone('UTC', {outputs['billing_period_start']})) AS DATE)"
+    outputs["dataset"] = _lit("focus")
+    outputs["source_format"] = _lit(f"azure_focus_{'parquet' if is_parquet else 'csv'}")
+    return outputs, _missing_checks(outputs, builder, _FOCUS_MISSING_CHECKS)

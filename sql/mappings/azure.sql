@@ -226,17 +226,32 @@ FROM (
                     END AS charge_category
                 FROM (
                     SELECT
-                        a.*,
+                        -- The FocusCost columns are the other branch's; this one reads cost details only.
+                        a.* EXCLUDE (
+                            billing_account_type, billing_period_start, billing_period_end, charge_period_start, charge_period_end, billed_cost,
+                            effective_cost, list_cost, contracted_cost, list_unit_price, contracted_unit_price, pricing_quantity,
+                            pricing_unit, pricing_category, pricing_currency_contracted_unit_price, pricing_currency_effective_cost, pricing_currency_list_unit_price, consumed_quantity,
+                            consumed_unit, charge_category, charge_class, charge_description, charge_frequency, commitment_discount_id,
+                            commitment_discount_name, commitment_discount_category, commitment_discount_type, commitment_discount_status, commitment_discount_quantity, commitment_discount_unit,
+                            capacity_reservation_id, capacity_reservation_status, provider_name, invoice_issuer_name, region_id, region_name,
+                            resource_type, service_category, service_subcategory, service_name, sku_id, sku_price_id,
+                            sku_meter, sku_price_details, sub_account_id, sub_account_name, sub_account_type, x_pricing_block_size
+                        ),
                         -- Does this month of this billing account have amortized rows? Then only those,
                         -- plus the actual commitment purchases and refunds, make FOCUS rows.
-                        bool_or(a.dataset = 'amortized') OVER (
-                            PARTITION BY a.billing_period, coalesce(a.billing_profile_id, a.billing_account_id)
-                        ) AS has_amortized
+                        bool_or(a.dataset = 'amortized') OVER account_month AS has_amortized,
+                        -- FocusCost of the same month and account already holds both views: it wins.
+                        bool_or(a.dataset = 'focus') OVER account_month AS has_focus
                     FROM {{raw}} AS a
+                    WINDOW account_month AS (
+                        PARTITION BY a.billing_period, coalesce(a.billing_profile_id, a.billing_account_id)
+                    )
                 ) AS r
-                WHERE r.dataset = 'amortized'
-                   OR NOT r.has_amortized
-                   OR (r.charge_type IN ('Purchase', 'Refund') AND r.pricing_model IN ('Reservation', 'SavingsPlan'))
+                WHERE r.dataset IN ('actual', 'amortized') AND NOT r.has_focus AND (
+                    r.dataset = 'amortized'
+                    OR NOT r.has_amortized
+                    OR (r.charge_type IN ('Purchase', 'Refund') AND r.pricing_model IN ('Reservation', 'SavingsPlan'))
+                )
             ) AS k
         ) AS t
     ) AS c
@@ -250,3 +265,179 @@ LEFT JOIN ref_azure_services AS s2
     ON s2.consumed_service IS NULL AND lower(s2.meter_category) = lower(x.meter_category)
 LEFT JOIN ref_azure_services AS s3
     ON lower(s3.consumed_service) = lower(x.consumed_service) AND s3.meter_category IS NULL
+UNION ALL
+-- ==== FocusCost (Microsoft's FOCUS export, dataset 1.0 / 1.0r2 / 1.2-preview) upgraded to FOCUS 1.3 ====
+-- Microsoft's values stay (costs, prices, charge and commitment columns, services, tags); only what
+-- changed for 1.3 is adjusted or filled (columns in the same order as the branch above):
+--   ServiceProviderName / HostProviderName from ProviderName / PublisherName (deprecated, both kept);
+--   1.0's x_InvoiceId, x_PricingCurrency, x_SkuMeterName -> InvoiceId, PricingCurrency, SkuMeter
+--     (the raw SELECT already put them in invoice_id, pricing_currency, meter_name);
+--   1.3's null-when-SkuPriceId-is-null rule on prices, PricingQuantity/Unit/Category, ConsumedQuantity
+--     and CommitmentDiscountQuantity; status columns only where 1.3 allows them;
+--   where Microsoft leaves a column empty, its documented workaround (finops-toolkit
+--     docs-mslearn/focus/conformance-summary.md): PublisherName null -> the provider; ServiceName
+--     empty -> the marketplace publisher, else x_SkuMeterSubcategory; ChargeDescription empty (unused
+--     savings plans ...) -> "Unused <type> <name>", else the meter names; SkuMeter empty on a row with
+--     a SkuId (some purchases) -> x_SkuMeterCategory; SkuPriceDetails -> x_SkuDetails
+--     with x_-prefixed keys; CapacityReservationId -> x_SkuDetails.VMCapacityReservationId (Unused when
+--     the row's resource is the reservation itself); CommitmentDiscountQuantity -> the consumed (else
+--     pricing) quantity x RINormalizationRatio for reservations, EffectiveCost for savings plans
+--     (unit: the consumed/pricing unit, or the billing currency);
+--   ServiceSubcategory (1.2-preview) kept when it is a 1.3 pair of its ServiceCategory, else from
+--     sql/reference/azure_services.csv by ServiceName, else 'Other (<category>)';
+--   PricingCurrency* (not delivered by Microsoft) from the billing-currency values and x_BillingExchangeRate.
+--   AvailabilityZone, ContractApplied and Allocated* are not in FocusCost: null.
+SELECT
+    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
+    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
+    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
+    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
+    CAST(NULL AS VARCHAR) AS AllocatedTags,
+    CAST(NULL AS VARCHAR) AS AvailabilityZone,
+    focus_money(f.billed_cost) AS BilledCost,
+    f.billing_account_id AS BillingAccountId,
+    f.billing_account_name AS BillingAccountName,
+    f.billing_account_type AS BillingAccountType,
+    f.billing_currency AS BillingCurrency,
+    f.billing_period_end AS BillingPeriodEnd,
+    f.billing_period_start AS BillingPeriodStart,
+    f.capacity_reservation AS CapacityReservationId,
+    CASE WHEN f.capacity_reservation IS NOT NULL AND f.charge_category = 'Usage'
+         THEN coalesce(f.capacity_reservation_status,
+                       CASE WHEN f.resource_id = f.capacity_reservation THEN 'Unused' ELSE 'Used' END) END
+        AS CapacityReservationStatus,
+    f.charge_category AS ChargeCategory,
+    f.charge_class AS ChargeClass,
+    f.description AS ChargeDescription,
+    coalesce(f.charge_frequency, CASE WHEN f.charge_category = 'Purchase' THEN 'One-Time' ELSE 'Usage-Based' END)
+        AS ChargeFrequency,
+    f.charge_period_end AS ChargePeriodEnd,
+    f.charge_period_start AS ChargePeriodStart,
+    CASE WHEN f.commitment_id IS NOT NULL THEN f.commitment_discount_category END AS CommitmentDiscountCategory,
+    f.commitment_id AS CommitmentDiscountId,
+    CASE WHEN f.commitment_id IS NOT NULL THEN f.commitment_discount_name END AS CommitmentDiscountName,
+    focus_money(f.commitment_quantity) AS CommitmentDiscountQuantity,
+    CASE WHEN f.commitment_id IS NOT NULL AND f.charge_category = 'Usage' THEN f.commitment_discount_status END
+        AS CommitmentDiscountStatus,
+    CASE WHEN f.commitment_id IS NOT NULL THEN f.commitment_discount_type END AS CommitmentDiscountType,
+    CASE WHEN f.commitment_quantity IS NOT NULL THEN f.commitment_unit END AS CommitmentDiscountUnit,
+    focus_money(f.consumed) AS ConsumedQuantity,
+    CASE WHEN f.consumed IS NOT NULL THEN f.consumed_unit END AS ConsumedUnit,
+    CAST(NULL AS VARCHAR) AS ContractApplied,
+    focus_money(f.contracted_cost) AS ContractedCost,
+    focus_money(focus_upgrade_priced(f.sku_price_id, f.contracted_unit_price)) AS ContractedUnitPrice,
+    focus_money(f.effective_cost) AS EffectiveCost,
+    focus_upgrade_host_provider(f.provider, f.publisher, f.resource_id) AS HostProviderName,
+    f.invoice_id AS InvoiceId,
+    f.invoice_issuer_name AS InvoiceIssuerName,
+    focus_money(f.list_cost) AS ListCost,
+    focus_money(focus_upgrade_priced(f.sku_price_id, f.list_unit_price)) AS ListUnitPrice,
+    focus_upgrade_priced(f.sku_price_id, f.pricing_category) AS PricingCategory,
+    f.pricing_currency_code AS PricingCurrency,
+    focus_money(focus_upgrade_priced(f.sku_price_id, coalesce(f.pricing_currency_contracted_unit_price,
+        CASE WHEN f.same_currency THEN f.contracted_unit_price ELSE f.contracted_unit_price / f.to_billing END)))
+        AS PricingCurrencyContractedUnitPrice,
+    focus_money(coalesce(f.pricing_currency_effective_cost,
+        CASE WHEN f.same_currency THEN f.effective_cost ELSE f.effective_cost / f.to_billing END))
+        AS PricingCurrencyEffectiveCost,
+    focus_money(focus_upgrade_priced(f.sku_price_id, coalesce(f.pricing_currency_list_unit_price,
+        CASE WHEN f.same_currency THEN f.list_unit_price ELSE f.list_unit_price / f.to_billing END)))
+        AS PricingCurrencyListUnitPrice,
+    focus_money(focus_upgrade_priced(f.sku_price_id, f.pricing_quantity)) AS PricingQuantity,
+    CASE WHEN f.sku_price_id IS NOT NULL AND f.pricing_quantity IS NOT NULL THEN f.pricing_unit END AS PricingUnit,
+    f.provider AS ProviderName,
+    f.publisher AS PublisherName,
+    f.region_id AS RegionId,
+    CASE WHEN f.region_id IS NOT NULL THEN coalesce(f.region_name, g.region_name, f.region_id) END AS RegionName,
+    f.resource_id AS ResourceId,
+    CASE WHEN f.resource_id IS NOT NULL
+         THEN coalesce(f.resource_name, nullif(regexp_extract(f.resource_id, '([^/]+)/?$', 1), '')) END
+        AS ResourceName,
+    CASE WHEN f.resource_id IS NOT NULL
+         THEN coalesce(f.resource_type, f.extra_columns['x_ResourceType'], 'Resource') END AS ResourceType,
+    f.category AS ServiceCategory,
+    f.service AS ServiceName,
+    focus_upgrade_service_provider(f.provider, f.publisher) AS ServiceProviderName,
+    focus_subcategory(f.category, coalesce(v.service_subcategory, s.service_subcategory)) AS ServiceSubcategory,
+    f.sku_id AS SkuId,
+    CASE WHEN f.sku_id IS NOT NULL THEN coalesce(f.sku_meter, f.meter_name, f.meter_category) END AS SkuMeter,
+    focus_upgrade_priced(f.sku_price_id, coalesce(f.price_details, f.sku_details_x)) AS SkuPriceDetails,
+    f.sku_price_id AS SkuPriceId,
+    f.sub_account_id AS SubAccountId,
+    f.sub_account_name AS SubAccountName,
+    CASE WHEN f.sub_account_id IS NOT NULL THEN coalesce(f.sub_account_type, 'Subscription') END AS SubAccountType,
+    focus_tags(f.tags, CAST(NULL AS MAP(VARCHAR, VARCHAR))) AS Tags,
+    'azure' AS x_source_provider,
+    lower(split_part(f.extra_columns['x_ResourceType'], '/', 1)) AS x_service_code,
+    f.meter_sub_category AS x_usage_type,
+    f.meter_name AS x_operation,
+    CAST(NULL AS VARCHAR) AS x_charge_type,
+    f.x_pipeline_id,
+    f.x_credential_id,
+    f.x_run_id,
+    f.x_ingested_at,
+    f.x_pipeline_run_date
+FROM (
+    SELECT
+        d.*,
+        -- Reservations count normalized units (instance size flexibility), savings plans money.
+        focus_upgrade_priced(d.sku_price_id, coalesce(d.commitment_discount_quantity, CASE
+            WHEN d.commitment_id IS NULL OR d.charge_category <> 'Usage' THEN NULL
+            WHEN d.commitment_discount_category = 'Spend' THEN d.effective_cost
+            ELSE coalesce(d.consumed, d.pricing_quantity)
+                 * coalesce(TRY_CAST(d.sku_details ->> 'RINormalizationRatio' AS DECIMAL(38, 12)), 1)
+        END)) AS commitment_quantity,
+        coalesce(d.commitment_discount_unit, CASE
+            WHEN d.commitment_discount_category = 'Spend' THEN d.billing_currency
+            WHEN d.consumed IS NOT NULL THEN d.consumed_unit
+            ELSE d.pricing_unit
+        END) AS commitment_unit,
+        coalesce(d.service_name, CASE WHEN d.publisher <> d.provider THEN d.publisher END,
+                 d.meter_sub_category, d.meter_category, 'Unknown') AS service,
+        coalesce(d.charge_description,
+                 CASE WHEN d.commitment_discount_status = 'Unused'
+                      THEN 'Unused ' || d.commitment_discount_type || ' ' || coalesce(d.commitment_discount_name, '') END,
+                 nullif(concat_ws(' - ', d.meter_category, d.meter_sub_category, d.meter_name), '')) AS description
+    FROM (
+        SELECT
+            r.* EXCLUDE (resource_id, commitment_discount_id),
+            lower(r.resource_id) AS resource_id,
+            lower(r.commitment_discount_id) AS commitment_id,
+            coalesce(r.provider_name, 'Microsoft') AS provider,
+            coalesce(r.publisher_name, r.provider_name, 'Microsoft') AS publisher,
+            coalesce(r.service_category, 'Other') AS category,
+            coalesce(r.pricing_currency, r.billing_currency) AS pricing_currency_code,
+            coalesce(r.pricing_currency, r.billing_currency) = r.billing_currency AS same_currency,
+            nullif(r.exchange_rate_pricing_to_billing, 0) AS to_billing,
+            -- 1.3: consumption only on Usage rows that are not an unused commitment, and only when priced.
+            focus_upgrade_priced(r.sku_price_id, CASE
+                WHEN r.charge_category = 'Usage' AND coalesce(r.commitment_discount_status, '') <> 'Unused'
+                THEN r.consumed_quantity END) AS consumed,
+            CASE WHEN json_valid(r.additional_info) AND starts_with(ltrim(r.additional_info), '{')
+                 THEN CAST(r.additional_info AS JSON) END AS sku_details,
+            CASE WHEN json_valid(r.sku_price_details) AND starts_with(ltrim(r.sku_price_details), '{')
+                      AND r.sku_price_details NOT IN ('{}')
+                 THEN r.sku_price_details END AS price_details,
+            CASE WHEN json_valid(r.additional_info) AND starts_with(ltrim(r.additional_info), '{')
+                      AND r.additional_info NOT IN ('{}')
+                 THEN CAST(to_json(map_from_entries(list_transform(
+                        map_entries(json_transform(r.additional_info, '"MAP(VARCHAR, JSON)"')),
+                        lambda e: {'key': 'x_' || e.key, 'value': e.value}))) AS VARCHAR) END AS sku_details_x,
+            lower(coalesce(r.capacity_reservation_id, CASE
+                WHEN json_valid(r.additional_info) THEN r.additional_info ->> 'VMCapacityReservationId' END))
+                AS capacity_reservation
+        FROM {{raw}} AS r
+        WHERE r.dataset = 'focus'
+    ) AS d
+) AS f
+LEFT JOIN ref_azure_regions AS g ON g.region_id = f.region_id
+-- Microsoft's ServiceSubcategory when it is an allowed pair of its ServiceCategory ...
+LEFT JOIN ref_focus_service_subcategories AS v
+    ON v.service_category = f.category AND v.service_subcategory = f.service_subcategory
+-- ... else the subcategory the reference table gives the service within that category.
+LEFT JOIN (
+    SELECT lower(service_name) AS service_name, service_category, min(service_subcategory) AS service_subcategory
+    FROM ref_azure_services
+    GROUP BY lower(service_name), service_category
+    HAVING count(DISTINCT service_subcategory) = 1
+) AS s ON s.service_name = lower(f.service) AND s.service_category = f.category

@@ -38,3 +38,29 @@ CREATE OR REPLACE MACRO focus_tags(tags, more_tags) AS
         WHEN tags IS NULL THEN CAST(to_json(more_tags) AS VARCHAR)
         ELSE CAST(to_json(map_concat(tags, more_tags)) AS VARCHAR)
     END;
+
+-- ==== Upgrading FOCUS 1.0 - 1.2 exports to 1.3 ==============================================
+-- For providers that deliver FOCUS themselves (Azure FocusCost, OCI FOCUS reports): keep their
+-- values, and derive only what 1.3 changed. Small and generic on purpose; provider quirks stay in
+-- the provider's mapping.
+
+-- ServiceProviderName (1.3) from the deprecated pair: the entity that sells the service, i.e. the
+-- marketplace publisher when there is one (migration guide: SaaS bought through a cloud
+-- marketplace -> the SaaS vendor), else the provider itself.
+CREATE OR REPLACE MACRO focus_upgrade_service_provider(provider_name, publisher_name) AS
+    coalesce(nullif(trim(publisher_name), ''), provider_name);
+
+-- HostProviderName (1.3): the provider whose infrastructure runs it. A direct purchase, or a
+-- third-party offer running on a provider resource (ResourceId set), is hosted by the provider;
+-- a resource-less third-party offer (SaaS) is hosted by its vendor.
+CREATE OR REPLACE MACRO focus_upgrade_host_provider(provider_name, publisher_name, resource_id) AS
+    CASE
+        WHEN nullif(trim(publisher_name), '') IS NULL OR publisher_name = provider_name OR resource_id IS NOT NULL
+            THEN provider_name
+        ELSE publisher_name
+    END;
+
+-- 1.3 made explicit that unit prices, PricingQuantity, PricingCategory, ConsumedQuantity and
+-- CommitmentDiscountQuantity are null when SkuPriceId is null: value only on priced rows.
+CREATE OR REPLACE MACRO focus_upgrade_priced(sku_price_id, value) AS
+    CASE WHEN sku_price_id IS NOT NULL THEN value END;
