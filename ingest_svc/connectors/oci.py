@@ -1,15 +1,22 @@
-"""OCI cost reports from Oracle-owned Object Storage, read with the (synchronous) ``oci`` SDK.
+"""OCI cost or FOCUS reports from Oracle-owned Object Storage, read with the (synchronous) ``oci`` SDK.
 
-Layout: namespace ``bling``, bucket = the tenancy OCID, objects ``reports/cost-csv/<sequence>.csv.gz``.
-There is no manifest: every object is a complete, immutable, append-only delivery covering a slice
-of time (about 6 hours), and a correction arrives as a new row in a later file.
+Layout: namespace ``bling``, bucket = the tenancy OCID; cost reports are objects
+``reports/cost-csv/<sequence>.csv.gz``, OCI's FOCUS reports ``FOCUS Reports/<YYYY>/<MM>/<DD>/<name>.csv.gz``.
+Both describe the same charges, so a credential reads exactly one of them (config ``report``:
+``cost-csv``, the default, or ``focus``; the prefix must match it, and every file read must be of
+that kind): nothing is counted twice. There is no manifest: every object is a complete, immutable,
+append-only delivery covering a slice of time (about 6 hours), and a correction arrives as a new
+row in a later file.
 
-Which billing month a file belongs to is not in its name, so the connector reads it: the
-cheapest reliable way. Objects are listed with their creation time; a file created before a
-month started cannot hold that month's usage, and one created more than ``late_days`` after the
-month ended is assumed not to (so a run does not read a year of files). Each remaining candidate is
-downloaded once per run (streamed to the connector's own temporary directory) and its distinct
-UTC months of ``lineItem/intervalUsageStart`` are read with DuckDB. A file yields one SourceObject
+Which billing month a file's rows belong to is in its rows, so the connector reads it: the cheapest
+reliable way. It first narrows the candidates without reading them. Cost report names carry no
+date, so they are listed with their creation time: a file created before a month started cannot
+hold that month's usage, and one created more than ``late_days`` after the month ended is assumed
+not to (so a run does not read a year of files). FOCUS report names carry their day, so only the
+month folders from the first requested month to ``late_days`` after the last are listed, and only
+files dated in that window kept. Each remaining candidate is downloaded once per run (streamed to
+the connector's own temporary directory) and its distinct UTC months (``lineItem/intervalUsageStart``
+or ``BillingPeriodStart``, as ``oci_formats`` parses them) are read with DuckDB. A file yields one SourceObject
 per requested month it holds. ``download`` then copies the cached file, or, for a file spanning
 several months, writes only that month's rows (so the pipeline's per-month slice check passes).
 Rows whose interval start cannot be parsed go with the file's earliest month, where they are
@@ -23,6 +30,8 @@ translated into CloudactErrors in ``_translate`` only.
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -33,7 +42,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import oci  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloudact_shared.errors import (
     CloudactError,
@@ -46,9 +55,13 @@ from cloudact_shared.errors import (
     Unavailable,
 )
 from ingest_svc.connectors.base import ResolvedCredential, SourceObject, parse_credential_part
+from ingest_svc.connectors.oci_formats import ReportKind, month_sql, read_header, report_kind
 
 _CHUNK_BYTES = 8 * 1024 * 1024
-_START_COLUMN = "lineItem/intervalUsageStart"
+_DEFAULT_PREFIX: dict[ReportKind, str] = {"cost-csv": "reports/cost-csv/", "focus": "FOCUS Reports/"}
+# The top folder of each kind, to refuse a prefix that points a credential at the other kind.
+_KIND_ROOT: dict[ReportKind, str] = {"cost-csv": "reports/", "focus": "focus reports"}
+_DAY_PATH = re.compile(r"(\d{4})/(\d{2})/(\d{2})/[^/]+$")
 _T = TypeVar("_T")
 
 
@@ -60,10 +73,27 @@ class OciSourceConfig(BaseModel):
     namespace: str = "bling"
     bucket: str | None = None
     """Default: the tenancy OCID of the secret."""
-    prefix: str = "reports/cost-csv/"
+    report: ReportKind = "cost-csv"
+    """Which report the credential reads: the cost report or OCI's FOCUS report, never both."""
+    prefix: str = ""
+    """Default per report: ``reports/cost-csv/`` or ``FOCUS Reports/`` (OCI's console spelling)."""
     endpoint: str | None = None
     late_days: int = Field(default=62, ge=0, le=400)
     max_attempts: int = Field(default=5, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _one_report_kind(self) -> OciSourceConfig:
+        if not self.prefix:
+            object.__setattr__(self, "prefix", _DEFAULT_PREFIX[self.report])
+        other: ReportKind = "focus" if self.report == "cost-csv" else "cost-csv"
+        # Both reports hold the same charges: a prefix reaching into the other kind's folder (or the
+        # whole bucket) would count them twice.
+        if not self.prefix.strip("/") or self.prefix.lower().startswith(_KIND_ROOT[other]):
+            raise ValueError(
+                f"prefix {self.prefix!r} does not point at the {self.report} reports only "
+                f"(default {_DEFAULT_PREFIX[self.report]!r}); a credential reads one report kind"
+            )
+        return self
 
 
 class OciSecret(BaseModel):
@@ -87,6 +117,8 @@ class _Planned:
     months: frozenset[date]
     home: date | None
     """The month that also takes the rows whose interval start cannot be parsed."""
+    month_sql: str
+    """The file's month expression (over its own columns), to split it by month."""
 
 
 class OciObjectStorageConnector:
@@ -165,28 +197,44 @@ class OciObjectStorageConnector:
         if not periods:
             return []
         wanted = set(periods)
-        first = min(periods)
+        first = datetime(min(periods).year, min(periods).month, 1, tzinfo=UTC)
         last_end = _next_month(max(periods))
         # A file is created after the usage it reports (a day of slack for clock skew), and at most
         # late_days after the month it reports ended.
-        created_from = datetime(first.year, first.month, first.day, tzinfo=UTC) - timedelta(days=1)
-        created_to = datetime(last_end.year, last_end.month, 1, tzinfo=UTC) + timedelta(days=self._source.late_days)
-        location = self._uri(self._source.prefix)
-        summaries = await _call(self._list_all, location)
+        window = (
+            first - timedelta(days=1),
+            datetime(last_end.year, last_end.month, 1, tzinfo=UTC) + timedelta(days=self._source.late_days),
+        )
         objects: list[SourceObject] = []
-        for summary in sorted(summaries, key=lambda s: str(s.name)):
+        for summary in await self._candidates(window):
             name = str(summary.name)
-            if name.endswith("/") or not name.lower().endswith((".csv", ".csv.gz", ".gz")):
-                continue
-            created = summary.time_created
-            if created is not None and not created_from <= created < created_to:
-                continue
             planned = await self._fetch_and_scan(name, min(periods))
             for month in sorted(planned.months & wanted):
                 objects.append(SourceObject(self._uri(name), name, int(summary.size or 0), month))
         return objects
 
-    def _list_all(self) -> list[Any]:
+    async def _candidates(self, window: tuple[datetime, datetime]) -> list[Any]:
+        """The report files that may hold usage of the window, by name, without reading them."""
+        if self._source.report == "focus":
+            # FOCUS Reports/<YYYY>/<MM>/<DD>/: list only the window's month folders, keep its days.
+            prefixes = [f"{self._source.prefix}{m.year:04d}/{m.month:02d}/" for m in _months(*window)]
+        else:
+            prefixes = [self._source.prefix]
+        summaries: list[Any] = []
+        for prefix in prefixes:
+            summaries += await _call(functools.partial(self._list_all, prefix), self._uri(prefix))
+        keep = []
+        for summary in sorted(summaries, key=lambda s: str(s.name)):
+            name = str(summary.name)
+            if name.endswith("/") or not name.lower().endswith((".csv", ".csv.gz", ".gz")):
+                continue
+            when = _path_day(name) if self._source.report == "focus" else summary.time_created
+            if when is not None and not window[0] <= when < window[1]:
+                continue
+            keep.append(summary)
+        return keep
+
+    def _list_all(self, prefix: str) -> list[Any]:
         # Paged by hand: oci.pagination wraps every page call in the SDK's default retry strategy
         # (measured: ~90 s of back-off on a 503 even with NoneRetryStrategy passed), ignoring ours.
         objects: list[Any] = []
@@ -195,7 +243,7 @@ class OciObjectStorageConnector:
             page = self._client.list_objects(
                 self._source.namespace,
                 self._bucket,
-                prefix=self._source.prefix,
+                prefix=prefix,
                 fields="name,size,timeCreated",
                 start=start,
                 retry_strategy=self._retry,
@@ -210,11 +258,21 @@ class OciObjectStorageConnector:
         suffix = ".csv.gz" if name.lower().endswith(".gz") else ".csv"
         path = self._work / f"{len(self._plan):06d}{suffix}"
         await _call(lambda: self._stream_to(name, path), self._uri(name))
-        months, has_unparsable = await asyncio.to_thread(_months_in, path)
+        header = await asyncio.to_thread(_header_of, path)
+        if header is not None and (kind := report_kind(header)) != self._source.report:
+            raise FailedPrecondition(
+                f"{self._uri(name)} is an OCI {kind} report, but the credential reads {self._source.report} "
+                "reports (config report); a credential reads one kind, so no charge is counted twice",
+                reason="NOT_AN_OCI_REPORT",
+            )
+        expression = month_sql(header or [])
+        months, has_unparsable = await asyncio.to_thread(_months_in, path, expression)
         # A file whose months cannot be read goes to the earliest requested month, where reading it
         # fails with the format's precise error instead of the file being silently skipped.
         home = min(months) if months else fallback
-        planned = _Planned(path, frozenset(months or {fallback}), home if has_unparsable or not months else None)
+        planned = _Planned(
+            path, frozenset(months or {fallback}), home if has_unparsable or not months else None, expression
+        )
         self._plan[name] = planned
         return planned
 
@@ -233,13 +291,9 @@ class OciObjectStorageConnector:
             await asyncio.to_thread(shutil.copyfile, planned.path, dest)
             return
         with_unparsable = obj.billing_period == planned.home
-        await asyncio.to_thread(_write_month, planned.path, dest, obj.billing_period, with_unparsable)
-
-
-def _month_expr() -> str:
-    start = '"' + _START_COLUMN.replace('"', '""') + '"'
-    # The same parse as the raw SELECT (oci_formats): text -> TIMESTAMPTZ -> UTC month.
-    return f"CAST(date_trunc('month', timezone('UTC', TRY_CAST(NULLIF({start}, '') AS TIMESTAMPTZ))) AS DATE)"
+        await asyncio.to_thread(
+            _write_month, planned.path, dest, planned.month_sql, obj.billing_period, with_unparsable
+        )
 
 
 def _read(path: Path) -> str:
@@ -247,12 +301,23 @@ def _read(path: Path) -> str:
     return f"read_csv({quoted}, all_varchar = true, header = true, delim = ',', quote = '\"')"
 
 
-def _months_in(path: Path) -> tuple[set[date], bool]:
-    """The UTC months of a cost report's interval starts, and whether some row has none."""
+def _header_of(path: Path) -> list[str] | None:
+    """The report's column names, or None when it cannot be read as a report (its load says why)."""
+    con = duckdb.connect()
+    try:
+        return read_header(con, path)
+    except (CloudactError, duckdb.Error):
+        return None
+    finally:
+        con.close()
+
+
+def _months_in(path: Path, month_expression: str) -> tuple[set[date], bool]:
+    """The UTC months of a report's rows, and whether some row has none."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        rows = con.execute(f"SELECT DISTINCT {_month_expr()} FROM {_read(path)}").fetchall()
+        rows = con.execute(f"SELECT DISTINCT {month_expression} FROM {_read(path)}").fetchall()
     except duckdb.Error:
         return set(), True
     finally:
@@ -261,9 +326,9 @@ def _months_in(path: Path) -> tuple[set[date], bool]:
     return months, any(r[0] is None for r in rows)
 
 
-def _write_month(src: Path, dest: Path, month: date, with_unparsable: bool) -> None:
-    """Writes the rows of ``src`` whose interval starts in ``month`` to ``dest`` (same format)."""
-    keep = f"{_month_expr()} = DATE '{month.isoformat()}'"
+def _write_month(src: Path, dest: Path, month_expression: str, month: date, with_unparsable: bool) -> None:
+    """Writes the rows of ``src`` that belong to ``month`` to ``dest`` (same format)."""
+    keep = f"{month_expression} = DATE '{month.isoformat()}'"
     if with_unparsable:
         keep = f"({keep}) IS NOT FALSE"
     compression = "gzip" if dest.name.lower().endswith(".gz") else "none"
@@ -282,6 +347,26 @@ def _write_month(src: Path, dest: Path, month: date, with_unparsable: bool) -> N
 
 def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _months(start: datetime, end: datetime) -> list[date]:
+    """The calendar months that [start, end) touches."""
+    month, months = date(start.year, start.month, 1), []
+    while datetime(month.year, month.month, 1, tzinfo=UTC) < end:
+        months.append(month)
+        month = _next_month(month)
+    return months
+
+
+def _path_day(name: str) -> datetime | None:
+    """``FOCUS Reports/2025/01/14/x.csv.gz`` -> 2025-01-14 00:00 UTC; None when the path has no day."""
+    match = _DAY_PATH.search(name)
+    if match is None:
+        return None
+    try:
+        return datetime(int(match[1]), int(match[2]), int(match[3]), tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 async def _call(fn: Callable[[], _T], location: str) -> _T:

@@ -40,3 +40,13 @@ def object_storage(api_key: ApiKey) -> Iterator[FakeObjectStorage]:
     state.accept(api_key)
     with running(state) as server:
         yield server
+
+
+FOCUS_FIXTURE = Path(__file__).resolve().parents[1] / "data/oci/focus_report_2025-01-14.csv"
+"""OCI FOCUS report (1.0-preview names + oci_*), January 2025: 12 lines of 8 services, a correction
+pair (…a10 corrected by …c11) and a correction whose original is not in the file (…c12)."""
+FOCUS_PREFIX = "FOCUS Reports/"
+
+
+def focus_rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(FOCUS_FIXTURE.read_text())))

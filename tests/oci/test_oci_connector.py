@@ -5,15 +5,16 @@ from __future__ import annotations
 import gzip
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pytest
 
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage
-from cloudact_shared.errors import InvalidArgument, NotFound, Unauthenticated, Unavailable
+from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated, Unavailable
 from ingest_svc.connectors.base import ResolvedCredential
-from ingest_svc.connectors.oci import OciObjectStorageConnector
-from tests.oci.conftest import PREFIX, csv_bytes, needs_sample, sample_rows
+from ingest_svc.connectors.oci import OciObjectStorageConnector, OciSourceConfig
+from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, csv_bytes, focus_rows, needs_sample, sample_rows
 
 NOV, DEC = date(2023, 11, 1), date(2023, 12, 1)
 
@@ -120,3 +121,95 @@ def test_bad_secret_is_invalid_argument_naming_fields_only(api_key: ApiKey) -> N
     assert "fingerprint" in str(caught.value) and "aa:bb" not in str(caught.value)
     with pytest.raises(InvalidArgument, match="user"):
         OciObjectStorageConnector(ResolvedCredential("c", "oci", {}, {k: v for k, v in secret.items() if k != "user"}))
+
+
+def _focus_report(billing_month: str, ref: str) -> bytes:
+    row = dict(focus_rows()[0])
+    row.update({"oci_ReferenceNumber": ref, "BillingPeriodStart": f"{billing_month}-01T00:00:00.000Z"})
+    row.update({"ChargePeriodStart": f"{billing_month}-10T00:00Z", "ChargePeriodEnd": f"{billing_month}-10T01:00Z"})
+    return gzip.compress(csv_bytes([row]))
+
+
+async def test_focus_reports_are_listed_by_their_dated_folders(
+    api_key: ApiKey, object_storage: FakeObjectStorage, tmp_path: Path
+) -> None:
+    bucket, jan = api_key.tenancy, date(2025, 1, 1)
+    object_storage.put(bucket, f"{FOCUS_PREFIX}2025/01/14/0001.csv.gz", _focus_report("2025-01", "a"))
+    # Delivered on February 1st, still about January (late rows are read for their month).
+    object_storage.put(bucket, f"{FOCUS_PREFIX}2025/02/01/0001.csv.gz", _focus_report("2025-01", "b"))
+    object_storage.put(bucket, f"{FOCUS_PREFIX}2025/02/02/0001.csv.gz", _focus_report("2025-02", "c"))
+    # Outside the window by their path: never listed, or listed and never downloaded.
+    object_storage.put(bucket, f"{FOCUS_PREFIX}2024/11/30/0001.csv.gz", b"junk")
+    object_storage.put(bucket, f"{FOCUS_PREFIX}2025/03/20/0001.csv.gz", b"junk")
+    object_storage.put(bucket, f"{PREFIX}0000000000000001.csv.gz", b"the other report kind")
+
+    credential = _credential(api_key, object_storage, report="focus", late_days="31")
+    async with OciObjectStorageConnector(credential) as source:
+        objects = await source.list_objects([jan])
+        for index, obj in enumerate(objects):
+            await source.download(obj, tmp_path / f"{index}.csv.gz")
+
+    assert [(o.key, o.billing_period) for o in objects] == [
+        (f"{FOCUS_PREFIX}2025/01/14/0001.csv.gz", jan),
+        (f"{FOCUS_PREFIX}2025/02/01/0001.csv.gz", jan),
+    ]
+    listed = [q["prefix"] for m, p, q in object_storage.requests if p.endswith("/o") and "start" not in q]
+    # December 31st (a day of slack) to March 4th (31 late days): four month folders, never the bucket.
+    months = ("2024/12/", "2025/01/", "2025/02/", "2025/03/")
+    assert listed == [FOCUS_PREFIX + m for m in months]
+    downloaded = {unquote(p.split("/o/", 1)[1]) for m, p, q in object_storage.requests if "/o/" in p}
+    days = ("2025/01/14", "2025/02/01", "2025/02/02")
+    assert downloaded == {f"{FOCUS_PREFIX}{d}/0001.csv.gz" for d in days}
+
+
+async def test_a_credential_reads_one_report_kind(api_key: ApiKey, object_storage: FakeObjectStorage) -> None:
+    # A cost report put where the credential expects FOCUS reports: refused, not loaded beside them.
+    object_storage.put(
+        api_key.tenancy, f"{FOCUS_PREFIX}2025/01/14/0001.csv.gz", gzip.compress(FOCUS_FIXTURE.read_bytes())
+    )
+    object_storage.put(
+        api_key.tenancy, f"{FOCUS_PREFIX}2025/01/15/0001.csv.gz", gzip.compress(csv_bytes([_cost_row()]))
+    )
+    credential = _credential(api_key, object_storage, report="focus")
+    with pytest.raises(FailedPrecondition, match="is an OCI cost-csv report, but the credential reads focus"):
+        async with OciObjectStorageConnector(credential) as source:
+            await source.list_objects([date(2025, 1, 1)])
+
+
+@pytest.mark.parametrize(
+    ("config", "prefix"),
+    [
+        ({}, "reports/cost-csv/"),
+        ({"report": "focus"}, "FOCUS Reports/"),
+        ({"report": "focus", "prefix": "focus/"}, "focus/"),
+    ],
+)
+def test_the_prefix_defaults_to_the_report_kind(config: dict[str, str], prefix: str) -> None:
+    assert OciSourceConfig.model_validate(config).prefix == prefix
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"report": "focus", "prefix": "reports/cost-csv/"},
+        {"report": "cost-csv", "prefix": "FOCUS Reports/2025/"},
+        {"report": "focus", "prefix": "/"},
+        {"report": "both"},
+    ],
+)
+def test_a_prefix_reaching_the_other_kind_is_refused(api_key: ApiKey, config: dict[str, str]) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        OciObjectStorageConnector(ResolvedCredential("c", "oci", config, api_key.secret()))
+    assert caught.value.reason == "BAD_CREDENTIAL_CONFIG"
+
+
+def _cost_row() -> dict[str, str]:
+    return {
+        "lineItem/referenceNo": "r1",
+        "lineItem/tenantId": "ocid1.tenancy.oc1..t",
+        "lineItem/intervalUsageStart": "2025-01-15T00:00Z",
+        "lineItem/intervalUsageEnd": "2025-01-15T01:00Z",
+        "product/service": "COMPUTE",
+        "cost/myCost": "1",
+        "cost/currencyCode": "USD",
+    }

@@ -137,7 +137,7 @@ def test_tag_columns_vary_between_files_and_unknown_columns_are_kept(
         (b"name,amount\nfoo,1\n", "required columns missing"),
         (
             b"BilledCost,ChargePeriodStart,oci_ReferenceNumber,Provider\n1,2024-01-01T00:00Z,r,OCI\n",
-            "OCI FOCUS report",
+            "not an OCI FOCUS report, required columns missing: focus_billing_account_id",
         ),
     ],
 )

@@ -1,4 +1,5 @@
-"""FOCUS conformance of the OCI output: the focus-validator over the converted sample cost report."""
+"""FOCUS conformance of the OCI output: the focus-validator over the converted sample cost report and
+over OCI's own FOCUS report upgraded to 1.3."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ import pytest
 
 from cloudact_cli.convert import convert_files
 from tests.conformance.validator import VALIDATOR, assert_conforms
-from tests.oci.conftest import SAMPLE, needs_sample
+from tests.oci.conftest import FOCUS_FIXTURE, SAMPLE
 
-pytestmark = [needs_sample, pytest.mark.skipif(not VALIDATOR.exists(), reason="focus-validate not available")]
+pytestmark = pytest.mark.skipif(not VALIDATOR.exists(), reason="focus-validate not available")
 
 
 @pytest.mark.timeout(960)
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="needs ../shared/samples")
 def test_validator_passes_every_rule_but_known_defects(tmp_path: Path) -> None:
     output = tmp_path / "focus.parquet"
     result = convert_files("oci", [SAMPLE], output)
     assert result.rows_written == 506 and result.rows_quarantined == 0
+    assert_conforms(output)
+
+
+@pytest.mark.timeout(960)
+def test_upgraded_focus_report_passes_every_rule_but_known_defects(tmp_path: Path) -> None:
+    output = tmp_path / "focus.parquet"
+    result = convert_files("oci", [FOCUS_FIXTURE], output)
+    # 12 lines, one superseded by its correction.
+    assert result.rows_written == 11 and result.rows_quarantined == 0
     assert_conforms(output)
