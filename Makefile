@@ -5,18 +5,26 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# bqemulator (BigQuery emulator for the GCP tests and the demo) needs its own venv: its pins conflict with ours.
+BQ_VENV  := $(VENV)-bqemulator
+BQ_STAMP := $(BQ_VENV)/.installed
 export CLOUDACT_DATA_DIR ?= ./data
 
 .PHONY: install protos check-protos lint typecheck test unit demo serve bench clean
 
-install: $(STAMP) node_modules/.installed
+install: $(STAMP) $(BQ_STAMP) node_modules/.installed
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+$(BQ_STAMP): requirements-bqemulator.lock | $(STAMP)
+	test -x $(BQ_VENV)/bin/python || $(PYTHON) -m venv $(BQ_VENV)
+	$(BIN)/uv pip sync --quiet --python $(BQ_VENV)/bin/python requirements-bqemulator.lock
+	touch $(BQ_STAMP)
 
 node_modules/.installed: package.json package-lock.json
 	# npm install (not ci): npm 11 wants every platform build of buf in the lock; the version is pinned in package.json.
@@ -57,4 +65,4 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) node_modules data bench-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BQ_VENV) node_modules data bench-data .pytest_cache .mypy_cache .ruff_cache

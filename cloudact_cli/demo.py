@@ -1,8 +1,10 @@
 """``make demo``: the whole system end to end on the embedded default, on one machine.
 
 Starts an S3 endpoint (moto) on loopback holding the legacy CUR sample and a generated CUR 2.0
-month, starts the four services, stores one credential per export, runs the AWS pipeline for each,
-prints a cost summary from query_svc, then stops everything and exits 0 (non-zero on any failure).
+month, Azurite, a local OCI Object Storage, and bqemulator holding a generated month of the GCP
+detailed billing export in BigQuery; starts the four services, stores one credential per export,
+runs each provider's pipeline, prints a cost summary from query_svc, then stops everything and exits
+0 (non-zero on any failure).
 """
 
 from __future__ import annotations
@@ -23,11 +25,20 @@ import boto3
 from moto.server import ThreadedMotoServer
 from rich.console import Console
 
+from cloudact_cli.bigquery_emulator import (
+    BigQueryEmulator,
+    bigquery_emulator,
+    bqemulator_available,
+    create_billing_export_table,
+    load_export_rows,
+    throwaway_service_account,
+)
 from cloudact_cli.emulators import Azurite, azurite, azurite_available, put_cost_export_run
 from cloudact_cli.main import pipeline_request, print_costs, query_costs, run_pipeline
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
 from cloudact_cli.supervisor import SERVICES, start_services, stop_services
 from cloudact_cli.synthetic import generate_cur2, generate_legacy_cur_csv
+from cloudact_cli.synthetic.gcp import NESTED_SCHEMA, month_rows
 from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -44,6 +55,8 @@ AZURE_ACTUAL = LEGACY_SAMPLE.parents[1] / "azure" / "EA_ActualCost_Small.csv"
 AZURE_AMORTIZED = LEGACY_SAMPLE.parents[1] / "azure" / "EA_AmortizedCost_Small.csv"
 AZURE_CONTAINER = "billing-exports"
 OCI_SAMPLE = LEGACY_SAMPLE.parents[1] / "oci" / "reports_cost-csv_0000000030000269.csv"
+GCP_MONTH = date(2025, 1, 1)
+GCP_TABLE = "gcp_billing_export_resource_v1_0123AB_CDEF01_234567"
 _console = Console(width=150)
 
 
@@ -161,12 +174,40 @@ async def _oci(settings: CloudactSettings, storage: FakeObjectStorage, key: ApiK
     await _run_and_report(settings, "oci", credential_id, date(2023, 11, 1))
 
 
+@dataclass(frozen=True)
+class GcpExport:
+    """Where the demo's BigQuery billing export is, and the service account key that reads it."""
+
+    config: dict[str, str]
+    key: dict[str, str]
+
+
+def _load_gcp(bq: BigQueryEmulator) -> GcpExport:
+    """A generated month of the detailed billing export, streamed into the emulator as Google appends it."""
+    client = bq.client()
+    table = create_billing_export_table(client, f"{bq.project}.billing_export.{GCP_TABLE}", NESTED_SCHEMA)
+    rows = month_rows(GCP_MONTH)
+    load_export_rows(client, table, rows)
+    client.close()  # type: ignore[no-untyped-call]
+    _console.print(f"BigQuery (bqemulator) on {bq.endpoint}: {bq.project}.billing_export.{GCP_TABLE}, {len(rows)} rows")
+    config = {"project": bq.project, "dataset": "billing_export", "table": GCP_TABLE, "location": "US",
+              "api_endpoint": bq.endpoint}  # fmt: skip
+    return GcpExport(config, throwaway_service_account(bq.project))
+
+
+async def _gcp(settings: CloudactSettings, export: GcpExport) -> None:
+    credential_id = await _replace_credential(settings, "gcp", "acme-gcp", secret=export.key, config=export.config)
+    _console.rule(f"gcp/cost/billing: detailed billing export in BigQuery {GCP_MONTH:%Y-%m} (bqemulator)")
+    await _run_and_report(settings, "gcp", credential_id, GCP_MONTH)
+
+
 async def _run(
     settings: CloudactSettings,
     endpoint: str,
     exports: list[DemoExport],
     azure: Azurite | None,
     oci: tuple[FakeObjectStorage, ApiKey] | None,
+    gcp: GcpExport | None,
 ) -> None:
     # The demo owns org "acme": it starts from an empty dataset, so every run shows the same answer
     # (its credentials are recreated for each run's endpoints, and a new credential is a new slice).
@@ -179,6 +220,8 @@ async def _run(
             await _azure(settings, azure)
         if oci is not None:
             await _oci(settings, *oci)
+        if gcp is not None:
+            await _gcp(settings, gcp)
         _console.rule("BilledCost and EffectiveCost by month, provider and ServiceCategory, from query_svc")
         dimensions = ["x_source_provider", "ServiceCategory"]
         question = query_pb.QueryCostsRequest(
@@ -234,7 +277,12 @@ def main() -> int:
                 storage.accept(key)
                 oci = (stack.enter_context(running(storage)), key)
                 _console.print(f"OCI Object Storage (local, signature-checking) on {storage.endpoint}")
-            asyncio.run(_run(settings, endpoint, exports, azure, oci))
+            gcp = None
+            if bqemulator_available():
+                gcp = _load_gcp(stack.enter_context(bigquery_emulator()))
+            else:
+                _console.print("[yellow]bqemulator missing (run 'make install'): skipping the GCP export[/yellow]")
+            asyncio.run(_run(settings, endpoint, exports, azure, oci, gcp))
     finally:
         server.stop()
     _console.print("[green]demo finished[/green]")

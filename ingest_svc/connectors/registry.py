@@ -13,6 +13,7 @@ from ingest_svc.connectors import aws_formats, azure_formats, gcp_formats, oci_f
 from ingest_svc.connectors.aws import AwsS3Connector
 from ingest_svc.connectors.azure import AzureBlobConnector
 from ingest_svc.connectors.base import ConnectorFactory, RawSelectBuilder
+from ingest_svc.connectors.gcp import BigQueryBillingExportConnector
 from ingest_svc.connectors.oci import OciObjectStorageConnector
 
 
@@ -31,8 +32,7 @@ CONNECTORS: dict[str, ConnectorSpec] = {
     "aws": ConnectorSpec(raw_select=aws_formats.build_raw_select, factory=AwsS3Connector),
     "azure": ConnectorSpec(raw_select=azure_formats.build_raw_select, factory=AzureBlobConnector),
     "oci": ConnectorSpec(raw_select=oci_formats.build_raw_select, factory=OciObjectStorageConnector),
-    # The BigQuery billing-export source comes with issue 3's GCP connector; files convert today.
-    "gcp": ConnectorSpec(raw_select=gcp_formats.build_raw_select),
+    "gcp": ConnectorSpec(raw_select=gcp_formats.build_raw_select, factory=BigQueryBillingExportConnector),
 }
 
 

@@ -1,254 +1,36 @@
-"""GCP file-path helpers: a nested export generated with pyarrow, and raw -> FOCUS without the registry."""
+"""GCP helpers: nested export files, raw -> FOCUS without the registry, and bqemulator export tables."""
 
 from __future__ import annotations
 
 import json
 import tempfile
-from datetime import UTC, datetime
-from decimal import Decimal
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from google.cloud import bigquery
 
+from cloudact_cli.bigquery_emulator import (
+    BigQueryEmulator,
+    bigquery_emulator,
+    bqemulator_available,
+    create_billing_export_table,
+    load_export_rows,
+    throwaway_service_account,
+)
+from cloudact_cli.synthetic.gcp import NESTED_SCHEMA, as_standard, nested_rows, standard_schema
 from cloudact_shared import duck
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
 from ingest_svc.connectors.gcp_formats import build_raw_select
 
 KOKU = Path(__file__).resolve().parents[3] / "shared" / "samples" / "raw" / "gcp" / "koku_2022-08-01_5.csv"
-
-_KV = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
-NESTED_SCHEMA = pa.schema(
-    [
-        ("billing_account_id", pa.string()),
-        ("service", pa.struct([("id", pa.string()), ("description", pa.string())])),
-        ("sku", pa.struct([("id", pa.string()), ("description", pa.string())])),
-        ("usage_start_time", pa.timestamp("us", tz="UTC")),
-        ("usage_end_time", pa.timestamp("us", tz="UTC")),
-        (
-            "project",
-            pa.struct(
-                [
-                    ("id", pa.string()),
-                    ("number", pa.string()),
-                    ("name", pa.string()),
-                    ("labels", _KV),
-                    ("ancestry_numbers", pa.string()),
-                    ("ancestors", pa.list_(pa.struct([("resource_name", pa.string()), ("display_name", pa.string())]))),
-                ]
-            ),
-        ),
-        ("labels", _KV),
-        ("system_labels", _KV),
-        (
-            "tags",
-            pa.list_(
-                pa.struct(
-                    [
-                        ("key", pa.string()),
-                        ("value", pa.string()),
-                        ("inherited", pa.bool_()),
-                        ("namespace", pa.string()),
-                    ]
-                )
-            ),
-        ),
-        (
-            "location",
-            pa.struct(
-                [("location", pa.string()), ("country", pa.string()), ("region", pa.string()), ("zone", pa.string())]
-            ),
-        ),
-        ("export_time", pa.timestamp("us", tz="UTC")),
-        ("cost", pa.float64()),
-        ("currency", pa.string()),
-        ("currency_conversion_rate", pa.float64()),
-        (
-            "usage",
-            pa.struct(
-                [
-                    ("amount", pa.float64()),
-                    ("unit", pa.string()),
-                    ("amount_in_pricing_units", pa.float64()),
-                    ("pricing_unit", pa.string()),
-                ]
-            ),
-        ),
-        (
-            "credits",
-            pa.list_(
-                pa.struct(
-                    [
-                        ("name", pa.string()),
-                        ("amount", pa.float64()),
-                        ("full_name", pa.string()),
-                        ("id", pa.string()),
-                        ("type", pa.string()),
-                    ]
-                )
-            ),
-        ),
-        ("invoice", pa.struct([("month", pa.string()), ("publisher_type", pa.string())])),
-        ("cost_type", pa.string()),
-        (
-            "adjustment_info",
-            pa.struct(
-                [("id", pa.string()), ("description", pa.string()), ("mode", pa.string()), ("type", pa.string())]
-            ),
-        ),
-        (
-            "price",
-            pa.struct(
-                [
-                    ("effective_price", pa.decimal128(38, 9)),
-                    ("tier_start_amount", pa.decimal128(38, 9)),
-                    ("unit", pa.string()),
-                    ("pricing_unit_quantity", pa.decimal128(38, 9)),
-                ]
-            ),
-        ),
-        ("resource", pa.struct([("name", pa.string()), ("global_name", pa.string())])),
-        ("subscription", pa.struct([("instance_id", pa.string())])),
-        ("transaction_type", pa.string()),
-        ("seller_name", pa.string()),
-        ("cost_at_list", pa.float64()),
-    ]
-)
-
-_VM = "//compute.googleapis.com/projects/p1/zones/us-central1-a/instances/vm-"
-
-
-def _row(kind: str, **over: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "billing_account_id": "0123AB-CDEF01-234567",
-        "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
-        "sku": {"id": "CP-COMPUTEENGINE-VMIMAGE-N1", "description": f"{kind}: N1 Predefined Instance Core"},
-        "usage_start_time": datetime(2024, 3, 5, 10, tzinfo=UTC),
-        "usage_end_time": datetime(2024, 3, 5, 11, tzinfo=UTC),
-        "project": {
-            "id": "p1",
-            "number": "111",
-            "name": "Project One",
-            "labels": [{"key": "team", "value": "core"}, {"key": "env", "value": "dev"}],
-            "ancestry_numbers": "/9/8/",
-            "ancestors": [{"resource_name": "organizations/9", "display_name": "acme"}],
-        },
-        "labels": [{"key": "env", "value": "prod"}],
-        "system_labels": [{"key": "compute.googleapis.com/machine_spec", "value": "n1-standard-1"}],
-        "tags": [{"key": "cost-center", "value": "42", "inherited": True, "namespace": "9"}],
-        "location": {"location": "us-central1", "country": "US", "region": "us-central1", "zone": "us-central1-a"},
-        "export_time": datetime(2024, 3, 6, 1, tzinfo=UTC),
-        "cost": 2.0,
-        "currency": "USD",
-        "currency_conversion_rate": 1.0,
-        "usage": {"amount": 7200.0, "unit": "seconds", "amount_in_pricing_units": 2.0, "pricing_unit": "hour"},
-        "credits": [],
-        "invoice": {"month": "202403", "publisher_type": "GOOGLE"},
-        "cost_type": "regular",
-        "adjustment_info": None,
-        "price": {
-            "effective_price": Decimal("1"),
-            "tier_start_amount": Decimal("0"),
-            "unit": "hour",
-            "pricing_unit_quantity": Decimal("1"),
-        },
-        "resource": {"name": f"vm-{kind}", "global_name": _VM + kind},
-        "subscription": None,
-        "transaction_type": "GOOGLE",
-        "seller_name": None,
-        "cost_at_list": 2.5,
-    }
-    row.update(over)
-    return row
-
-
-def nested_rows() -> list[dict[str, Any]]:
-    """One export row per FOCUS row kind; the SKU description starts with the kind."""
-    no_price: dict[str, Any] = {"price": None, "usage": None, "resource": None, "labels": [], "system_labels": []}
-    return [
-        _row("regular"),
-        _row(
-            "cud",
-            cost=10.0,
-            cost_at_list=10.0,
-            usage={"amount": 36000.0, "unit": "seconds", "amount_in_pricing_units": 10.0, "pricing_unit": "hour"},
-            credits=[
-                {
-                    "name": "Committed use discount: CPU",
-                    "amount": -6.0,
-                    "full_name": "Committed use discount: CPU",
-                    "id": "commitments/cud-1",
-                    "type": "COMMITTED_USAGE_DISCOUNT",
-                },
-                {
-                    "name": "Sustained usage discount",
-                    "amount": -1.0,
-                    "full_name": None,
-                    "id": "sud",
-                    "type": "SUSTAINED_USAGE_DISCOUNT",
-                },
-            ],
-            subscription={"instance_id": "cud-1"},
-        ),
-        _row(
-            "promo",
-            credits=[
-                {
-                    "name": "FreeTrial:2024",
-                    "amount": -0.5,
-                    "full_name": "Free trial credit",
-                    "id": "promo-1",
-                    "type": "PROMOTION",
-                }
-            ],
-        ),
-        _row(
-            "Commitment v1: Cpu in us-central1 for 1 Year",
-            cost=3.0,
-            cost_at_list=3.0,
-            usage={"amount": 3600.0, "unit": "seconds", "amount_in_pricing_units": 1.0, "pricing_unit": "hour"},
-            price={
-                "effective_price": Decimal("3"),
-                "tier_start_amount": Decimal("0"),
-                "unit": "hour",
-                "pricing_unit_quantity": Decimal("1"),
-            },
-            subscription={"instance_id": "cud-1"},
-            resource=None,
-        ),
-        _row("tax", cost_type="tax", cost=0.4, cost_at_list=None, **no_price),
-        _row(
-            "adjustment",
-            cost_type="adjustment",
-            cost=-1.5,
-            cost_at_list=None,
-            adjustment_info={"id": "adj-1", "description": "Goodwill correction", "mode": "MANUAL", "type": "GOODWILL"},
-            **no_price,
-        ),
-        _row(
-            "marketplace",
-            service={"id": "ABCD-1234-5678", "description": "Acme Analytics SaaS"},
-            transaction_type="THIRD_PARTY_RESELLER",
-            seller_name="Acme Corp",
-            cost=4.0,
-            cost_at_list=4.0,
-            usage={"amount": 4.0, "unit": "requests", "amount_in_pricing_units": 4.0, "pricing_unit": "count"},
-            price={
-                "effective_price": Decimal("1"),
-                "tier_start_amount": Decimal("0"),
-                "unit": "count",
-                "pricing_unit_quantity": Decimal("1"),
-            },
-            location=None,
-            resource=None,
-            labels=[],
-            system_labels=[],
-            tags=[],
-        ),
-    ]
 
 
 def write_nested_parquet(path: Path) -> Path:
@@ -295,3 +77,77 @@ def gcp_to_focus(inputs: list[Path], output: Path) -> dict[str, int]:
 @pytest.fixture
 def nested_parquet(tmp_path: Path) -> Path:
     return write_nested_parquet(tmp_path / "gcp_billing_export_resource_v1.parquet")
+
+
+def raw_rows(path: Path) -> list[dict[str, Any]]:
+    """The raw-table rows ``build_raw_select`` makes of one export file (lineage from fixed variables)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name, value in {
+        "ingestion_date": "2026-01-01",
+        "x_pipeline_id": "gcp/cost/billing",
+        "x_credential_id": "c",
+        "x_run_id": "r",
+        "x_ingested_at": "2026-01-01 00:00:00+00",
+        "x_pipeline_run_date": "2026-01-01",
+    }.items():
+        con.execute(f"SET VARIABLE {name} = '{value}'")
+    cur = con.execute(build_raw_select(con, path, source_object=str(path)))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+# -- BigQuery (bqemulator) -------------------------------------------------------------------------
+ACCOUNT = "0123AB_CDEF01_234567"
+
+
+@pytest.fixture(scope="session")
+def bq() -> Iterator[BigQueryEmulator]:
+    """bqemulator on a free loopback port for the session; each test makes its own dataset."""
+    if not bqemulator_available():
+        pytest.skip("bqemulator is not installed (make install builds .venv-bqemulator)")
+    with bigquery_emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def service_account_key(bq: BigQueryEmulator) -> dict[str, str]:
+    return throwaway_service_account(bq.project)
+
+
+@dataclass
+class ExportTable:
+    """A billing export table in the emulator, and the credential config that points at it."""
+
+    emulator: BigQueryEmulator
+    client: bigquery.Client
+    table: bigquery.Table
+    detailed: bool
+
+    def config(self, **override: str) -> dict[str, str]:
+        config = {
+            "project": self.emulator.project,
+            "dataset": self.table.dataset_id,
+            "table": self.table.table_id,
+            "api_endpoint": self.emulator.endpoint,
+            "retry_seconds": "0",
+        }
+        return {**config, **override}
+
+    def load(self, rows: Sequence[dict[str, Any]]) -> None:
+        load_export_rows(self.client, self.table, [r if self.detailed else as_standard(r) for r in rows])
+
+
+def new_export_table(emulator: BigQueryEmulator, *, detailed: bool = True) -> ExportTable:
+    """An empty export table named like Google's, in a dataset of its own."""
+    client = emulator.client()
+    dataset = f"billing_{uuid.uuid4().hex[:12]}"
+    name = f"gcp_billing_export_{'resource_v1' if detailed else 'v1'}_{ACCOUNT}"
+    schema = NESTED_SCHEMA if detailed else standard_schema()
+    table = create_billing_export_table(client, f"{emulator.project}.{dataset}.{name}", schema)
+    return ExportTable(emulator, client, table, detailed)
+
+
+@pytest.fixture
+def export_table(bq: BigQueryEmulator) -> ExportTable:
+    return new_export_table(bq)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -9,30 +10,14 @@ from typing import Any
 import duckdb
 import pytest
 
+from cloudact_cli.synthetic.gcp import write_gcp_export_parquet
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.storage import load_schema
-from ingest_svc.connectors.gcp_formats import build_raw_select
 from tests.conformance.validator import VALIDATOR, assert_conforms
 from tests.gcp.conftest import KOKU, gcp_to_focus, write_nested_jsonl, write_nested_parquet
+from tests.gcp.conftest import raw_rows as _raw
 
 D = Decimal
-
-
-def _raw(path: Path) -> list[dict[str, Any]]:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, value in {
-        "ingestion_date": "2026-01-01",
-        "x_pipeline_id": "gcp/cost/billing",
-        "x_credential_id": "c",
-        "x_run_id": "r",
-        "x_ingested_at": "2026-01-01 00:00:00+00",
-        "x_pipeline_run_date": "2026-01-01",
-    }.items():
-        con.execute(f"SET VARIABLE {name} = '{value}'")
-    cur = con.execute(build_raw_select(con, path, source_object=str(path)))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _focus(path: Path) -> list[dict[str, Any]]:
@@ -91,6 +76,16 @@ def test_csv_python_repr_arrays(tmp_path: Path) -> None:
     assert row["_quarantine_reason"] is None
     assert row["labels"] == {"env": "prod"}
     assert '"amount":-0.25' in row["credits"].replace(" ", "").replace("-0.250000000000", "-0.25")
+
+
+def test_generated_month_converts_whole(tmp_path: Path) -> None:
+    path = write_gcp_export_parquet(tmp_path / "month.parquet", date(2025, 1, 1), projects=2)
+    output = tmp_path / "focus.parquet"
+    assert gcp_to_focus([path], output) == {}
+    rows = _focus(output)
+    assert {r["BillingPeriodStart"].astimezone(UTC).date().isoformat() for r in rows} == {"2025-01-01"}
+    # Every day and project repeats the 7 row kinds (invoice total 12.4) times 1 + day % 3.
+    assert sum(r["BilledCost"] for r in rows) == D("12.4") * 2 * sum(1 + d % 3 for d in range(1, 32))
 
 
 # -- bad input -------------------------------------------------------------------------------------
