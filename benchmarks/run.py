@@ -20,25 +20,23 @@ The median of N repeats is reported. Results go to ``docs/benchmarks.md`` (rende
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import shlex
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import Result, count_rows, measure, warm_page_cache  # noqa: E402
+from benchmarks.providers import PROVIDERS, render_providers, run_providers  # noqa: E402
 from cloudact_cli.synthetic import (  # noqa: E402
     LEGACY_CUR_COLUMNS,
     athena_column_name,
@@ -83,100 +81,6 @@ class Tool:
     skip_reason: str = ""
 
 
-@dataclass
-class Run:
-    wall_s: float
-    max_rss_mb: float
-    tree_rss_mb: float
-    returncode: int
-
-
-@dataclass
-class Result:
-    tool: str
-    rows: int
-    runs: list[Run] = field(default_factory=list)
-    rows_out: int | None = None
-    command: str = ""
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.runs) and all(r.returncode == 0 for r in self.runs)
-
-    def median(self, attr: str) -> float:
-        return float(statistics.median(float(getattr(r, attr)) for r in self.runs))
-
-
-# --------------------------------------------------------------------------------------------------
-# measuring
-
-
-def _session_rss_kb(sid: int) -> int:
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-            if int(fields[3]) != sid:  # fields after ')' start at 'state'; index 3 = session
-                continue
-            with open(f"/proc/{entry.name}/status", "rb") as fh:
-                for line in fh:
-                    if line.startswith(b"VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def measure(argv: list[str], log: Path, timeout_s: float) -> Run:
-    """Runs argv in a new session; wall time, ru_maxrss (wait4) and sampled tree RSS."""
-    with log.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-        peak = [0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], _session_rss_kb(proc.pid))
-                done.wait(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        killer = threading.Timer(timeout_s, lambda: _kill_group(proc.pid))
-        killer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        killer.cancel()
-        done.set()
-        sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    # Stray children (e.g. writer processes of a failed run) must not outlive the measurement.
-    _kill_group(proc.pid)
-    return Run(wall, usage.ru_maxrss / 1024, peak[0] / 1024, proc.returncode)
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def count_rows(path: Path, kind: str) -> int | None:
-    import duckdb
-
-    target = f"{path}/**/*.parquet" if kind == "dir" else str(path)
-    reader = "read_csv" if str(path).endswith(".csv") else "read_parquet"
-    try:
-        rows = duckdb.connect().execute(f"SELECT count(*) FROM {reader}('{target}')").fetchall()
-    except duckdb.Error:
-        return None
-    return int(rows[0][0]) if rows else None
-
-
 # --------------------------------------------------------------------------------------------------
 # data and environment
 
@@ -189,14 +93,6 @@ def ensure_data(data_dir: Path, rows: int, seed: int) -> Path:
         generate_legacy_cur_csv(path, rows, seed=seed)
         print(f"  {path.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - t:.1f} s", flush=True)
     return path
-
-
-def warm_page_cache(path: Path) -> None:
-    """Flushes pending writes and reads the file once, so no run pays for cold or dirty pages."""
-    os.sync()
-    with path.open("rb") as fh:
-        while fh.read(16 << 20):
-            pass
 
 
 def ensure_fc_input(src: Path) -> Path:
@@ -453,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--focus-converter-max-rows", type=int, default=1_000_000)
     p.add_argument("--cloudact-cmd", default="", help="command template; {input} {output} {python}")
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per run before it is killed")
+    p.add_argument("--providers", default=",".join(PROVIDERS), help="other clouds to measure ('' for none)")
+    p.add_argument("--provider-rows", type=int, default=1_000_000, help="rows per provider file")
+    p.add_argument("--provider-repeats", type=int, default=3)
     args = p.parse_args(argv)
     args.only = set(args.only.split(","))
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -510,10 +409,19 @@ def main(argv: list[str] | None = None) -> int:
         if "pipeline" in args.only and n <= args.pipeline_max_rows:
             pipeline_runs += run_pipeline_path(n, src, data_dir, args.timeout)
 
-    report = render(results, tools, info, args) + render_pipeline(pipeline_runs)
+    providers = [name for name in args.providers.split(",") if name]
+    provider_results = run_providers(
+        providers, args.provider_rows, args.provider_repeats, data_dir, VENV_PY, fc_exe, args.timeout
+    )
+    fc_label = f"focus-converter {FC_VERSION}"
+    report = (
+        render(results, tools, info, args)
+        + render_pipeline(pipeline_runs)
+        + render_providers(provider_results, fc_label)
+    )
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(report, encoding="utf-8")
-    payload = {"machine": info, "results": [asdict(r) | {"ok": r.ok} for r in results]}
+    payload = {"machine": info, "results": [asdict(r) | {"ok": r.ok} for r in results + provider_results]}
     (data_dir / "results.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     print(report)
     return 0
