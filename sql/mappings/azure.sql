@@ -239,13 +239,23 @@ FROM (
                         ),
                         -- Does this month of this billing account have amortized rows? Then only those,
                         -- plus the actual commitment purchases and refunds, make FOCUS rows.
-                        bool_or(a.dataset = 'amortized') OVER account_month AS has_amortized,
+                        m.has_amortized,
                         -- FocusCost of the same month and account already holds both views: it wins.
-                        bool_or(a.dataset = 'focus') OVER account_month AS has_focus
+                        m.has_focus
                     FROM {{raw}} AS a
-                    WINDOW account_month AS (
-                        PARTITION BY a.billing_period, coalesce(a.billing_profile_id, a.billing_account_id)
-                    )
+                    -- Per (month, account) facts in one small aggregate joined back: a window over the
+                    -- wide raw rows sorted all of them (measured: about half the mapping's time at 1M rows).
+                    JOIN (
+                        SELECT
+                            billing_period,
+                            coalesce(billing_profile_id, billing_account_id) AS account_key,
+                            bool_or(dataset = 'amortized') AS has_amortized,
+                            bool_or(dataset = 'focus') AS has_focus
+                        FROM {{raw}}
+                        GROUP BY ALL
+                    ) AS m
+                        ON m.billing_period IS NOT DISTINCT FROM a.billing_period
+                        AND m.account_key IS NOT DISTINCT FROM coalesce(a.billing_profile_id, a.billing_account_id)
                 ) AS r
                 WHERE r.dataset IN ('actual', 'amortized') AND NOT r.has_focus AND (
                     r.dataset = 'amortized'
