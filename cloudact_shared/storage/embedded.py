@@ -6,16 +6,30 @@ would not fit. Instead pyarrow's dataset writer streams the new rows into Parque
 row groups, DuckDB finds the files that hold the slice being replaced (rewriting the other rows of
 any file only partly in it), and one Delta transaction removes those files and adds the new ones.
 Files of an uncommitted write are deleted, and are invisible to readers until the commit anyway.
+
+Concurrent writers (threads or processes) are serialised at the commit: each commit must land on
+the version its slice was computed from, else the slice is recomputed on the latest version and
+committed again, with back-off. Every write holds a claimed marker ``_pending_writes/{token}.lock``
+from its first file to its commit; the files of a writer killed in between carry the marker's token
+and ``recover_abandoned_writes`` deletes them. ``vacuum`` deletes the files earlier commits removed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import random
+import re
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from datetime import date
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, unquote
 
 import duckdb
@@ -25,15 +39,42 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
-from deltalake.transaction import AddAction, RemoveAction
+from deltalake.transaction import AddAction, CommitProperties, RemoveAction
 
-from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.errors import Aborted, FailedPrecondition
 from cloudact_shared.naming import ORG_SLUG_PATTERN
 from cloudact_shared.storage.protocol import SliceKey, SliceValue, StoreCapabilities
 from cloudact_shared.storage.schema import TableSchema, duckdb_type
+from cloudact_shared.workspace import FileClaim
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _ROWS_PER_GROUP = 65_536
 _ROWS_PER_FILE = 4_000_000
+
+_PENDING_DIR = "_pending_writes"
+_TOKEN_METADATA = "cloudact.writeToken"
+_DATA_FILE = re.compile(r"part-([0-9a-f]{32})-\d{5,}\.zstd\.parquet")
+_CLAIM_ATTEMPTS = 5
+# Files named like ours without any marker were written by code older than the markers (or lost
+# their marker in a crash of the machine): removed only when this old, so no such write is running.
+_UNMARKED_GRACE_SECONDS = 24 * 3600.0
+
+_COMMIT_ATTEMPTS = 10
+_COMMIT_RETRY_SECONDS = 120.0
+_BACKOFF_FIRST_SECONDS = 0.05
+_BACKOFF_MAX_SECONDS = 5.0
+# What delta-rs says when another commit won the race (CommitFailedError, seen as DeltaError):
+# conflict-checker verdicts, a taken version, and a lost race to create version 0.
+_CONFLICT = re.compile(
+    r"concurrent transaction|existing table version|version \d+ already exists|changed since last commit"
+    r"|Failed to commit transaction: \d+\s*$",
+    re.IGNORECASE,
+)
+
+_TABLE_LOCKS: dict[Path, threading.Lock] = {}
+_TABLE_LOCKS_GUARD = threading.Lock()
 
 
 class EmbeddedTableStore:
@@ -45,8 +86,7 @@ class EmbeddedTableStore:
         self._root = data_dir
 
     def _path(self, dataset: str, table: str) -> Path:
-        # Dataset and table names are validated before they reach a path (no "..", no "/").
-        if not ORG_SLUG_PATTERN.fullmatch(dataset.removesuffix("_prod")) or not table.isidentifier():
+        if not _valid_names(dataset, table):
             raise ValueError(f"invalid table {dataset}.{table}")
         return self._root / dataset / table
 
@@ -55,42 +95,71 @@ class EmbeddedTableStore:
         if self.table_exists(dataset, schema.table):
             return
         path.mkdir(parents=True, exist_ok=True)
-        DeltaTable.create(
-            str(path),
-            schema=schema.arrow_schema(),
-            partition_by=list(schema.partition_by) or None,
-            name=schema.table,
-            description=schema.description,
-        )
+        try:
+            DeltaTable.create(
+                str(path),
+                schema=schema.arrow_schema(),
+                partition_by=list(schema.partition_by) or None,
+                name=schema.table,
+                description=schema.description,
+                # With retries, a create that lost the race for version 0 commits a second CREATE
+                # TABLE (a new table id) as version 1; without, it fails and the winner's table stays.
+                commit_properties=CommitProperties(max_commit_retries=0),
+            )
+        except DeltaError:
+            # Another thread or process created it in the meantime (delta-rs then reports "already
+            # exists" or a lost commit): what matters is that the table is there now.
+            if not self.table_exists(dataset, schema.table):
+                raise
 
     def replace_slice(self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: pa.RecordBatchReader) -> int:
+        slice_predicate(slice_key)  # a bad key fails before any row is written
         self.ensure_table(dataset, schema)
         root = self._path(dataset, schema.table)
-        table = DeltaTable(str(root))
-        added: list[AddAction] = []
-        try:
-            added += _write_files(root, schema, data)
-            removed, rewritten = _unslice(root, table, schema, slice_key)
-            added += rewritten
-            if added or removed:
-                table.create_write_transaction(
-                    [*added, *removed],
-                    mode="append",
-                    schema=schema.arrow_schema(),
-                    partition_by=list(schema.partition_by) or None,
+        name = f"{dataset}.{schema.table}"
+        with _pending_write(root) as write:
+            try:
+                # The long step, under no lock: other writers of the table go on meanwhile.
+                added = _write_files(write, schema, data)
+                return _retry_on_conflict(
+                    f"writing {name}", lambda: _commit_replacement(root, schema, slice_key, write, added)
                 )
-        except BaseException as exc:
-            for action in added:
-                (root / unquote(action.path)).unlink(missing_ok=True)
-            if isinstance(exc, DeltaError | duckdb.Error | pa.ArrowException):
+            except (DeltaError, duckdb.Error, pa.ArrowException) as exc:
                 # Nothing was committed: say which table and why (the first line; the rest is a backtrace).
                 raise FailedPrecondition(
-                    f"writing {dataset}.{schema.table} failed, previous data kept: {str(exc).splitlines()[0]}",
+                    f"writing {name} failed, previous data kept: {str(exc).splitlines()[0]}",
                     reason="TABLE_WRITE_FAILED",
                 ) from exc
-            raise
-        table.update_incremental()
-        return table.version()
+
+    def recover_abandoned_writes(self) -> int:
+        return sum(_recover_table(root) for _, _, root in self._table_dirs())
+
+    def vacuum(self, dataset: str, table: str, *, retention_hours: int) -> int:
+        if retention_hours < 0:
+            raise ValueError(f"retention_hours must be >= 0, not {retention_hours}")
+        root = self._path(dataset, table)
+        if not self.table_exists(dataset, table):
+            return 0
+        try:
+            return _retry_on_conflict(f"vacuuming {dataset}.{table}", lambda: _vacuum_once(root, retention_hours))
+        except DeltaError as exc:
+            raise FailedPrecondition(
+                f"vacuuming {dataset}.{table} failed, no live data touched: {str(exc).splitlines()[0]}",
+                reason="TABLE_VACUUM_FAILED",
+            ) from exc
+
+    def list_tables(self) -> list[tuple[str, str]]:
+        return [(dataset, table) for dataset, table, root in self._table_dirs() if DeltaTable.is_deltatable(str(root))]
+
+    def _table_dirs(self) -> Iterator[tuple[str, str, Path]]:
+        """Folders under the data dir named like a table and holding a Delta log or write markers."""
+        if not self._root.is_dir():
+            return
+        for dataset in sorted(p for p in self._root.iterdir() if p.is_dir()):
+            for root in sorted(p for p in dataset.iterdir() if p.is_dir()):
+                has_table = (root / "_delta_log").is_dir() or (root / _PENDING_DIR).is_dir()
+                if has_table and _valid_names(dataset.name, root.name):
+                    yield dataset.name, root.name, root
 
     def scan(self, dataset: str, table: str) -> pads.Dataset:
         return DeltaTable(str(self._path(dataset, table))).to_pyarrow_dataset()
@@ -110,15 +179,324 @@ class EmbeddedTableStore:
         return DeltaTable.is_deltatable(str(self._path(dataset, table)))
 
 
-def _write_files(root: Path, schema: TableSchema, data: pa.RecordBatchReader) -> list[AddAction]:
-    """Streams ``data`` into new Parquet files under ``root`` (hive partitions); returns their actions.
+def _valid_names(dataset: str, table: str) -> bool:
+    # Dataset and table names are validated before they reach a path (no "..", no "/").
+    return bool(ORG_SLUG_PATTERN.fullmatch(dataset.removesuffix("_prod"))) and table.isidentifier()
+
+
+class _Conflict(Exception):
+    """A concurrent commit invalidated this attempt; redone on the latest version it can succeed."""
+
+
+def _retry_on_conflict(what: str, attempt: Callable[[], _T]) -> _T:
+    """Runs ``attempt`` until it raises no _Conflict, with exponential back-off and jitter.
+
+    Raises:
+        Aborted: still conflicting after _COMMIT_ATTEMPTS attempts or _COMMIT_RETRY_SECONDS.
+    """
+    give_up_at = time.monotonic() + _COMMIT_RETRY_SECONDS
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return attempt()
+        except _Conflict as conflict:
+            cause = conflict.__cause__
+            ceiling = min(_BACKOFF_MAX_SECONDS, _BACKOFF_FIRST_SECONDS * 2 ** (tries - 1))
+            # Jitter keeps writers that collided once from colliding again in lockstep.
+            pause = ceiling / 2 + random.uniform(0, ceiling / 2)
+            if tries >= _COMMIT_ATTEMPTS or time.monotonic() + pause > give_up_at:
+                raise Aborted(
+                    f"{what} failed: concurrent commits to the table conflicted {tries} times in a row; "
+                    "nothing was changed, retry later",
+                    reason="TABLE_COMMIT_CONFLICT",
+                ) from cause
+            _log.info("%s: commit conflict on attempt %d, retrying in %.2fs: %s", what, tries, pause, cause)
+            time.sleep(pause)
+
+
+def _is_conflict(exc: BaseException, root: Path, read_version: int) -> bool:
+    """Whether ``exc`` means another commit won the race for the table since ``read_version``."""
+    if isinstance(exc, DeltaError):
+        return bool(_CONFLICT.search(str(exc)))
+    if isinstance(exc, duckdb.IOException):
+        # A file of the version read vanished: a vacuum deleted it after a newer commit removed it.
+        return _latest_version(root) != read_version
+    return False
+
+
+def _latest_version(root: Path) -> int:
+    return DeltaTable(str(root)).version()
+
+
+def _table_lock(root: Path) -> threading.Lock:
+    """The in-process lock over one table's reload, unslice and commit.
+
+    Two writers of one process committing to one table conflict for certain (each commit must land
+    on the version it read), so letting them race would only make all but one redo the reload and
+    the unslice after a back-off. The lock makes them take turns instead; it covers no streaming,
+    and writers in other processes are still handled by the retries.
+    """
+    with _TABLE_LOCKS_GUARD:
+        return _TABLE_LOCKS.setdefault(root.resolve(), threading.Lock())
+
+
+def _commit_replacement(
+    root: Path, schema: TableSchema, slice_key: SliceKey, write: _PendingWrite, added: list[AddAction]
+) -> int:
+    """One attempt: on the latest version, removes the slice, adds ``added``; returns the new version.
+
+    Raises:
+        _Conflict: another commit landed first; the files this attempt rewrote are deleted again.
+    """
+    with _table_lock(root):
+        table = DeltaTable(str(root))
+        read_version = table.version()
+        mark = write.mark()
+        try:
+            removed, rewritten = _unslice(root, table, schema, slice_key, write)
+            if not (added or removed):
+                return read_version
+            table.create_write_transaction(
+                [*added, *rewritten, *removed],
+                mode="append",
+                schema=schema.arrow_schema(),
+                partition_by=list(schema.partition_by) or None,
+                # No retry inside delta-rs: it would rebase onto commits that only added files, and
+                # a concurrent write of the same slice would then survive next to ours.
+                commit_properties=CommitProperties(
+                    custom_metadata={_TOKEN_METADATA: write.token}, max_commit_retries=0
+                ),
+            )
+        except BaseException as exc:
+            if _committed(root, read_version + 1, write.token):
+                # The commit landed and a later step (a checkpoint) failed: the files are the table's now.
+                write.committed = True
+                if isinstance(exc, DeltaError):
+                    _log.warning("%s: committed version %d, then: %s", root, read_version + 1, exc)
+                    return read_version + 1
+                raise
+            write.delete_since(mark)
+            if _is_conflict(exc, root, read_version):
+                raise _Conflict from exc
+            raise
+        write.committed = True
+        return read_version + 1
+
+
+def _committed(root: Path, version: int, token: str) -> bool:
+    """Whether the write with ``token`` is the commit of ``version``."""
+    try:
+        commit = (root / "_delta_log" / f"{version:020d}.json").read_text()
+    except FileNotFoundError:
+        return False
+    return token in commit
+
+
+def _vacuum_once(root: Path, retention_hours: int) -> int:
+    """Deletes the files that commits removed more than ``retention_hours`` ago; returns how many.
+
+    Not ``full=True``: that also deletes every file the log does not name, older than the retention,
+    which includes the closed files of a write still streaming or committing (a long write, or any
+    write under a short retention); its commit would then name missing files. Files of dead writes
+    are ``recover_abandoned_writes``' job, which knows whose writes are alive.
+    """
+    table = DeltaTable(str(root))
+
+    def vacuum(dry_run: bool) -> list[str]:
+        return table.vacuum(
+            retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False, full=False
+        )
+
+    try:
+        # delta-rs lists a removed file on every vacuum until its tombstone leaves the log, deleted or
+        # not: only files still on disk count, and with none the vacuum's two commits are skipped.
+        present = {path for path in vacuum(dry_run=True) if (root / unquote(path)).exists()}
+        if not present:
+            return 0
+        deleted = vacuum(dry_run=False)
+    except DeltaError as exc:
+        if _CONFLICT.search(str(exc)):
+            raise _Conflict from exc
+        raise
+    return len(present.intersection(deleted))
+
+
+class _PendingWrite:
+    """One write's files, all named ``part-{token}-NNNNN.zstd.parquet``, and its claimed marker."""
+
+    def __init__(self, root: Path, token: str, claim: FileClaim) -> None:
+        self.root = root
+        self.token = token
+        self.claim = claim
+        self.committed = False
+        self._created: list[Path] = []
+
+    def new_file(self, folder: Path) -> Path:
+        """A new file path under ``root/folder`` (the folder is created), recorded as this write's."""
+        path = self.root / folder / f"part-{self.token}-{len(self._created):05d}.zstd.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._created.append(path)
+        return path
+
+    def mark(self) -> int:
+        """A point to which ``delete_since`` can roll the write's files back."""
+        return len(self._created)
+
+    def delete_since(self, mark: int) -> None:
+        """Deletes the files created after ``mark`` (numbering goes on, so names are never reused)."""
+        for path in self._created[mark:]:
+            path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _pending_write(root: Path) -> Iterator[_PendingWrite]:
+    """Claims a marker for a new write; on exit deletes the write's files unless committed.
+
+    The marker goes only once the files are gone (or committed): a write whose clean-up failed
+    keeps it, and with it the files' way to recovery.
+    """
+    write = _claim_write(root)
+    cleaned = False
+    try:
+        yield write
+    finally:
+        try:
+            if not write.committed:
+                write.delete_since(0)
+            cleaned = True
+        finally:
+            write.claim.release(remove=cleaned)
+
+
+def _claim_write(root: Path) -> _PendingWrite:
+    folder = root / _PENDING_DIR
+    folder.mkdir(exist_ok=True)
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now(UTC).isoformat()}
+    for _ in range(_CLAIM_ATTEMPTS):
+        token = uuid.uuid4().hex
+        claim = FileClaim.create(folder / f"{token}.lock", json.dumps(owner).encode())
+        if claim is not None:
+            return _PendingWrite(root, token, claim)
+    raise Aborted(f"writing {root.parent.name}.{root.name} failed: concurrent recoveries kept taking its write marker")
+
+
+def _recover_table(root: Path) -> int:
+    """Deletes the files of the table's abandoned writes and their markers; returns the files deleted.
+
+    Files are listed before the markers are read. A write makes its marker before its first file
+    and drops it only after its commit or the deletion of its files; so a listed file whose token
+    has no marker afterwards belongs to a finished write (committed, or already deleted) or to a
+    write of older code without markers. Markers are claimed before the log is read, so a dead
+    writer's commit, if it made one, is seen. No file the log names is ever deleted.
+    """
+    listed = _data_files(root)
+    markers = sorted((root / _PENDING_DIR).glob("*.lock"))
+    marked = {m.name.removesuffix(".lock") for m in markers}
+    dead: dict[str, FileClaim] = {}
+    cleaned = False
+    try:
+        for marker in markers:
+            if (claim := FileClaim.take_abandoned(marker)) is not None:
+                dead[marker.name.removesuffix(".lock")] = claim
+        now = time.time()
+        doomed = [
+            path
+            for token, files in listed.items()
+            if token not in marked
+            for path, mtime in files
+            if now - mtime >= _UNMARKED_GRACE_SECONDS
+        ]
+        if dead:
+            # Listed again: a writer alive at the first listing may have added files before dying.
+            relisted = _data_files(root)
+            doomed += [path for token in dead for path, _ in relisted.get(token, [])]
+        deleted = _delete_unlogged(root, doomed)
+        cleaned = True
+    finally:
+        for claim in dead.values():
+            claim.release(remove=cleaned)
+    if deleted or dead:
+        _log.warning("%s: removed %d files of %d abandoned writes", root, deleted, len(dead))
+    return deleted
+
+
+def _delete_unlogged(root: Path, paths: list[Path]) -> int:
+    if not paths:
+        return 0
+    logged = _logged_names(root)
+    deleted = 0
+    for path in paths:
+        if path.name in logged:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        deleted += 1
+    return deleted
+
+
+def _data_files(root: Path) -> dict[str, list[tuple[Path, float]]]:
+    """The table folder's data files named like ours, by write token, with their mtimes."""
+    found: dict[str, list[tuple[Path, float]]] = {}
+    for folder, dirs, files in os.walk(root):
+        if folder == str(root):
+            dirs[:] = [d for d in dirs if d not in ("_delta_log", _PENDING_DIR)]
+        for name in files:
+            if match := _DATA_FILE.fullmatch(name):
+                path = Path(folder, name)
+                try:
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                found.setdefault(match[1], []).append((path, mtime))
+    return found
+
+
+def _logged_names(root: Path) -> set[str]:
+    """Names of the data files any version in the table's log adds or removes (time travel included)."""
+    for _ in range(3):
+        try:
+            return _read_logged_names(root)
+        except FileNotFoundError:
+            continue  # the log's clean-up removed a listed commit (into a checkpoint): read again
+    return _read_logged_names(root)
+
+
+def _read_logged_names(root: Path) -> set[str]:
+    log = root / "_delta_log"
+    if not log.is_dir():
+        return set()
+    names: set[str] = set()
+    for path in log.iterdir():
+        if path.name.endswith(".json"):
+            names.update(m[0] for m in _DATA_FILE.finditer(path.read_text()))
+        elif ".checkpoint" in path.name and path.name.endswith(".parquet"):
+            names.update(_checkpoint_names(path))
+    # The latest version's files, as delta-rs sees them, whatever the log's layout.
+    names.update(uri.rsplit("/", 1)[-1] for uri in DeltaTable(str(root)).file_uris())
+    return names
+
+
+def _checkpoint_names(path: Path) -> set[str]:
+    present = set(pq.read_schema(path).names)
+    columns = [f"{action}.path" for action in ("add", "remove") if action in present]
+    if not columns:
+        return set()
+    table = pq.read_table(path, columns=columns)
+    return {p.rsplit("/", 1)[-1] for column in table.columns for p in column.to_pylist() if p}
+
+
+def _write_files(write: _PendingWrite, schema: TableSchema, data: pa.RecordBatchReader) -> list[AddAction]:
+    """Streams ``data`` into new Parquet files of ``write`` (hive partitions); returns their actions.
 
     Written by hand with ParquetWriter rather than ``pyarrow.dataset.write_dataset``, which pulls a
     RecordBatchReader faster than it writes and held ~1 KB a row (measured: 1.6 GB at 300k raw rows,
     4.2 GB at 1.8M); here memory stays at a row group per open file.
     """
     target = schema.arrow_schema()
-    files = _PartitionedFiles(root, target, list(schema.partition_by))
+    files = _PartitionedFiles(write, target, list(schema.partition_by))
     try:
         for batch in data:
             files.write(batch if batch.schema.equals(target) else batch.cast(target))
@@ -131,11 +509,10 @@ def _write_files(root: Path, schema: TableSchema, data: pa.RecordBatchReader) ->
 class _PartitionedFiles:
     """Open Parquet files, one per partition value, rolled over every _ROWS_PER_FILE rows."""
 
-    def __init__(self, root: Path, target: pa.Schema, partition_by: list[str]) -> None:
-        self._root = root
+    def __init__(self, write: _PendingWrite, target: pa.Schema, partition_by: list[str]) -> None:
+        self._write = write
         self._partition_by = partition_by
         self._file_schema = pa.schema([f for f in target if f.name not in partition_by])
-        self._token = uuid.uuid4().hex
         self._open: dict[tuple[str | None, ...], tuple[pq.ParquetWriter, Path, int]] = {}
         self._done: list[AddAction] = []
         self._created: list[Path] = []
@@ -181,9 +558,7 @@ class _PartitionedFiles:
             f"{c}={quote(v, safe='') if v is not None else '__HIVE_DEFAULT_PARTITION__'}"
             for c, v in zip(self._partition_by, values, strict=True)
         )
-        relative = Path(folder) / f"part-{self._token}-{len(self._created):05d}.zstd.parquet"
-        path = self._root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = self._write.new_file(Path(folder))
         self._created.append(path)
         return pq.ParquetWriter(path, self._file_schema, compression="zstd"), path, 0
 
@@ -192,7 +567,7 @@ class _PartitionedFiles:
         writer.close()
         self._done.append(
             AddAction(
-                path=path.relative_to(self._root).as_posix(),
+                path=path.relative_to(self._write.root).as_posix(),
                 size=path.stat().st_size,
                 partition_values=dict(zip(self._partition_by, values, strict=True)),
                 modification_time=int(time.time() * 1000),
@@ -203,7 +578,7 @@ class _PartitionedFiles:
 
 
 def _unslice(
-    root: Path, table: DeltaTable, schema: TableSchema, slice_key: SliceKey
+    root: Path, table: DeltaTable, schema: TableSchema, slice_key: SliceKey, write: _PendingWrite
 ) -> tuple[list[RemoveAction], list[AddAction]]:
     """Remove actions for the current files holding slice rows, and the rewrite of their other rows."""
     current = pa.table(table.get_add_actions(flatten=True)).select(["path", "size_bytes"]).to_pydict()
@@ -228,7 +603,7 @@ def _unslice(
             removed.append(RemoveAction(path=path, data_change=True, deletion_timestamp=now, size=sizes[path]))
             if hits < total:
                 rest = con.sql(f"SELECT * FROM {_files_relation([filename], schema)} WHERE NOT {in_slice}")
-                rewritten += _write_files(root, schema, rest.to_arrow_reader(_ROWS_PER_GROUP))
+                rewritten += _write_files(write, schema, rest.to_arrow_reader(_ROWS_PER_GROUP))
         return removed, rewritten
     finally:
         con.close()

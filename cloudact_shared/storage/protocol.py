@@ -46,7 +46,41 @@ class TableStore(Protocol):
         The whole slice is replaced or nothing is: readers never see a half-written slice, and a
         failure leaves the previous rows in place. ``data`` is consumed as a stream, so a slice
         larger than memory can be written. Returns the table version after the write.
+
+        Writers of other slices of the same table may run at the same time, from threads or other
+        processes: each one's slice ends up replaced. A write that loses the race to commit is
+        redone on the newer version, with back-off, a bounded number of times.
+
+        Raises:
+            Aborted: concurrent commits kept conflicting with this one; nothing was written and
+                the call can be retried.
+            FailedPrecondition: the write failed (bad data, storage error); previous rows kept.
         """
+        ...
+
+    def recover_abandoned_writes(self) -> int:
+        """Deletes the files of writes whose writer died before finishing (e.g. killed), in every table.
+
+        Safe to call at any time from any process, also while other processes write: the files of a
+        write in progress and every file a table version names are left alone. Returns the number
+        of files deleted (0 for a backend that writes no local files).
+        """
+        ...
+
+    def vacuum(self, dataset: str, table: str, *, retention_hours: int) -> int:
+        """Deletes the files that commits removed more than ``retention_hours`` ago; returns how many.
+
+        The current version's files and the files of writes in progress are never deleted, and
+        every version committed within the retention stays readable (time travel); readers of an
+        older version may fail once it is vacuumed. A table that does not exist has nothing to delete.
+
+        Raises:
+            Aborted: concurrent commits kept conflicting with the vacuum's own; retryable.
+        """
+        ...
+
+    def list_tables(self) -> list[tuple[str, str]]:
+        """Every existing table as (dataset, table), sorted."""
         ...
 
     def scan(self, dataset: str, table: str) -> pads.Dataset:
