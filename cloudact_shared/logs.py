@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from cloudact_shared.redact import redact_text
+
 
 class _JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
@@ -19,10 +21,11 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self._service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_text(record.getMessage()),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            # An SDK exception that was not translated may still quote a signed URL: redact it too.
+            entry["exc"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 

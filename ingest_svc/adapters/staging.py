@@ -20,12 +20,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cloudact_shared import duck
+from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage.schema import TableSchema
 from ingest_svc.connectors.base import RawSelectBuilder, SourceObject
+from ingest_svc.connectors.fileerrors import short_reason
 
 # Row-level reasons carry the offending value after ": "; counts group by the reason without it.
 _REASON_VALUE = re.compile(r": '.*$", re.DOTALL)
+# How DuckDB's parse failures begin when they reach us as the Arrow stream's OSError.
+_PARSE_ERRORS = ("Invalid Input Error", "Conversion Error")
 _QUARANTINE_COLUMNS = (
     "_object_period AS billing_period, source_object, _source_row_number AS source_row_number, "
     "_quarantine_reason AS reason, coalesce(_record, '{}') AS record, ingestion_date, "
@@ -76,26 +80,73 @@ def stage_files(
 
     A row whose billing period differs from its delivery's month is quarantined: a run only
     replaces the months it was asked for, so such a row would otherwise escape its slice.
+
+    Raises:
+        FailedPrecondition: a file is empty, not an export, or cannot be parsed; the message names
+            its source object (``SourceObject.uri``), never the local path it was downloaded to.
     """
     con = duck.connect(memory_limit=memory_limit, temp_dir=work_dir / "spill")
     try:
         duck.set_lineage(con, lineage)
-        selects = [
-            f"SELECT *, DATE '{obj.billing_period.isoformat()}' AS _object_period "
-            f"FROM ({raw_select(con, path, source_object=obj.uri)})"
-            for path, obj in files
-        ]
-        checked = (
-            "SELECT * REPLACE (CASE WHEN _quarantine_reason IS NULL AND billing_period <> _object_period "
-            "THEN 'row billing period ' || billing_period || ' differs from its delivery''s period ' "
-            "|| _object_period ELSE _quarantine_reason END AS _quarantine_reason) "
-            f"FROM ({' UNION ALL '.join(selects)})"
-        )
-        # Streamed in order (the default): unordered parallel producers would buffer ahead of us.
-        reader = con.sql(checked).to_arrow_reader(batch_rows)
-        return _split(reader, raw_schema, work_dir)
+        return _split(_staged_rows(con, files, raw_select, batch_rows), raw_schema, work_dir)
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:
+        # A file that passed its header check can still fail further in (a bad byte, a broken gzip
+        # stream), as a DuckDB error or, once streaming, as the Arrow stream's OSError: fail the run
+        # naming the object, not the temp file DuckDB names.
+        if (error := _unreadable(exc, files, work_dir)) is None:
+            raise
+        raise error from None
     finally:
         con.close()
+
+
+def _staged_rows(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[tuple[Path, SourceObject]],
+    raw_select: RawSelectBuilder,
+    batch_rows: int,
+) -> pa.RecordBatchReader:
+    """Every file's raw rows, with rows outside their delivery's month quarantined."""
+    selects = [
+        f"SELECT *, DATE '{obj.billing_period.isoformat()}' AS _object_period "
+        f"FROM ({raw_select(con, path, source_object=obj.uri)})"
+        for path, obj in files
+    ]
+    checked = (
+        "SELECT * REPLACE (CASE WHEN _quarantine_reason IS NULL AND billing_period <> _object_period "
+        "THEN 'row billing period ' || billing_period || ' differs from its delivery''s period ' "
+        "|| _object_period ELSE _quarantine_reason END AS _quarantine_reason) "
+        f"FROM ({' UNION ALL '.join(selects)})"
+    )
+    # Streamed in order (the default): unordered parallel producers would buffer ahead of us.
+    return con.sql(checked).to_arrow_reader(batch_rows)
+
+
+def _unreadable(
+    exc: Exception, files: Sequence[tuple[Path, SourceObject]], work_dir: Path
+) -> FailedPrecondition | None:
+    """The error for a file DuckDB could not read while staging, or None for another failure.
+
+    A failure that names one of the files is that file's; a parse failure naming none is reported
+    without any path. Anything else (out of memory or disk) is not the source's fault: None.
+    """
+    text = str(exc)
+    for path, obj in files:
+        if str(path) in text:
+            name = _shown(obj)
+            reason = short_reason(text.replace(str(path), name)) or type(exc).__name__
+            return FailedPrecondition(f"{name}: cannot be read: {reason}", reason="UNREADABLE_FILE")
+    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException) or text.startswith(_PARSE_ERRORS):
+        for path, obj in files:
+            text = text.replace(str(path), _shown(obj))
+        reason = short_reason(text.replace(str(work_dir), "<run>")) or type(exc).__name__
+        return FailedPrecondition(f"a source file cannot be read: {reason}", reason="UNREADABLE_FILE")
+    return None
+
+
+def _shown(obj: SourceObject) -> str:
+    """How errors name an object: its URI without a parser hint (``#dataset=...``)."""
+    return obj.uri.partition("#")[0] if "#dataset=" in obj.uri else obj.uri
 
 
 def _split(reader: pa.RecordBatchReader, raw_schema: TableSchema, work_dir: Path) -> StagedFiles:

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aioboto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from pydantic import BaseModel, ConfigDict
 
+from cloudact_providers.aws.credential import AwsSecret, AwsSourceConfig
 from cloudact_shared.errors import (
     CloudactError,
     FailedPrecondition,
@@ -31,34 +31,18 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject, TranslatedErrors, parse_credential_part
+from cloudact_shared.naming import echo
+from ingest_svc.connectors.base import (
+    ResolvedCredential,
+    SourceObject,
+    TranslatedErrors,
+    error_code,
+    parse_credential_part,
+)
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _UNAUTHENTICATED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "404", "NotFound"}
-
-
-class AwsSourceConfig(BaseModel):
-    """Where the export is delivered; stored as the credential's non-secret config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    bucket: str
-    export_name: str
-    prefix: str = ""
-    layout: Literal["cur2", "legacy"] = "cur2"
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
-
-
-class AwsSecret(BaseModel):
-    """The secret fields of an AWS credential (access key; optional STS session token)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    aws_access_key_id: str
-    aws_secret_access_key: str
-    aws_session_token: str | None = None
 
 
 class AwsS3Connector:
@@ -77,7 +61,8 @@ class AwsS3Connector:
             aws_session_token=self._secret.aws_session_token,
             region_name=self._source.region,
         )
-        config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
+        retries = {"mode": "standard", "max_attempts": self._source.max_attempts}
+        config = Config(retries=retries, connect_timeout=10, read_timeout=60)
         self._s3 = await self._stack.enter_async_context(
             session.client("s3", endpoint_url=self._source.endpoint_url, config=config)
         )
@@ -169,7 +154,7 @@ def _keys_from_manifest(manifest: Any, bucket: str, uri: str) -> list[str]:
             prefix = f"s3://{bucket}/"
             if not isinstance(entry, str) or not entry.startswith(prefix):
                 raise FailedPrecondition(
-                    f"manifest {uri} names {entry!r}, which is not in bucket {bucket}", reason="BAD_MANIFEST"
+                    f"manifest {uri} names {echo(entry)}, which is not in bucket {bucket}", reason="BAD_MANIFEST"
                 )
             keys.append(entry.removeprefix(prefix))
         return keys
@@ -183,28 +168,35 @@ def _translated(location: str) -> TranslatedErrors:
 
 
 def _translate(exc: BaseException, location: str) -> CloudactError | None:
-    """botocore errors -> CloudactErrors, naming the S3 location."""
+    """botocore errors -> CloudactErrors, naming the S3 location, a status and an error code only.
+
+    Never botocore's message: it quotes the endpoint's URL and, for a response it cannot parse
+    (whatever answered at ``endpoint_url``), the response bytes themselves.
+    """
     if isinstance(exc, ClientError):
         return _from_client_error(exc, location)
     if isinstance(exc, EndpointConnectionError):
-        return Unavailable(f"cannot reach S3 for {location}: {exc}", reason="SOURCE_UNAVAILABLE")
+        return Unavailable(f"cannot reach S3 for {location}", reason="SOURCE_UNAVAILABLE")
     if isinstance(exc, BotoCoreError):
-        return Unavailable(f"S3 error for {location}: {exc}", reason="SOURCE_UNAVAILABLE")
+        return Unavailable(f"S3 error for {location} ({type(exc).__name__})", reason="SOURCE_UNAVAILABLE")
     return None
 
 
 def _from_client_error(exc: ClientError, location: str) -> CloudactError:
     error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
+    raw_code = str(error.get("Code", ""))
+    code = error_code(raw_code)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if code in _UNAUTHENTICATED:
+    if raw_code in _UNAUTHENTICATED:
         return Unauthenticated(f"AWS rejected the credential's keys ({code}) reading {location}")
-    if code == "AccessDenied" or status == 403:
+    if raw_code == "AccessDenied" or status == 403:
         return PermissionDenied(
             f"the credential may not read {location} (AccessDenied)", reason="SOURCE_PERMISSION_DENIED"
         )
-    if code in _NOT_FOUND or status == 404:
+    if raw_code in _NOT_FOUND or status == 404:
         return NotFound(f"{location} does not exist ({code or status})", reason="SOURCE_NOT_FOUND")
+    what = " ".join(p for p in (code, f"(HTTP {status})" if status is not None else "") if p)
     if status is not None and int(status) >= 500:
-        return Unavailable(f"S3 error {code} reading {location}", reason="SOURCE_UNAVAILABLE")
-    return FailedPrecondition(f"S3 error {code} reading {location}: {error.get('Message', '')}")
+        return Unavailable(f"S3 error {what} reading {location}", reason="SOURCE_UNAVAILABLE")
+    # The error's Message is the response body's: not repeated (see _translate).
+    return FailedPrecondition(f"S3 error {what} reading {location}")

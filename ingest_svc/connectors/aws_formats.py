@@ -19,6 +19,7 @@ from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.fileerrors import read_error
 from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
@@ -74,7 +75,7 @@ class _Reader:
     is_parquet: bool
 
 
-def _reader(path: Path) -> _Reader:
+def _reader(path: Path, name: str) -> _Reader:
     name = path.name.lower()
     quoted = _lit(str(path))
     if name.endswith(".parquet"):
@@ -85,20 +86,21 @@ def _reader(path: Path) -> _Reader:
         # Row numbers: the streaming window keeps file order (checked with 1 and 2 threads).
         table = f"read_csv({quoted}, all_varchar = true, header = true, delim = ',', quote = '\"')"
         return _Reader(table, "row_number() OVER ()", False)
-    raise FailedPrecondition(f"{path}: not a CUR export file (expected .parquet, .csv or .csv.gz)")
+    raise FailedPrecondition(f"{name}: not a CUR export file (expected .parquet, .csv or .csv.gz)")
 
 
-def _describe(con: duckdb.DuckDBPyConnection, path: Path, reader: _Reader) -> list[tuple[str, str]]:
+def _describe(con: duckdb.DuckDBPyConnection, path: Path, reader: _Reader, name: str) -> list[tuple[str, str]]:
     if path.stat().st_size == 0:
-        raise FailedPrecondition(f"{path}: the file is empty")
+        raise FailedPrecondition(f"{name}: the file is empty")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader.table_sql}").fetchall()
         first = con.execute(f"SELECT 1 FROM {reader.table_sql} LIMIT 1").fetchall()
     except duckdb.Error as exc:
-        raise FailedPrecondition(f"{path}: cannot be read as a CUR export: {exc}") from exc
+        # Not chained: DuckDB's message names the local path.
+        raise FailedPrecondition(f"{name}: cannot be read as a CUR export: {read_error(exc, path, name)}") from None
     columns = [(str(r[0]), str(r[1])) for r in described if r[0] != "file_row_number"]
     if not first:
-        raise FailedPrecondition(f"{path}: the file has a header but no data rows")
+        raise FailedPrecondition(f"{name}: the file has a header but no data rows")
     return columns
 
 
@@ -250,7 +252,8 @@ def build_raw_select(
     Args:
         con: the connection the SELECT will run on (used here only to DESCRIBE the file).
         path: a local CUR 2.0 (Parquet, CSV, gzip CSV) or legacy CUR (CSV, gzip CSV) file.
-        source_object: the object name recorded on every row (``s3://bucket/key`` or a path).
+        source_object: the object name recorded on every row (``s3://bucket/key`` or a path), and
+            the name errors give the file (never the local ``path``, a server temp file).
         row_numbers: number the rows (``_source_row_number``). Numbering a CSV needs one ordered
             pass (a window over the scan), which keeps DuckDB on one thread; without it the
             column is NULL for CSV and the scan runs in parallel. Parquet rows are always numbered.
@@ -264,15 +267,15 @@ def build_raw_select(
     Raises:
         FailedPrecondition: the file is empty, has no data rows, or is not a CUR export.
     """
-    reader = _reader(path)
-    described = _describe(con, path, reader)
+    reader = _reader(path, source_object)
+    described = _describe(con, path, reader, source_object)
     legacy = any("/" in name for name, _ in described)
     sources = [_Source(name, dtype, f'"s#{i}"') for i, (name, dtype) in enumerate(described)]
     builder = _Builder(sources, legacy=legacy)
     missing = [c for c in REQUIRED_COLUMNS if c not in builder.by_raw]
     if missing:
         raise FailedPrecondition(
-            f"{path}: not a CUR export, required columns missing: {', '.join(missing)}",
+            f"{source_object}: not a CUR export, required columns missing: {', '.join(missing)}",
             reason="NOT_A_CUR_EXPORT",
         )
     kind = ("cur_legacy_" if legacy else "cur2_") + ("parquet" if reader.is_parquet else "csv")

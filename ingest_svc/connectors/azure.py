@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,8 @@ from azure.core.exceptions import (
 )
 from azure.identity.aio import ClientSecretCredential
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
-from pydantic import BaseModel, ConfigDict, model_validator
 
+from cloudact_providers.azure.credential import PRINCIPAL_FIELDS, AzureSecret, AzureSourceConfig, check_pair
 from cloudact_shared.errors import (
     CloudactError,
     FailedPrecondition,
@@ -53,8 +54,16 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
+from cloudact_shared.naming import echo
+from cloudact_shared.redact import strip_url
 from ingest_svc.connectors.azure_formats import DATASET_FRAGMENT
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject, TranslatedErrors, parse_credential_part
+from ingest_svc.connectors.base import (
+    ResolvedCredential,
+    SourceObject,
+    TranslatedErrors,
+    error_code,
+    parse_credential_part,
+)
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _MANIFEST = "manifest.json"
@@ -64,63 +73,6 @@ _DATASETS = {"actualcost": "actual", "usage": "actual", "amortizedcost": "amorti
 _FOCUS_VERSIONS = ("1.0", "1.0r2", "1.2-preview")
 _EXPORTS_TAIL = "/providers/microsoft.costmanagement/exports/"
 _STORAGE_SCOPE = "https://storage.azure.com/.default"
-
-
-class AzureSourceConfig(BaseModel):
-    """Where the exports are delivered; stored as the credential's non-secret config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    container: str
-    export_name: str
-    """One export name, or several separated by commas (e.g. the actual and the amortized export)."""
-    root_path: str = ""
-    account_url: str | None = None
-    """Blob endpoint, e.g. https://acct.blob.core.windows.net or an Azurite URL; needed with a SAS
-    token or a service principal."""
-    authority_host: str | None = None
-    """Microsoft Entra authority for a service principal (default login.microsoftonline.com; a
-    sovereign cloud's, or a local token endpoint in tests)."""
-    ca_bundle: str | None = None
-    """PEM file of extra CA certificates to trust (a TLS-inspecting proxy, or a test server)."""
-
-    @property
-    def export_names(self) -> list[str]:
-        return [n.strip() for n in self.export_name.split(",") if n.strip()]
-
-
-_PRINCIPAL_FIELDS = ("tenant_id", "client_id", "client_secret")
-
-
-class AzureSecret(BaseModel):
-    """The secret of an Azure credential: a storage connection string, a SAS token, or a service
-    principal (tenant_id, client_id, client_secret) with read access to the container."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    connection_string: str | None = None
-    sas_token: str | None = None
-    tenant_id: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> AzureSecret:
-        principal = [f for f in _PRINCIPAL_FIELDS if getattr(self, f) is not None]
-        if principal and len(principal) < len(_PRINCIPAL_FIELDS):
-            missing = [f for f in _PRINCIPAL_FIELDS if f not in principal]
-            raise ValueError(f"a service principal needs {', '.join(_PRINCIPAL_FIELDS)}; missing {', '.join(missing)}")
-        kinds = (self.connection_string is not None) + (self.sas_token is not None) + bool(principal)
-        if kinds != 1:
-            raise ValueError(
-                "exactly one of connection_string, sas_token or a service principal "
-                "(tenant_id, client_id, client_secret) is required"
-            )
-        return self
-
-    @property
-    def is_principal(self) -> bool:
-        return self.client_secret is not None
 
 
 class _Run:
@@ -141,7 +93,7 @@ class _Run:
         self.version = str(config.get("dataVersion") or "")
         if self.dataset == "focus" and self.version not in _FOCUS_VERSIONS:
             raise FailedPrecondition(
-                f"manifest {uri}: FocusCost dataVersion {self.version!r} is not supported "
+                f"manifest {uri}: FocusCost dataVersion {echo(self.version)} is not supported "
                 f"(supported: {', '.join(_FOCUS_VERSIONS)}); re-create the export with one of them",
                 reason="UNSUPPORTED_DATASET_VERSION",
             )
@@ -154,7 +106,7 @@ class _Run:
             self.period = date.fromisoformat(start[:10]).replace(day=1)
         except ValueError:
             raise FailedPrecondition(
-                f"manifest {uri} has no valid runInfo.startDate ({start!r})", reason="BAD_MANIFEST"
+                f"manifest {uri} has no valid runInfo.startDate ({echo(start)})", reason="BAD_MANIFEST"
             ) from None
         self.blobs: list[tuple[str, int | None]] = []
         for blob in blobs:
@@ -171,19 +123,11 @@ class AzureBlobConnector:
     def __init__(self, credential: ResolvedCredential) -> None:
         self._source = parse_credential_part(AzureSourceConfig, credential.config, "credential.config", "Azure")
         self._secret = parse_credential_part(AzureSecret, credential.secret, "credential.secret", "Azure")
-        if not self._source.export_names:
+        if pair := check_pair(self._source, self._secret):
             raise InvalidArgument(
-                "credential.config.export_name names no export",
+                "; ".join(f"credential.{field} is {problem}" for field, problem in pair),
                 reason="BAD_CREDENTIAL_CONFIG",
-                violations=[FieldViolation("credential.config.export_name", "at least one export name")],
-            )
-        if self._secret.connection_string is None and not self._source.account_url:
-            raise InvalidArgument(
-                "credential.config.account_url is required with a SAS token or a service principal",
-                reason="BAD_CREDENTIAL_CONFIG",
-                violations=[
-                    FieldViolation("credential.config.account_url", "required with sas_token or a service principal")
-                ],
+                violations=[FieldViolation(f"credential.{field}", problem) for field, problem in pair],
             )
         self._credential_id = credential.credential_id
         self._principal: ClientSecretCredential | None = None
@@ -192,23 +136,10 @@ class AzureBlobConnector:
 
     async def __aenter__(self) -> AzureBlobConnector:
         try:
-            if self._secret.connection_string is not None:
-                # The connection string names the endpoint (BlobEndpoint=...); account_url is for SAS only.
-                service = BlobServiceClient.from_connection_string(self._secret.connection_string)
-            else:
-                assert self._source.account_url is not None  # checked in __init__
-                service = BlobServiceClient(
-                    self._source.account_url,
-                    credential=self._principal_credential() or self._secret.sas_token,
-                    **self._transport_options(),
-                )
-        except ValueError:
-            # The SDK's message may quote the connection string: report only that it is malformed.
-            raise InvalidArgument(
-                "credential.secret.connection_string is not a valid Azure Storage connection string",
-                reason="BAD_CREDENTIAL_CONFIG",
-                violations=[FieldViolation("credential.secret.connection_string", "malformed")],
-            ) from None
+            service = self._new_service()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # closes a principal made before the refusal
+            raise
         if self._principal is not None:
             # Sign in once up front: a rejected secret then fails at once as Unauthenticated, instead
             # of after the Blob client's retry back-off (about 85 s); the token is cached for the run.
@@ -223,6 +154,41 @@ class AzureBlobConnector:
         self._container = self._service.get_container_client(self._source.container)
         return self
 
+    def _new_service(self) -> BlobServiceClient:
+        """The Blob service client of the credential's kind.
+
+        Raises:
+            InvalidArgument: the SDK refuses the secret or the endpoint; the field is named, never
+                its value (the SDK's own message may quote it).
+        """
+        options = self._transport_options()
+        if self._secret.connection_string is not None:
+            try:
+                # The connection string names the endpoint (BlobEndpoint=...); account_url is for SAS only.
+                return BlobServiceClient.from_connection_string(self._secret.connection_string, **options)
+            except ValueError:
+                raise _bad_secret(
+                    "credential.secret.connection_string", "a valid Azure Storage connection string"
+                ) from None
+        credential: ClientSecretCredential | str | None = self._secret.sas_token
+        if self._secret.is_principal:
+            try:
+                credential = self._principal_credential()
+            except ValueError:
+                fields = ", ".join(PRINCIPAL_FIELDS)
+                raise _bad_secret(
+                    "credential.secret", f"a usable Microsoft Entra service principal ({fields})"
+                ) from None
+        assert self._source.account_url is not None  # checked in __init__
+        try:
+            return BlobServiceClient(self._source.account_url, credential=credential, **options)
+        except ValueError:
+            raise InvalidArgument(
+                "credential.config.account_url is not a Blob Storage account URL",
+                reason="BAD_CREDENTIAL_CONFIG",
+                violations=[FieldViolation("credential.config.account_url", "not a Blob Storage account URL")],
+            ) from None
+
     async def __aexit__(self, *exc_info: object) -> None:
         if self._service is not None:
             await self._service.__aexit__(None, None, None)
@@ -233,7 +199,10 @@ class AzureBlobConnector:
             self._principal = None
 
     def _transport_options(self) -> dict[str, Any]:
-        return {"connection_verify": self._source.ca_bundle} if self._source.ca_bundle else {}
+        options: dict[str, Any] = {"connection_verify": self._source.ca_bundle} if self._source.ca_bundle else {}
+        if self._source.max_attempts is not None:
+            options["retry_total"] = self._source.max_attempts - 1
+        return options
 
     def _principal_credential(self) -> ClientSecretCredential | None:
         """The service principal's token credential (None for a SAS token)."""
@@ -241,7 +210,7 @@ class AzureBlobConnector:
         if not secret.is_principal:
             return None
         assert secret.tenant_id and secret.client_id and secret.client_secret  # checked by AzureSecret
-        options = self._transport_options()
+        options = {k: v for k, v in self._transport_options().items() if k == "connection_verify"}
         if self._source.authority_host:
             # A sovereign cloud or a private authority: no instance discovery against the public cloud.
             options.update(authority=self._source.authority_host, disable_instance_discovery=True)
@@ -258,7 +227,9 @@ class AzureBlobConnector:
         return _translated(location, self._credential_id)
 
     def _uri(self, name: str) -> str:
-        return f"{self._client.url.rstrip('/')}/{name}"
+        """The blob's URL without its query (see ``SourceObject.uri``): with a SAS token credential the
+        container's URL carries the token, which must not reach an object URI, an error or progress."""
+        return f"{strip_url(self._client.url).rstrip('/')}/{name}"
 
     async def list_objects(self, periods: Sequence[date]) -> list[SourceObject]:
         wanted = {p.replace(day=1) for p in periods}
@@ -367,18 +338,22 @@ def _translated(location: str, credential_id: str = "") -> TranslatedErrors:
 
 
 def translate_error(exc: AzureError, location: str, credential_id: str = "") -> CloudactError:
-    """One Azure SDK error -> the CloudactError the pipeline reports (never quoting a secret)."""
+    """One Azure SDK error -> the CloudactError the pipeline reports: the status, the error code and
+    the location, never the SDK's message (it quotes the request URL, SAS token included, and for a
+    response it cannot parse, the response itself) nor a secret."""
     status = getattr(exc, "status_code", None)
-    code = str(getattr(exc, "error_code", "") or "")
+    raw = getattr(exc, "error_code", None) or ""
+    # StorageErrorCode is a str enum: its value is the code (str() would give the enum's name).
+    raw_code = str(raw.value if isinstance(raw, Enum) else raw)
+    code = error_code(raw_code)
     message = str(getattr(exc, "message", "") or "")
     # A wrong account key or SAS signature: AuthenticationFailed on Azure (ClientAuthenticationError),
-    # a 403 AuthorizationFailure saying "failed to authenticate" on Azurite.
+    # a 403 AuthorizationFailure saying "failed to authenticate" on Azurite (only tested, never shown).
     if (
         isinstance(exc, ClientAuthenticationError)
-        or code in {"AuthenticationFailed", "InvalidAuthenticationInfo"}
+        or raw_code in {"AuthenticationFailed", "InvalidAuthenticationInfo"}
         or (status == 403 and "failed to authenticate" in message)
     ):
-        # The SDK's or Entra's message may echo request details: report only who was rejected where.
         who = f"credential {credential_id}" if credential_id else "the credential"
         return Unauthenticated(f"Azure rejected {who} ({code or 'authentication failed'}) reading {location}")
     if isinstance(exc, ResourceNotFoundError) or status == 404:
@@ -388,10 +363,18 @@ def translate_error(exc: AzureError, location: str, credential_id: str = "") -> 
             f"the credential may not read {location} ({code or 'AuthorizationFailure'})",
             reason="SOURCE_PERMISSION_DENIED",
         )
+    what = " ".join(p for p in (code, f"(HTTP {status})" if status is not None else "") if p)
     if isinstance(exc, ServiceRequestError | ServiceResponseError) or (status is not None and int(status) >= 500):
         return Unavailable(
-            f"Azure Storage unavailable reading {location}: {code or status or exc}", reason="SOURCE_UNAVAILABLE"
+            f"Azure Storage unavailable reading {location}: {what or type(exc).__name__}", reason="SOURCE_UNAVAILABLE"
         )
     if isinstance(exc, HttpResponseError):
-        return FailedPrecondition(f"Azure Storage error {code or status} reading {location}")
+        return FailedPrecondition(f"Azure Storage error {what} reading {location}")
     return Unavailable(f"Azure Storage error reading {location}: {type(exc).__name__}", reason="SOURCE_UNAVAILABLE")
+
+
+def _bad_secret(field: str, what: str) -> InvalidArgument:
+    """The secret field the SDK refused, named without its value."""
+    return InvalidArgument(
+        f"{field} is not {what}", reason="BAD_CREDENTIAL_CONFIG", violations=[FieldViolation(field, f"not {what}")]
+    )

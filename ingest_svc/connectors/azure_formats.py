@@ -37,6 +37,7 @@ from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.fileerrors import read_error
 from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
@@ -148,7 +149,7 @@ def normalize_header(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.replace("\ufeff", "").lower())
 
 
-def _reader(path: Path) -> tuple[str, bool]:
+def _reader(path: Path, shown: str) -> tuple[str, bool]:
     """The table function reading ``path`` and whether it is Parquet."""
     name = path.name.lower()
     quoted = _lit(str(path))
@@ -157,19 +158,21 @@ def _reader(path: Path) -> tuple[str, bool]:
     if name.endswith((".csv", ".csv.gz", ".gz")):
         # all_varchar: every value is parsed below, so one bad value quarantines its row only.
         return f"read_csv({quoted}, all_varchar = true, header = true, delim = ',', quote = '\"')", False
-    raise FailedPrecondition(f"{path}: not an Azure cost details file (expected .csv, .csv.gz or .parquet)")
+    raise FailedPrecondition(f"{shown}: not an Azure cost details file (expected .csv, .csv.gz or .parquet)")
 
 
-def _describe(con: duckdb.DuckDBPyConnection, path: Path, table_sql: str) -> list[tuple[str, str]]:
+def _describe(con: duckdb.DuckDBPyConnection, path: Path, table_sql: str, shown: str) -> list[tuple[str, str]]:
     if path.stat().st_size == 0:
-        raise FailedPrecondition(f"{path}: the file is empty")
+        raise FailedPrecondition(f"{shown}: the file is empty")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {table_sql}").fetchall()
         first = con.execute(f"SELECT 1 FROM {table_sql} LIMIT 1").fetchall()
     except duckdb.Error as exc:
-        raise FailedPrecondition(f"{path}: cannot be read as an Azure cost details export: {exc}") from exc
+        # Not chained: DuckDB's message names the local path.
+        reason = read_error(exc, path, shown)
+        raise FailedPrecondition(f"{shown}: cannot be read as an Azure cost details export: {reason}") from None
     if not first:
-        raise FailedPrecondition(f"{path}: the file has a header but no data rows")
+        raise FailedPrecondition(f"{shown}: the file has a header but no data rows")
     return [(str(r[0]), str(r[1])) for r in described if r[0] != "file_row_number"]
 
 
@@ -196,20 +199,21 @@ def _route(
     return by_raw, extras
 
 
-def _is_focus(sources: list[_Source], raw_names: set[str], path: Path, source_object: str) -> bool:
+def _is_focus(sources: list[_Source], raw_names: set[str], shown: str, source_object: str) -> bool:
     """Whether the file is a FocusCost export, by its columns; they must agree with the manifest."""
     names = {normalize_header(s.name) for s in sources}
     found = len({m for m in _FOCUS_MARKERS if m.replace("_", "") in names and m in raw_names}) >= 2
     declared = source_object.partition(DATASET_FRAGMENT)[2]
     if declared == "focus" and not found:
         raise FailedPrecondition(
-            f"{path}: the export manifest says FocusCost, but the file has no FOCUS columns "
+            f"{shown}: the export manifest says FocusCost, but the file has no FOCUS columns "
             "(BilledCost, EffectiveCost, ChargePeriodStart, ChargeCategory)",
             reason="NOT_AN_AZURE_EXPORT",
         )
     if declared in ("actual", "amortized") and found:
         raise FailedPrecondition(
-            f"{path}: the export manifest says a cost details dataset ({declared}), but the file has FocusCost columns",
+            f"{shown}: the export manifest says a cost details dataset ({declared}), "
+            "but the file has FocusCost columns",
             reason="NOT_AN_AZURE_EXPORT",
         )
     return found
@@ -327,8 +331,9 @@ def build_raw_select(
         con: the connection the SELECT will run on (used here to DESCRIBE the file).
         path: a local export file (CSV, gzip CSV or Parquet): cost details (EA or MCA, actual or
             amortized) or FocusCost (1.0, 1.0r2, 1.2-preview).
-        source_object: the object name recorded on every row; a ``#dataset=actual|amortized|focus``
-            suffix (set by the connector from the manifest) names the dataset.
+        source_object: the object name recorded on every row and named by errors (never the local
+            ``path``); a ``#dataset=actual|amortized|focus`` suffix (set by the connector from the
+            manifest) names the dataset.
         row_numbers: number CSV rows (one ordered pass); Parquet rows are always numbered.
 
     Returns:
@@ -339,21 +344,23 @@ def build_raw_select(
         FailedPrecondition: the file is empty, has no data rows, is not an Azure export, or its
             columns contradict the dataset its manifest names.
     """
-    table_sql, is_parquet = _reader(path)
-    described = _describe(con, path, table_sql)
+    # Errors name the object, never the local path (a server temp file); the dataset hint is not part of it.
+    shown = source_object.partition(DATASET_FRAGMENT)[0]
+    table_sql, is_parquet = _reader(path, shown)
+    described = _describe(con, path, table_sql, shown)
     sources = [_Source(name, dtype, f'"s#{i}"', trim=True) for i, (name, dtype) in enumerate(described)]
     schema = load_schema(RAW_TABLE)
     raw_types = {c.name: c.type.upper() for c in schema.columns}
-    if _is_focus(sources, set(raw_types), path, source_object):
+    if _is_focus(sources, set(raw_types), shown, source_object):
         by_raw, extras = _route(sources, set(raw_types), _FOCUS_ALIASES)
         builder = _Builder(by_raw, extras, raw_types)
-        outputs, checks = _focus_outputs(path, builder, schema.columns, is_parquet)
+        outputs, checks = _focus_outputs(shown, builder, schema.columns, is_parquet)
     else:
         by_raw, extras = _route(sources, set(raw_types), _ALIASES)
         builder = _Builder(by_raw, extras, raw_types)
         dataset = _dataset(con, path, source_object, table_sql, by_raw)
-        outputs, checks = _cost_details_outputs(path, builder, schema.columns, dataset, is_parquet)
-    outputs["source_object"] = _lit(source_object.partition(DATASET_FRAGMENT)[0])
+        outputs, checks = _cost_details_outputs(shown, builder, schema.columns, dataset, is_parquet)
+    outputs["source_object"] = _lit(shown)
     outputs.update(pipeline_columns())
     reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in [*builder.checks, *checks]) + " END"
 
@@ -397,7 +404,7 @@ def _missing_checks(
 
 
 def _cost_details_outputs(
-    path: Path, builder: _Builder, columns: Sequence[Column], dataset: str, is_parquet: bool
+    shown: str, builder: _Builder, columns: Sequence[Column], dataset: str, is_parquet: bool
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Outputs and row checks of an ActualCost / AmortizedCost file."""
     by_raw = builder.by_raw
@@ -406,7 +413,7 @@ def _cost_details_outputs(
         missing.append("billing_account_id or billing_profile_id")
     if missing:
         raise FailedPrecondition(
-            f"{path}: not an Azure cost details export, required columns missing: {', '.join(missing)}",
+            f"{shown}: not an Azure cost details export, required columns missing: {', '.join(missing)}",
             reason="NOT_AN_AZURE_EXPORT",
         )
     agreement = "mca" if _MCA_MARKERS & set(by_raw) else "ea"
@@ -421,13 +428,13 @@ def _cost_details_outputs(
 
 
 def _focus_outputs(
-    path: Path, builder: _Builder, columns: Sequence[Column], is_parquet: bool
+    shown: str, builder: _Builder, columns: Sequence[Column], is_parquet: bool
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Outputs and row checks of a FocusCost file (any supported dataset version)."""
     missing = [c for c in _FOCUS_REQUIRED if c not in builder.by_raw]
     if missing:
         raise FailedPrecondition(
-            f"{path}: not an Azure FocusCost export, required columns missing: {', '.join(missing)}",
+            f"{shown}: not an Azure FocusCost export, required columns missing: {', '.join(missing)}",
             reason="NOT_AN_AZURE_EXPORT",
         )
     outputs = _source_outputs(builder, columns)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -9,9 +10,15 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import duckdb
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from cloudact_shared.errors import CloudactError, FieldViolation, InvalidArgument
+from cloudact_providers.validation import summary, validate_part
+from cloudact_shared.errors import CloudactError, InvalidArgument
+from cloudact_shared.redact import redact_text
+
+# An error code as a source reports it (NoSuchKey, AuthorizationFailure, invalid_grant): anything
+# else came from a server we cannot vouch for, and is not repeated.
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -19,7 +26,18 @@ class SourceObject:
     """One export file to load, and the billing month it belongs to."""
 
     uri: str
-    """Where it lives, e.g. s3://bucket/key (lands in the raw rows' source_object)."""
+    """Where it lives, safe to show and to store: it lands in progress messages, errors and the raw
+    rows' ``source_object``, so it never holds a credential (no SAS token, signature or userinfo).
+    One scheme per provider:
+
+    - AWS: ``s3://<bucket>/<key>``
+    - Azure: the blob's URL without its query, ``https://<account>.blob.core.windows.net/<container>/<blob>``
+      (an emulator's URL in tests), plus a ``#dataset=actual|amortized|focus`` hint for the parser
+      that is dropped before the URL is stored;
+    - OCI: ``oci://<namespace>/<bucket>/<object>``
+    - GCP: ``bigquery://<project>/<dataset>/<table>?invoice.month=YYYYMM&export_time<=<cutoff>``
+      (the month of the table as of the run's snapshot; the query names that read, not a credential).
+    """
     key: str
     """The key within its bucket/container."""
     size: int
@@ -86,30 +104,45 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 
 def parse_credential_part(model: type[_Model], data: Mapping[str, str], where: str, provider: str) -> _Model:
-    """Validates a credential's config or secret against its connector's model.
+    """Validates a credential's config or secret against its model (from ``cloudact_providers``).
 
     Raises:
         InvalidArgument: naming each bad field and what is wrong with it, never a value (values may
             be secret).
     """
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        violations = [
-            FieldViolation(f"{where}.{'.'.join(map(str, e['loc']))}".rstrip("."), e["msg"]) for e in exc.errors()
-        ]
+    parsed, violations = validate_part(model, data, where)
+    if parsed is None:
         raise InvalidArgument(
-            f"{where} is not a valid {provider} credential: "
-            + "; ".join(f"{v.field}: {v.description}" for v in violations),
+            f"{where} is not a valid {provider} credential: {summary(violations)}",
             reason="BAD_CREDENTIAL_CONFIG",
             violations=violations,
-        ) from None
+        )
+    return parsed
+
+
+def error_code(code: object) -> str:
+    """A source's error code, fit to repeat in a message: a short identifier, ``unrecognised`` for
+    anything else, ``""`` for none.
+
+    The code comes from the response of whatever answered at the endpoint; a long or odd one is
+    more likely a response body than a code.
+    """
+    text = str(code or "")
+    if not text:
+        return ""
+    return text if _ERROR_CODE.fullmatch(text) else "unrecognised"
 
 
 class TranslatedErrors:
     """Async context manager: an SDK exception leaving the block becomes the CloudactError that
     ``translate`` returns for it (None: not an SDK error, raised on untouched). Each connector
-    translates its SDK's errors in this one place, naming the location it was reading."""
+    translates its SDK's errors in this one place, naming the location it was reading.
+
+    Translations name a status, an error code and the object, never the SDK's message or a response
+    body: what answered may be anything the endpoint points at. As a last guard, any URL credential
+    left in the message is redacted, and the SDK exception is not chained (its text may hold a SAS
+    token or the body, and would be printed with the error's traceback).
+    """
 
     def __init__(self, location: str, translate: Callable[[BaseException, str], CloudactError | None]) -> None:
         self._location = location
@@ -122,4 +155,11 @@ class TranslatedErrors:
         if exc is None or isinstance(exc, CloudactError):
             return
         if (error := self._translate(exc, self._location)) is not None:
-            raise error from exc
+            raise _redacted(error) from None
+
+
+def _redacted(error: CloudactError) -> CloudactError:
+    """``error`` with any URL credential in its message redacted (``cloudact_shared.redact``)."""
+    error.message = redact_text(error.message)
+    error.args = (error.message,)
+    return error

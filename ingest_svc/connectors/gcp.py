@@ -53,7 +53,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import google.auth.exceptions
 import pyarrow.parquet as pq
@@ -65,8 +65,8 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 from google.oauth2 import service_account
-from pydantic import BaseModel, ConfigDict, Field
 
+from cloudact_providers.gcp.credential import GcpServiceAccountKey, GcpSourceConfig
 from cloudact_shared.errors import (
     CloudactError,
     FailedPrecondition,
@@ -77,7 +77,13 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject, TranslatedErrors, parse_credential_part
+from ingest_svc.connectors.base import (
+    ResolvedCredential,
+    SourceObject,
+    TranslatedErrors,
+    error_code,
+    parse_credential_part,
+)
 from ingest_svc.connectors.gcp_formats import REQUIRED_PATHS
 
 # Running query jobs needs the bigquery scope (bigquery.readonly cannot create jobs); IAM still limits
@@ -87,47 +93,6 @@ _REQUIRED_FIELDS = (*REQUIRED_PATHS, "export_time")
 _THROTTLED = {"rateLimitExceeded", "quotaExceeded"}
 _NO_RETRY = Retry(predicate=lambda exc: False)
 _T = TypeVar("_T")
-
-
-class GcpSourceConfig(BaseModel):
-    """Where the export table is; stored as the credential's non-secret config.
-
-    The names are checked against BigQuery's identifier rules: they are quoted into SQL.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    project: str = Field(pattern=r"^(?:[a-z][a-z0-9.-]{0,61}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    dataset: str = Field(pattern=r"^[A-Za-z0-9_]+$", max_length=1024)
-    table: str = Field(pattern=r"^[\w-]+$", max_length=1024)
-    """e.g. gcp_billing_export_resource_v1_0123AB_CDEF01_234567"""
-    location: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{2,40}$")
-    """The dataset's location (US, EU, europe-west1...); default: BigQuery finds it."""
-    api_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+/?$")
-    """A BigQuery emulator's endpoint (tests, demo); unset for BigQuery itself."""
-    retry_seconds: int = Field(default=120, ge=0, le=1800)
-    """How long the client retries transient errors (0: no retries)."""
-
-
-class GcpServiceAccountKey(BaseModel):
-    """A service account key: the fields of Google's JSON key file.
-
-    Unknown fields are ignored, not refused: Google adds fields to the key format (universe_domain).
-    """
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    type: Literal["service_account"]
-    project_id: str
-    private_key_id: str
-    private_key: str
-    client_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    token_uri: str = Field(
-        default="https://oauth2.googleapis.com/token", pattern=r"^(?:https://|http://(?:127\.0\.0\.1|localhost)[:/])"
-    )
-    """Where the signed grant is exchanged for an access token: https, or a token endpoint on loopback."""
-    client_id: str | None = None
-    universe_domain: str = "googleapis.com"
 
 
 @dataclass(frozen=True)
@@ -313,30 +278,49 @@ async def _call(fn: Callable[[], _T], location: str) -> _T:
 
 
 def _translate(exc: BaseException, location: str) -> CloudactError | None:
-    """The one place BigQuery and google-auth errors become CloudactErrors, naming what was read."""
+    """The one place BigQuery and google-auth errors become CloudactErrors, naming what was read, the
+    HTTP status and the error reasons; never the errors' messages, which repeat the response body of
+    whatever answered at the endpoint or token_uri."""
     if isinstance(exc, google.auth.exceptions.RefreshError):
-        return Unauthenticated(f"Google rejected the service account key reading {location}: {exc.args[0]}")
+        return Unauthenticated(f"Google rejected the service account key ({_oauth_error(exc)}) reading {location}")
     if isinstance(exc, api_exceptions.Unauthorized):
-        return Unauthenticated(f"BigQuery rejected the credential reading {location}: {exc.message}")
+        return Unauthenticated(f"BigQuery rejected the credential reading {location} ({_status(exc)})")
     if isinstance(exc, api_exceptions.Forbidden) and not _reasons(exc) & _THROTTLED:
         return PermissionDenied(
-            f"the service account may not read {location}: {exc.message}", reason="SOURCE_PERMISSION_DENIED"
+            f"the service account may not read {location} ({_status(exc)})", reason="SOURCE_PERMISSION_DENIED"
         )
     if isinstance(exc, api_exceptions.NotFound):
         return NotFound(f"{location} does not exist or the service account cannot see it", reason="SOURCE_NOT_FOUND")
     if isinstance(exc, api_exceptions.Forbidden | api_exceptions.TooManyRequests | api_exceptions.ServerError):
         return Unavailable(
-            f"BigQuery is throttling or failing on {location}: {exc.message}", reason="SOURCE_UNAVAILABLE"
+            f"BigQuery is throttling or failing on {location} ({_status(exc)})", reason="SOURCE_UNAVAILABLE"
         )
     if isinstance(exc, api_exceptions.RetryError | google.auth.exceptions.TransportError):
-        return Unavailable(f"cannot reach BigQuery for {location}: {exc}", reason="SOURCE_UNAVAILABLE")
+        cause = exc.cause if isinstance(exc, api_exceptions.RetryError) else exc.__cause__
+        what = type(cause or exc).__name__
+        return Unavailable(f"cannot reach BigQuery for {location}: {what}", reason="SOURCE_UNAVAILABLE")
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError):
         return Unavailable(f"cannot reach BigQuery for {location}: {type(exc).__name__}", reason="SOURCE_UNAVAILABLE")
     if isinstance(exc, api_exceptions.GoogleAPICallError):
-        return FailedPrecondition(f"BigQuery refused a request on {location}: {exc.message}")
+        return FailedPrecondition(f"BigQuery refused a request on {location} ({_status(exc)})")
+    if isinstance(exc, google.auth.exceptions.GoogleAuthError):
+        return Unauthenticated(f"the credential cannot sign in reading {location} ({type(exc).__name__})")
     return None
+
+
+def _status(exc: api_exceptions.GoogleAPICallError) -> str:
+    """``HTTP 400 invalidQuery``: the status and the error reasons, without the message."""
+    reasons = sorted(error_code(r) for r in _reasons(exc))
+    return " ".join([f"HTTP {exc.code}" if exc.code else type(exc).__name__, *reasons])
+
+
+def _oauth_error(exc: google.auth.exceptions.RefreshError) -> str:
+    """The OAuth error code of a refused token request (``invalid_grant``), without its description."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    code = error_code(response.get("error")) if isinstance(response, dict) else ""
+    return code or "token request refused"
 
 
 def _reasons(exc: api_exceptions.GoogleAPICallError) -> set[str]:
     """The ``reason`` of each error BigQuery returned (e.g. rateLimitExceeded)."""
-    return {str(e.get("reason")) for e in exc.errors if isinstance(e, dict)}
+    return {str(e["reason"]) for e in exc.errors if isinstance(e, dict) and e.get("reason")}

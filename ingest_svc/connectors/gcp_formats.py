@@ -21,6 +21,7 @@ import duckdb
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
+from ingest_svc.connectors.fileerrors import read_error
 from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
@@ -139,7 +140,7 @@ class _Leaf:
         return self.field is None and not self.source.is_text and not self.source.is_nested
 
 
-def _reader(path: Path) -> tuple[str, str, str]:
+def _reader(path: Path, shown: str) -> tuple[str, str, str]:
     """(table SQL, row number SQL, format label)."""
     name = path.name.lower()
     quoted = _lit(str(path))
@@ -151,19 +152,21 @@ def _reader(path: Path) -> tuple[str, str, str]:
     if name.endswith((".csv", ".csv.gz")):
         table = f"read_csv({quoted}, all_varchar = true, header = true, delim = ',', quote = '\"')"
         return table, "row_number() OVER ()", "csv"
-    raise FailedPrecondition(f"{path}: not a GCP billing export file (expected .parquet, .jsonl/.json or .csv)")
+    raise FailedPrecondition(f"{shown}: not a GCP billing export file (expected .parquet, .jsonl/.json or .csv)")
 
 
-def _describe(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[tuple[str, str]]:
+def _describe(con: duckdb.DuckDBPyConnection, path: Path, table: str, shown: str) -> list[tuple[str, str]]:
     if path.stat().st_size == 0:
-        raise FailedPrecondition(f"{path}: the file is empty")
+        raise FailedPrecondition(f"{shown}: the file is empty")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()
         first = con.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
     except duckdb.Error as exc:
-        raise FailedPrecondition(f"{path}: cannot be read as a GCP billing export: {exc}") from exc
+        # Not chained: DuckDB's message names the local path.
+        reason = read_error(exc, path, shown)
+        raise FailedPrecondition(f"{shown}: cannot be read as a GCP billing export: {reason}") from None
     if not first:
-        raise FailedPrecondition(f"{path}: the file has a header but no data rows")
+        raise FailedPrecondition(f"{shown}: the file has a header but no data rows")
     return [(str(r[0]), str(r[1])) for r in described if r[0] != "file_row_number"]
 
 
@@ -313,7 +316,8 @@ def build_raw_select(
         con: the connection the SELECT will run on (used here only to DESCRIBE the file).
         path: a local detailed or standard export: Parquet or newline-delimited JSON with nested
             records, or a flattened CSV with dotted column names.
-        source_object: the object name recorded on every row.
+        source_object: the object name recorded on every row, and the name errors give the file
+            (never the local ``path``, a server temp file).
         row_numbers: number CSV/JSON rows (one ordered pass); Parquet rows are always numbered.
 
     Returns:
@@ -323,15 +327,15 @@ def build_raw_select(
     Raises:
         FailedPrecondition: the file is empty, has no rows, or is not a GCP billing export.
     """
-    table, row_number_sql, fmt = _reader(path)
-    described = _describe(con, path, table)
+    table, row_number_sql, fmt = _reader(path, source_object)
+    described = _describe(con, path, table, source_object)
     sources = [_Source(name, dtype, f'"s#{i}"') for i, (name, dtype) in enumerate(described)]
     leaves, extra = _resolve(sources)
     found = {leaf_path for raw, leaf_path in _PATHS.items() if raw in leaves}
     missing = [p for p in REQUIRED_PATHS if p not in found]
     if missing:
         raise FailedPrecondition(
-            f"{path}: not a GCP billing export, required columns missing: {', '.join(missing)}",
+            f"{source_object}: not a GCP billing export, required columns missing: {', '.join(missing)}",
             reason="NOT_A_GCP_BILLING_EXPORT",
         )
     builder = _Builder(leaves)

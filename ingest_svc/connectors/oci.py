@@ -42,8 +42,8 @@ from typing import Any, TypeVar
 
 import duckdb
 import oci  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cloudact_providers.oci.credential import OciSecret, OciSourceConfig
 from cloudact_shared.errors import (
     CloudactError,
     FailedPrecondition,
@@ -54,59 +54,18 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject, parse_credential_part
-from ingest_svc.connectors.oci_formats import ReportKind, month_sql, read_header, report_kind
+from ingest_svc.connectors.base import (
+    ResolvedCredential,
+    SourceObject,
+    TranslatedErrors,
+    error_code,
+    parse_credential_part,
+)
+from ingest_svc.connectors.oci_formats import month_sql, read_header, report_kind
 
 _CHUNK_BYTES = 8 * 1024 * 1024
-_DEFAULT_PREFIX: dict[ReportKind, str] = {"cost-csv": "reports/cost-csv/", "focus": "FOCUS Reports/"}
-# The top folder of each kind, to refuse a prefix that points a credential at the other kind.
-_KIND_ROOT: dict[ReportKind, str] = {"cost-csv": "reports/", "focus": "focus reports"}
 _DAY_PATH = re.compile(r"(\d{4})/(\d{2})/(\d{2})/[^/]+$")
 _T = TypeVar("_T")
-
-
-class OciSourceConfig(BaseModel):
-    """Where the reports are; stored as the credential's non-secret config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    namespace: str = "bling"
-    bucket: str | None = None
-    """Default: the tenancy OCID of the secret."""
-    report: ReportKind = "cost-csv"
-    """Which report the credential reads: the cost report or OCI's FOCUS report, never both."""
-    prefix: str = ""
-    """Default per report: ``reports/cost-csv/`` or ``FOCUS Reports/`` (OCI's console spelling)."""
-    endpoint: str | None = None
-    late_days: int = Field(default=62, ge=0, le=400)
-    max_attempts: int = Field(default=5, ge=1, le=10)
-
-    @model_validator(mode="after")
-    def _one_report_kind(self) -> OciSourceConfig:
-        if not self.prefix:
-            object.__setattr__(self, "prefix", _DEFAULT_PREFIX[self.report])
-        other: ReportKind = "focus" if self.report == "cost-csv" else "cost-csv"
-        # Both reports hold the same charges: a prefix reaching into the other kind's folder (or the
-        # whole bucket) would count them twice.
-        if not self.prefix.strip("/") or self.prefix.lower().startswith(_KIND_ROOT[other]):
-            raise ValueError(
-                f"prefix {self.prefix!r} does not point at the {self.report} reports only "
-                f"(default {_DEFAULT_PREFIX[self.report]!r}); a credential reads one report kind"
-            )
-        return self
-
-
-class OciSecret(BaseModel):
-    """An OCI API signing key (the fields of an OCI config file, the key inline)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    user: str
-    fingerprint: str
-    key_content: str
-    tenancy: str
-    region: str
-    pass_phrase: str | None = None
 
 
 @dataclass(frozen=True)
@@ -291,9 +250,15 @@ class OciObjectStorageConnector:
             await asyncio.to_thread(shutil.copyfile, planned.path, dest)
             return
         with_unparsable = obj.billing_period == planned.home
-        await asyncio.to_thread(
-            _write_month, planned.path, dest, planned.month_sql, obj.billing_period, with_unparsable
-        )
+        try:
+            await asyncio.to_thread(
+                _write_month, planned.path, dest, planned.month_sql, obj.billing_period, with_unparsable
+            )
+        except duckdb.Error as exc:
+            # DuckDB's message names the connector's temporary copy: name the object instead.
+            raise FailedPrecondition(
+                f"{obj.uri}: cannot be split by billing month ({type(exc).__name__})", reason="NOT_AN_OCI_REPORT"
+            ) from None
 
 
 def _read(path: Path) -> str:
@@ -371,42 +336,44 @@ def _path_day(name: str) -> datetime | None:
 
 async def _call(fn: Callable[[], _T], location: str) -> _T:
     """Runs one blocking SDK call in a thread, translating its errors."""
-    try:
+    async with TranslatedErrors(location, _translate):
         return await asyncio.to_thread(fn)
-    except CloudactError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, location) from exc
 
 
-def _translate(exc: Exception, location: str) -> CloudactError:
-    """The one place OCI SDK errors become CloudactErrors, naming the Object Storage location."""
+def _translate(exc: BaseException, location: str) -> CloudactError | None:
+    """The one place OCI SDK errors become CloudactErrors, naming the Object Storage location, the
+    status and the error code; never the SDK's message, which repeats what the endpoint answered."""
+    if not isinstance(exc, Exception):
+        return None  # cancellation and the like pass through
     if isinstance(exc, oci.exceptions.ServiceError):
-        status, code = int(exc.status), str(exc.code)
-        if status == 401:
-            return Unauthenticated(f"OCI rejected the credential's API key ({code}) reading {location}")
-        if status == 403:
-            return PermissionDenied(
-                f"the credential may not read {location} ({code})", reason="SOURCE_PERMISSION_DENIED"
-            )
-        if status == 404:
-            hint = (
-                "; OCI answers NotAuthorizedOrNotFound both for a missing bucket and for a missing "
-                "cross-tenancy 'read objects in tenancy usage-report' policy"
-                if code in ("NotAuthorizedOrNotFound", "BucketNotFound")
-                else ""
-            )
-            return NotFound(f"{location} does not exist or is not readable ({code}){hint}", reason="SOURCE_NOT_FOUND")
-        if status == 429 or status >= 500:
-            return Unavailable(
-                f"OCI Object Storage error {status} {code} reading {location}", reason="SOURCE_UNAVAILABLE"
-            )
-        return FailedPrecondition(f"OCI Object Storage error {status} {code} reading {location}: {exc.message}")
+        return _from_service_error(exc, location)
     transient = (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout, ConnectionError, TimeoutError)
     if isinstance(exc, transient):
         return Unavailable(
             f"cannot reach OCI Object Storage for {location}: {type(exc).__name__}", reason="SOURCE_UNAVAILABLE"
         )
     if isinstance(exc, OSError):
-        return Unavailable(f"I/O error reading {location}: {exc}", reason="SOURCE_UNAVAILABLE")
-    return FailedPrecondition(f"unexpected error reading {location}: {type(exc).__name__}: {exc}")
+        return Unavailable(f"I/O error reading {location}: {type(exc).__name__}", reason="SOURCE_UNAVAILABLE")
+    return FailedPrecondition(f"unexpected error reading {location}: {type(exc).__name__}")
+
+
+def _from_service_error(exc: Any, location: str) -> CloudactError:
+    """An error status from Object Storage (or whatever answered at the endpoint)."""
+    status, code = int(exc.status), error_code(exc.code)
+    said = code or f"HTTP {status}"
+    if status == 401:
+        return Unauthenticated(f"OCI rejected the credential's API key ({said}) reading {location}")
+    if status == 403:
+        return PermissionDenied(f"the credential may not read {location} ({said})", reason="SOURCE_PERMISSION_DENIED")
+    if status == 404:
+        hint = (
+            "; OCI answers NotAuthorizedOrNotFound both for a missing bucket and for a missing "
+            "cross-tenancy 'read objects in tenancy usage-report' policy"
+            if code in ("NotAuthorizedOrNotFound", "BucketNotFound")
+            else ""
+        )
+        return NotFound(f"{location} does not exist or is not readable ({said}){hint}", reason="SOURCE_NOT_FOUND")
+    what = f"{status} {code}".strip()
+    if status == 429 or status >= 500:
+        return Unavailable(f"OCI Object Storage error {what} reading {location}", reason="SOURCE_UNAVAILABLE")
+    return FailedPrecondition(f"OCI Object Storage error {what} reading {location}")

@@ -24,14 +24,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import duckdb
 
+from cloudact_providers.oci.credential import ReportKind
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from cloudact_shared.storage import load_schema
 from cloudact_shared.storage.schema import Column
+from ingest_svc.connectors.fileerrors import read_error
 from ingest_svc.connectors.sqltext import SourceColumn as _Source
 from ingest_svc.connectors.sqltext import finish_raw_select, pipeline_columns
 from ingest_svc.connectors.sqltext import sql_ident as _ident
@@ -40,9 +41,6 @@ from ingest_svc.connectors.sqltext import sql_literal as _lit
 RAW_TABLE = "cloud_oci_billing_raw_daily"
 SOURCE_FORMAT = "oci_cost_csv"
 FOCUS_SOURCE_FORMAT = "oci_focus_csv"
-
-ReportKind = Literal["cost-csv", "focus"]
-"""Which OCI report a file is: the proprietary cost report or OCI's FOCUS report."""
 
 # A cost report without these cannot become FOCUS rows.
 REQUIRED_COLUMNS = (
@@ -176,13 +174,15 @@ def report_kind(header: Iterable[str]) -> ReportKind:
     return "focus" if all(lowered & marker for marker in _FOCUS_MARKERS) else "cost-csv"
 
 
-def read_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def read_header(con: duckdb.DuckDBPyConnection, path: Path, name: str | None = None) -> list[str]:
     """The column names of a report file (no data read beyond its first row).
 
     Raises:
-        FailedPrecondition: the file is not a CSV report, is empty, or has no data rows.
+        FailedPrecondition: the file is not a CSV report, is empty, or has no data rows; the
+            message names the file ``name`` (default: its path).
     """
-    return _describe(con, path, _table_sql(path))
+    shown = str(path) if name is None else name
+    return _describe(con, path, _table_sql(path, shown), shown)
 
 
 def month_sql(header: list[str]) -> str:
@@ -209,26 +209,26 @@ def _find(header: Iterable[str], candidates: tuple[str, ...]) -> str | None:
     return next((by_lower[c.lower()] for c in candidates if c.lower() in by_lower), None)
 
 
-def _table_sql(path: Path) -> str:
-    name = path.name.lower()
-    if not name.endswith((".csv", ".csv.gz", ".gz")):
+def _table_sql(path: Path, shown: str) -> str:
+    if not path.name.lower().endswith((".csv", ".csv.gz", ".gz")):
         raise FailedPrecondition(
-            f"{path}: not an OCI cost or FOCUS report (expected .csv or .csv.gz)", reason="NOT_AN_OCI_REPORT"
+            f"{shown}: not an OCI cost or FOCUS report (expected .csv or .csv.gz)", reason="NOT_AN_OCI_REPORT"
         )
     # all_varchar: each value is parsed with TRY_CAST below, so one bad value quarantines its row.
     return f"read_csv({_lit(str(path))}, all_varchar = true, header = true, delim = ',', quote = '\"')"
 
 
-def _describe(con: duckdb.DuckDBPyConnection, path: Path, table_sql: str) -> list[str]:
+def _describe(con: duckdb.DuckDBPyConnection, path: Path, table_sql: str, shown: str) -> list[str]:
     if path.stat().st_size == 0:
-        raise FailedPrecondition(f"{path}: the file is empty")
+        raise FailedPrecondition(f"{shown}: the file is empty")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {table_sql}").fetchall()
         first = con.execute(f"SELECT 1 FROM {table_sql} LIMIT 1").fetchall()
     except duckdb.Error as exc:
-        raise FailedPrecondition(f"{path}: cannot be read as an OCI report: {exc}") from exc
+        # Not chained: DuckDB's message names the local path.
+        raise FailedPrecondition(f"{shown}: cannot be read as an OCI report: {read_error(exc, path, shown)}") from None
     if not first:
-        raise FailedPrecondition(f"{path}: the file has a header but no data rows")
+        raise FailedPrecondition(f"{shown}: the file has a header but no data rows")
     return [str(r[0]) for r in described]
 
 
@@ -330,7 +330,8 @@ def build_raw_select(
     Args:
         con: the connection the SELECT will run on (used here only to DESCRIBE the file).
         path: a local report (CSV or gzip CSV).
-        source_object: the object name recorded on every row (``oci://namespace/bucket/name`` or a path).
+        source_object: the object name recorded on every row (``oci://namespace/bucket/name`` or a path),
+            and the name errors give the file (never the local ``path``, a server temp file).
         row_numbers: number the rows (``_source_row_number``; one ordered pass). Without it the column
             is NULL and DuckDB scans in parallel.
 
@@ -344,8 +345,8 @@ def build_raw_select(
         FailedPrecondition: the file is empty, has no data rows, or is neither an OCI cost report
             nor an OCI FOCUS report.
     """
-    table_sql = _table_sql(path)
-    names = _describe(con, path, table_sql)
+    table_sql = _table_sql(path, source_object)
+    names = _describe(con, path, table_sql, source_object)
     sources = [_Source(name, "VARCHAR", f'"s#{i}"') for i, name in enumerate(names)]
     schema = load_schema(RAW_TABLE)
     raw_types = {c.name: c.type.upper() for c in schema.columns}
@@ -356,7 +357,8 @@ def build_raw_select(
     if missing:
         what = "an OCI FOCUS report" if focus else "an OCI cost report"
         raise FailedPrecondition(
-            f"{path}: not {what}, required columns missing: {', '.join(missing)}", reason="NOT_AN_OCI_REPORT"
+            f"{source_object}: not {what}, required columns missing: {', '.join(missing)}",
+            reason="NOT_AN_OCI_REPORT",
         )
 
     typed = _Typed(assigned, raw_types)

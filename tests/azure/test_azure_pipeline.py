@@ -10,7 +10,6 @@ import grpc
 import pyarrow.compute as pc
 import pytest
 
-from cloudact_shared.clients import open_channel
 from cloudact_shared.errors import InvalidArgument, NotFound, Unauthenticated
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -18,6 +17,7 @@ from cloudact_shared.lineage import LINEAGE_COLUMNS
 from ingest_svc.connectors.azure import AzureBlobConnector
 from ingest_svc.connectors.base import ResolvedCredential
 from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL, Azurite, put_run
+from tests.channels import org_channel
 from tests.conftest import Services
 from tests.e2e.helpers import error_reason, read_table, run_pipeline, table_version
 
@@ -33,7 +33,7 @@ async def _credential(
     services: Services, azurite: Azurite, container: str, exports: str, *, key: str | None = None, name: str = "exp"
 ) -> str:
     connection = azurite.connection_string(key) if key else azurite.connection_string()
-    async with open_channel(services.settings.credential_address) as channel:
+    async with org_channel(services.settings, services.settings.credential_address, ORG) as channel:
         response = await CredentialServiceStub(channel).CreateCredential(
             cred_pb.CreateCredentialRequest(
                 org_slug=ORG,

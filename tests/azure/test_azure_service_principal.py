@@ -151,8 +151,8 @@ def _rejected(config: dict[str, str], secret: dict[str, str]) -> str:
 def test_service_principal_secret_must_be_complete() -> None:
     config = {"container": "c", "export_name": "e", "account_url": "https://a.blob.core.windows.net"}
     message = _rejected(config, {"tenant_id": TENANT, "client_id": CLIENT})
-    assert "missing client_secret" in message and TENANT not in message
-    both = {"sas_token": "sv=x", "tenant_id": "t", "client_id": "i", "client_secret": "s"}
+    assert "credential.secret.client_secret: missing" in message and TENANT not in message
+    both = {"sas_token": "sv=x&sig=y", "tenant_id": "t", "client_id": "i", "client_secret": "s"}
     assert "exactly one of" in _rejected(config, both)
     principal = {"tenant_id": "t", "client_id": "i", "client_secret": "s"}
     assert "account_url is required" in _rejected({"container": "c", "export_name": "e"}, principal)

@@ -16,12 +16,20 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from google.auth import jwt
 
-from cloudact_cli.bigquery_emulator import BigQueryEmulator, create_billing_export_table
+from cloudact_cli.bigquery_emulator import BigQueryEmulator, create_billing_export_table, throwaway_service_account
 from cloudact_cli.synthetic.gcp import month_rows, nested_rows
-from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated, Unavailable
+from cloudact_shared.errors import (
+    CloudactError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from ingest_svc.connectors.base import ResolvedCredential
 from ingest_svc.connectors.gcp import BigQueryBillingExportConnector
 from tests.gcp.conftest import ExportTable, new_export_table, raw_rows, write_nested_parquet
+from tests.providers.loopback import BODY_MARKER, GARBAGE, GARBAGE_MARKER, answering, http_error, marker_bodies
 
 FEB, MAR, APR = date(2024, 2, 1), date(2024, 3, 1), date(2024, 4, 1)
 # Set by the pipeline or derived from where a file came from: not part of the export's content.
@@ -235,3 +243,44 @@ def test_token_uri_must_be_https_except_on_loopback(
             _credential(export_table, {**service_account_key, "token_uri": "http://oauth2.example.com/token"})
         )
     assert [v.field for v in caught.value.violations] == ["credential.secret.token_uri"]
+
+
+# -- endpoints that are not Google: what answered is never echoed ------------------------------------
+_OFFLINE_KEY = throwaway_service_account("acme-billing-1")
+_OFFLINE_CONFIG = {
+    "project": "acme-billing-1",
+    "dataset": "billing",
+    "table": "gcp_billing_export_v1_X",
+    "retry_seconds": "0",
+}
+
+
+async def _error_of(config: dict[str, str], secret: dict[str, str]) -> CloudactError:
+    with pytest.raises(CloudactError) as caught:
+        async with BigQueryBillingExportConnector(ResolvedCredential("c", "gcp", config, secret)) as source:
+            await source.list_objects([MAR])
+    message = str(caught.value)
+    assert GARBAGE_MARKER not in message and BODY_MARKER not in message and "10.0.0.7" not in message
+    assert "BigQuery dataset acme-billing-1.billing" in message
+    return caught.value
+
+
+@pytest.mark.parametrize("payload", [GARBAGE, *marker_bodies(400), *marker_bodies(500), *marker_bodies(403)])
+async def test_an_api_endpoint_answering_garbage_or_an_error_body_is_not_echoed(payload: bytes) -> None:
+    with answering(payload) as endpoint:
+        await _error_of({**_OFFLINE_CONFIG, "api_endpoint": endpoint}, _OFFLINE_KEY)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        GARBAGE,
+        *marker_bodies(400),
+        http_error(400, json.dumps({"error": "invalid_grant", "error_description": BODY_MARKER}), "application/json"),
+    ],
+)
+async def test_a_token_endpoint_answering_garbage_or_an_error_body_is_not_echoed(payload: bytes) -> None:
+    with answering(payload) as endpoint:
+        error = await _error_of(_OFFLINE_CONFIG, {**_OFFLINE_KEY, "token_uri": f"{endpoint}/token"})
+    if b"invalid_grant" in payload:
+        assert isinstance(error, Unauthenticated) and "(invalid_grant)" in str(error)

@@ -13,11 +13,11 @@ import pytest
 
 from cloudact_cli.main import export_focus
 from cloudact_cli.synthetic.gcp import nested_rows
-from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb
 from cloudact_shared.lineage import LINEAGE_COLUMNS
+from tests.channels import org_channel
 from tests.conformance.validator import VALIDATOR, assert_conforms
 from tests.conftest import Services
 from tests.e2e.helpers import error_reason, read_table, run_pipeline
@@ -32,7 +32,7 @@ _PER_RUN = {*LINEAGE_COLUMNS, "ingestion_date", "source_object"}
 
 
 async def _credential(services: Services, export: ExportTable, key: dict[str, str], **config: str) -> str:
-    async with open_channel(services.settings.credential_address) as channel:
+    async with org_channel(services.settings, services.settings.credential_address, ORG) as channel:
         created = await CredentialServiceStub(channel).CreateCredential(
             cred_pb.CreateCredentialRequest(
                 org_slug=ORG,
@@ -123,7 +123,7 @@ async def test_focus_output_of_the_bigquery_path_conforms(
     await run_pipeline(services.settings, ORG, credential_id, MAR_2024, provider="gcp")
     output = tmp_path / "focus.parquet"
 
-    rows = await export_focus(services.settings, focus_pb.ExportFocusRequest(org_slug=ORG), output)
+    rows = await export_focus(services.caller(ORG), focus_pb.ExportFocusRequest(org_slug=ORG), output)
 
     assert rows == len(nested_rows()) + 1
     assert_conforms(output)

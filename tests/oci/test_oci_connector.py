@@ -11,10 +11,19 @@ import duckdb
 import pytest
 
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage
-from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated, Unavailable
+from cloudact_providers.oci.credential import OciSourceConfig
+from cloudact_shared.errors import (
+    CloudactError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from ingest_svc.connectors.base import ResolvedCredential
-from ingest_svc.connectors.oci import OciObjectStorageConnector, OciSourceConfig
+from ingest_svc.connectors.oci import OciObjectStorageConnector
 from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, csv_bytes, focus_rows, needs_sample, sample_rows
+from tests.providers.loopback import BODY_MARKER, GARBAGE, GARBAGE_MARKER, answering, marker_bodies
 
 NOV, DEC = date(2023, 11, 1), date(2023, 12, 1)
 
@@ -112,6 +121,25 @@ async def test_unreachable_endpoint_is_unavailable(api_key: ApiKey) -> None:
     with pytest.raises(Unavailable):
         async with OciObjectStorageConnector(_credential(api_key, storage)) as source:
             await source.list_objects([NOV])
+
+
+@pytest.mark.parametrize("payload", [GARBAGE, *marker_bodies(400), *marker_bodies(500), *marker_bodies(401)])
+async def test_an_endpoint_answering_garbage_or_an_error_body_is_not_echoed(api_key: ApiKey, payload: bytes) -> None:
+    with answering(payload) as endpoint, pytest.raises(CloudactError) as caught:
+        credential = ResolvedCredential("c", "oci", {"endpoint": endpoint, "max_attempts": "1"}, api_key.secret())
+        async with OciObjectStorageConnector(credential) as source:
+            await source.list_objects([NOV])
+    message = str(caught.value)
+    assert GARBAGE_MARKER not in message and BODY_MARKER not in message and "10.0.0.7" not in message
+    assert f"oci://bling/{api_key.tenancy}/{PREFIX}" in message
+
+
+def test_an_endpoint_with_a_password_is_refused_without_echoing_it(api_key: ApiKey) -> None:
+    config = {"endpoint": "https://admin:hunter2-CANARY@objectstorage.us-ashburn-1.oraclecloud.com"}
+    with pytest.raises(InvalidArgument) as caught:
+        OciObjectStorageConnector(ResolvedCredential("c", "oci", config, api_key.secret()))
+    assert [v.field for v in caught.value.violations] == ["credential.config.endpoint"]
+    assert "hunter2-CANARY" not in str(caught.value)
 
 
 def test_bad_secret_is_invalid_argument_naming_fields_only(api_key: ApiKey) -> None:

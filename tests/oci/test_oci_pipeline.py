@@ -10,10 +10,10 @@ import grpc
 import pytest
 
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage
-from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.settings import CloudactSettings
+from tests.channels import org_channel
 from tests.conftest import Services
 from tests.e2e.helpers import error_reason, read_table, run_pipeline
 from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, SAMPLE, focus_rows, needs_sample, sample_rows
@@ -25,7 +25,7 @@ NOV_2023 = date(2023, 11, 1)
 async def _credential(
     settings: CloudactSettings, name: str, key: ApiKey, storage: FakeObjectStorage, **config: str
 ) -> str:
-    async with open_channel(settings.credential_address) as channel:
+    async with org_channel(settings, settings.credential_address, ORG) as channel:
         created = await CredentialServiceStub(channel).CreateCredential(
             cred_pb.CreateCredentialRequest(
                 org_slug=ORG,

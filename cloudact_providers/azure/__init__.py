@@ -1,0 +1,1 @@
+"""Azure: Cost Management exports (cost details, FocusCost) delivered to Blob Storage."""

@@ -1,0 +1,1 @@
+"""GCP: the Cloud Billing export in BigQuery (standard or detailed usage cost table)."""

@@ -1,0 +1,1 @@
+"""OCI: cost reports and FOCUS reports in Oracle-owned Object Storage."""
