@@ -1,10 +1,14 @@
 """LocalKeyRing: the embedded deployment's key-encryption keys, in a versioned key ring file.
 
-The file (``{data_dir}/secrets/keyring.json``, mode 0600 in a 0700 directory) holds every KEK
-version as 32 random bytes, base64-encoded; the newest wraps new data keys and the older ones stay
-for unwrapping until every credential has been rotated onto the newest. Another process (an ops
-CLI) may rotate the same file: writes are atomic (temp file + rename, under ``flock``) and a running
-server picks a new version up on its next call.
+The file (``{data_dir}-keys/keyring.json`` by default, mode 0600 in a 0700 directory) holds every
+KEK version as 32 random bytes, base64-encoded; the newest wraps new data keys and the older ones
+stay for unwrapping until every credential has been rotated onto the newest. Another process (an
+ops CLI) may rotate the same file: writes are atomic (temp file + rename, under ``flock``) and a
+running server picks a new version up on its next call.
+
+The key ring lives outside the data directory, so a copy of the data and the credential records
+(a backup, a support bundle) never carries the key that opens them. Installations from before kept it
+at ``{data_dir}/secrets/keyring.json``; ``open(path, legacy_path=...)`` moves it from there once.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import base64
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 from collections.abc import Iterator, Mapping
@@ -26,11 +31,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from credential_svc.adapters.kms import WrappedKey, undecryptable
 
+_log = logging.getLogger(__name__)
+
 _FORMAT = 1
 _VERSION_PREFIX = "local-v"
 _KEK_BYTES = 32
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
+
+
+class KeyRingLocationError(RuntimeError):
+    """The key ring exists both at its old place and at its new one; which is right is not guessed."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +68,24 @@ class LocalKeyRing:
         return f"LocalKeyRing(path={str(self._path)!r}, current={self._ring.current!r})"
 
     @classmethod
-    async def open(cls, path: Path) -> LocalKeyRing:
+    async def open(cls, path: Path, *, legacy_path: Path | None = None) -> LocalKeyRing:
         """Opens the key ring at ``path``, creating it (0600, directory 0700) with one version if absent.
+
+        Args:
+            path: Where the key ring lives.
+            legacy_path: Where an older installation kept it. If only that file exists, it is moved
+                to ``path`` first (atomically, keeping its 0600 mode), so its credentials still decrypt.
 
         Raises:
             PermissionError: if the file is readable or writable by group or others.
+            KeyRingLocationError: both ``legacy_path`` and ``path`` hold a key ring (different ones).
         """
+        if legacy_path is not None and await asyncio.to_thread(_move_legacy, legacy_path, path):
+            _log.warning(
+                "moved the key ring from %s to %s, outside the data directory; back it up from its new place",
+                legacy_path,
+                path,
+            )
         ring = await asyncio.to_thread(_open_or_create, path)
         return cls(path, ring)
 
@@ -128,6 +151,74 @@ def _open_or_create(path: Path) -> _Ring:
         if not path.exists():
             _write_atomic(path, {"format": _FORMAT, "keys": [_new_entry(1)]})
     return _read(path)
+
+
+def _move_legacy(legacy: Path, path: Path) -> bool:
+    """Moves the key ring from ``legacy`` to ``path`` if only ``legacy`` exists; True if it moved."""
+    if legacy.resolve() == path.resolve() or not legacy.exists():
+        return False
+    _ensure_private_dir(path.parent)
+    # Both locks, always in this order: no rotation (at either place) or second server interleaves.
+    with _locked(legacy), _locked(path):
+        if not legacy.exists():
+            return False  # another process moved it while we waited for the lock
+        if path.exists():
+            if not _same_key_ring(legacy, path):
+                raise KeyRingLocationError(_conflict_message(legacy, path))
+            # An earlier move stopped after creating the new file: finish it.
+        else:
+            _load_document(legacy)  # a world-readable or broken ring is refused, not moved
+            _link_or_copy(legacy, path)
+        legacy.unlink()
+    _fsync_dir(path.parent)
+    _fsync_dir(legacy.parent)
+    return True
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Creates ``target`` with ``source``'s content in one step (a reader sees all of it or nothing)."""
+    try:
+        os.link(source, target)  # same inode: same bytes and the same 0600 mode
+        return
+    except FileExistsError:
+        raise
+    except OSError:
+        pass  # another file system (EXDEV) or no hard links: copy instead
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(source.read_bytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        # Safe to rename over: the caller checked that target is absent under target's lock, which
+        # every process that creates a key ring holds while doing so.
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def _same_key_ring(first: Path, second: Path) -> bool:
+    return first.samefile(second) or first.read_bytes() == second.read_bytes()
+
+
+def _conflict_message(legacy: Path, path: Path) -> str:
+    return (
+        f"two different key rings: {path} (where the key ring lives now) and {legacy} (where older"
+        " versions kept it, inside the data directory). Refusing to start rather than guess which one"
+        " encrypts the stored credentials: keep that one at the new place, move the other out of both"
+        " places, and start again."
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _rotate(path: Path) -> _Ring:
@@ -212,8 +303,4 @@ def _write_atomic(path: Path, document: Mapping[str, object]) -> None:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync_dir(path.parent)

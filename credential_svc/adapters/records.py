@@ -1,28 +1,25 @@
 """Credential records in SQLite (``{data_dir}/credentials.sqlite``): metadata plus the envelope.
 
 Every query takes ``org_slug`` and filters by it, so one organisation can never read, rotate or
-delete another's row, even with a valid credential id.
+delete another's row, even with a valid credential id. Listing is by keyset pages in one stable order
+(created_at, credential_id), so no response grows with the size of an organisation.
 
-Why stdlib ``sqlite3`` behind ``asyncio.to_thread`` rather than an async driver: each statement is a
-local, indexed, sub-millisecond operation on a small table, so a worker thread keeps the event loop
-free without adding a dependency (aiosqlite does the same thing internally). One connection is
-shared and serialised with a lock; SQLite serialises writers anyway.
+The database is a ``cloudact_shared.sqlite.LockedSqlite`` (why SQLite in a worker thread: there).
 """
 
 from __future__ import annotations
 
-import asyncio
+import enum
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from cloudact_shared.errors import Unavailable
+from cloudact_shared.sqlite import LockedSqlite
 
 _T = TypeVar("_T")
 
@@ -43,7 +40,13 @@ CREATE TABLE IF NOT EXISTS credentials (
     UNIQUE (org_slug, provider, display_name)
 );
 CREATE INDEX IF NOT EXISTS credentials_by_org ON credentials (org_slug, provider, created_at);
+CREATE TABLE IF NOT EXISTS vault_keys (
+    name TEXT PRIMARY KEY,
+    key  BLOB NOT NULL  -- random bytes, created once, shared by every replica using this database
+);
 """
+_PAGE_TOKEN_KEY = "page_token"
+_PAGE_TOKEN_KEY_BYTES = 32
 
 _COLUMNS = (
     "credential_id, org_slug, provider, display_name, secret_field_names, config, key_version, "
@@ -76,19 +79,52 @@ class CredentialRecord:
     rotated_at: datetime | None
 
 
+@dataclass(frozen=True)
+class ListPosition:
+    """A place in an organisation's listing order: the last record a page ended with."""
+
+    created_at: datetime
+    credential_id: str
+
+
+class InsertOutcome(enum.Enum):
+    """What ``CredentialRecords.insert`` did."""
+
+    INSERTED = "inserted"
+    DUPLICATE = "duplicate"
+    """The org already has a record with this provider and display name."""
+    ORG_FULL = "org_full"
+    """The org already holds ``max_per_org`` records."""
+
+
 class CredentialRecords(Protocol):
     """Where credential records live. Every call is scoped to one org; a miss is None / False."""
 
-    async def insert(self, record: CredentialRecord) -> bool:
-        """Stores a new record; False when (org, provider, display_name) is taken already."""
+    async def insert(self, record: CredentialRecord, *, max_per_org: int) -> InsertOutcome:
+        """Stores a new record unless its name is taken or its org holds ``max_per_org`` records.
+
+        The count and the insert are one transaction, so concurrent creates never overshoot the limit.
+        """
         ...
 
     async def get(self, org_slug: str, credential_id: str) -> CredentialRecord | None:
         """The record, or None when it does not exist in this org."""
         ...
 
-    async def list_org(self, org_slug: str, provider: str | None = None) -> list[CredentialRecord]:
-        """The org's records, oldest first, optionally only one provider's."""
+    async def list_org(
+        self,
+        org_slug: str,
+        provider: str | None = None,
+        *,
+        after: ListPosition | None = None,
+        limit: int | None = None,
+    ) -> list[CredentialRecord]:
+        """The org's records ordered by (created_at, credential_id), optionally one provider's.
+
+        Args:
+            after: Only records strictly after this position (the last one of the previous page).
+            limit: At most this many records (None: all).
+        """
         ...
 
     async def replace_envelope(
@@ -111,49 +147,51 @@ class CredentialRecords(Protocol):
         """Deletes a record; False when it does not exist in this org."""
         ...
 
+    async def page_token_key(self) -> bytes:
+        """A random key for signing page tokens, the same for every replica sharing these records."""
+        ...
+
 
 class SqliteCredentialRecords:
     """The credential table. Build with ``await SqliteCredentialRecords.open(path)``; ``close()`` on stop."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection: sqlite3.Connection | None = connection
-        self._lock = threading.Lock()
+    def __init__(self, db: LockedSqlite) -> None:
+        self._db = db
 
     @classmethod
     async def open(cls, path: Path) -> SqliteCredentialRecords:
         """Opens (creating if needed) the database at ``path`` and its schema."""
-        return cls(await asyncio.to_thread(_connect, path))
+        db = await LockedSqlite.open(path, _SCHEMA, what="the credential store", prepare=_secure_pragmas)
+        await db.run(_seed_page_token_key)
+        return cls(db)
 
     async def close(self) -> None:
-        """Closes the connection once the operation in flight (if any) has finished.
+        """Closes the database once the operation in flight (if any) has finished."""
+        await self._db.close()
 
-        Under the same lock as every operation: a stopping server cancels its RPCs, but their worker
-        threads run on, and closing the connection under one of them crashes the process.
-        """
+    async def insert(self, record: CredentialRecord, *, max_per_org: int) -> InsertOutcome:
+        """Stores a new record unless its name is taken or its org holds ``max_per_org`` records."""
 
-        def locked() -> None:
-            with self._lock:
-                if self._connection is not None:
-                    self._connection.close()
-                    self._connection = None
-
-        await asyncio.to_thread(locked)
-
-    async def insert(self, record: CredentialRecord) -> bool:
-        """Stores a new record; False when (org, provider, display_name) is taken already."""
-
-        def run(db: sqlite3.Connection) -> bool:
+        def run(db: sqlite3.Connection) -> InsertOutcome:
             try:
                 with db:
+                    # IMMEDIATE takes the write lock before counting: another process sharing the file
+                    # cannot insert between our count and our insert.
+                    db.execute("BEGIN IMMEDIATE")
+                    (count,) = db.execute(
+                        "SELECT COUNT(*) FROM credentials WHERE org_slug = ?", (record.org_slug,)
+                    ).fetchone()
+                    if count >= max_per_org:
+                        return InsertOutcome.ORG_FULL
                     db.execute(
                         f"INSERT INTO credentials ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         _to_row(record),
                     )
             except sqlite3.IntegrityError:
-                return False
-            return True
+                return InsertOutcome.DUPLICATE
+            return InsertOutcome.INSERTED
 
-        return await self._run(run)
+        return await self._db.run(run)
 
     async def get(self, org_slug: str, credential_id: str) -> CredentialRecord | None:
         """The record, or None when it does not exist in this org."""
@@ -165,21 +203,41 @@ class SqliteCredentialRecords:
             ).fetchone()
             return None if row is None else _from_row(row)
 
-        return await self._run(run)
+        return await self._db.run(run)
 
-    async def list_org(self, org_slug: str, provider: str | None = None) -> list[CredentialRecord]:
-        """The org's records, oldest first, optionally only one provider's."""
+    async def list_org(
+        self,
+        org_slug: str,
+        provider: str | None = None,
+        *,
+        after: ListPosition | None = None,
+        limit: int | None = None,
+    ) -> list[CredentialRecord]:
+        """The org's records ordered by (created_at, credential_id), optionally one provider's.
+
+        Args:
+            after: Only records strictly after this position (the last one of the previous page).
+            limit: At most this many records (None: all).
+        """
 
         def run(db: sqlite3.Connection) -> list[CredentialRecord]:
             query = f"SELECT {_COLUMNS} FROM credentials WHERE org_slug = ?"
-            params: list[str] = [org_slug]
+            params: list[object] = [org_slug]
             if provider:
                 query += " AND provider = ?"
                 params.append(provider)
-            rows = db.execute(query + " ORDER BY created_at, credential_id", params).fetchall()
-            return [_from_row(row) for row in rows]
+            if after is not None:
+                # Keyset paging: rows created or deleted meanwhile never shift a later page.
+                created = _timestamp(after.created_at)
+                query += " AND (created_at > ? OR (created_at = ? AND credential_id > ?))"
+                params += [created, created, after.credential_id]
+            query += " ORDER BY created_at, credential_id"
+            if limit is not None:
+                query += " LIMIT ?"
+                params.append(limit)
+            return [_from_row(row) for row in db.execute(query, params).fetchall()]
 
-        return await self._run(run)
+        return await self._db.run(run)
 
     async def replace_envelope(
         self,
@@ -204,7 +262,7 @@ class SqliteCredentialRecords:
                         envelope.nonce,
                         envelope.ciphertext,
                         json.dumps(list(secret_field_names)),
-                        rotated_at.isoformat(timespec="microseconds"),
+                        _timestamp(rotated_at),
                         org_slug,
                         credential_id,
                         expected_nonce,
@@ -212,7 +270,7 @@ class SqliteCredentialRecords:
                 )
             return cursor.rowcount == 1
 
-        return await self._run(run)
+        return await self._db.run(run)
 
     async def delete(self, org_slug: str, credential_id: str) -> bool:
         """Deletes a record; False when it does not exist in this org."""
@@ -225,31 +283,32 @@ class SqliteCredentialRecords:
                 )
             return cursor.rowcount == 1
 
-        return await self._run(run)
+        return await self._db.run(run)
 
-    async def _run(self, operation: Callable[[sqlite3.Connection], _T]) -> _T:
-        def locked() -> _T:
-            with self._lock:
-                if self._connection is None:
-                    raise Unavailable("the credential store is shutting down", reason="STORE_CLOSED")
-                return operation(self._connection)
+    async def page_token_key(self) -> bytes:
+        """The page-token signing key stored beside the records (created when the database was)."""
 
-        return await asyncio.to_thread(locked)
+        def run(db: sqlite3.Connection) -> bytes:
+            (key,) = db.execute("SELECT key FROM vault_keys WHERE name = ?", (_PAGE_TOKEN_KEY,)).fetchone()
+            return bytes(key)
+
+        return await self._db.run(run)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Ciphertexts and wrapped keys only, but still nobody else's business: 0600 (SQLite gives its
-    # journal file the database file's permissions).
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    path.chmod(0o600)
-    connection = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+def _secure_pragmas(connection: sqlite3.Connection) -> None:
     # secure_delete: freed pages (an old ciphertext after rotate, a deleted row) are zeroed, not left
     # readable in the file. The default rollback journal (not WAL) keeps no old page copies around.
     connection.execute("PRAGMA secure_delete = ON")
     connection.execute("PRAGMA foreign_keys = ON")
-    connection.executescript(_SCHEMA)
-    return connection
+
+
+def _seed_page_token_key(connection: sqlite3.Connection) -> None:
+    with connection:
+        # OR IGNORE: the first process to open the database picks the key; every later one reads it.
+        connection.execute(
+            "INSERT OR IGNORE INTO vault_keys (name, key) VALUES (?, ?)",
+            (_PAGE_TOKEN_KEY, os.urandom(_PAGE_TOKEN_KEY_BYTES)),
+        )
 
 
 def _to_row(record: CredentialRecord) -> tuple[object, ...]:
@@ -264,9 +323,14 @@ def _to_row(record: CredentialRecord) -> tuple[object, ...]:
         record.envelope.wrapped_data_key,
         record.envelope.nonce,
         record.envelope.ciphertext,
-        record.created_at.isoformat(timespec="microseconds"),
-        None if record.rotated_at is None else record.rotated_at.isoformat(timespec="microseconds"),
+        _timestamp(record.created_at),
+        None if record.rotated_at is None else _timestamp(record.rotated_at),
     )
+
+
+def _timestamp(value: datetime) -> str:
+    """The stored spelling of a time; one spelling for every row, so text order is time order."""
+    return value.isoformat(timespec="microseconds")
 
 
 def _from_row(row: tuple[Any, ...]) -> CredentialRecord:

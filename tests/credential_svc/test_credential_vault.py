@@ -11,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from cloudact_shared.errors import CloudactError, NotFound, PermissionDenied
+from cloudact_shared.errors import CloudactError, NotFound
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.kms import WrappedKey
 from credential_svc.adapters.records import SqliteCredentialRecords
 from credential_svc.service import CredentialVault, DecryptedCredential, NewCredential, Secret
 
-TOKEN = "pipeline-token-for-tests"
-BEARER = f"Bearer {TOKEN}"
-SECRET_VALUE = "sk-live-DO-NOT-LEAK-0123456789"
+SECRET_VALUE = "wJalrXUtnFEMI-DO-NOT-LEAK-0123456789"
+CONFIG = {"bucket": "acme-billing", "export_name": "prod-cur", "prefix": "exports", "layout": "cur2"}
+
+
+def _aws_secret(secret_access_key: str) -> dict[str, str]:
+    return {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": secret_access_key}
 
 
 class _CountingKeyService:
@@ -55,26 +58,26 @@ async def parts(tmp_path: Path) -> tuple[LocalKeyRing, SqliteCredentialRecords]:
     return ring, records
 
 
-def _new(name: str = "openai key") -> NewCredential:
-    return NewCredential("acme_corp", "openai", name, Secret.of({"api_key": SECRET_VALUE}), {"org": "org-1"})
+def _new(name: str = "prod billing") -> NewCredential:
+    return NewCredential("acme_corp", "aws", name, Secret.of(_aws_secret(SECRET_VALUE)), CONFIG)
 
 
 async def test_plaintext_cache_expires_after_ttl(parts: tuple[LocalKeyRing, SqliteCredentialRecords]) -> None:
     ring, records = parts
     kek = _CountingKeyService(ring)
     clock = _FakeClock()
-    vault = CredentialVault(records, kek, pipeline_token=TOKEN, cache_ttl_seconds=300, clock=clock)
+    vault = CredentialVault(records, kek, cache_ttl_seconds=300, clock=clock)
     created = await vault.create(_new())
 
-    first = await vault.decrypt("acme_corp", created.credential_id, authorization=BEARER)
+    first = await vault.decrypt("acme_corp", created.credential_id)
     clock.now += 299
-    second = await vault.decrypt("acme_corp", created.credential_id, authorization=BEARER)
-    assert first.secret.reveal() == second.secret.reveal() == {"api_key": SECRET_VALUE}
+    second = await vault.decrypt("acme_corp", created.credential_id)
+    assert first.secret.reveal() == second.secret.reveal() == _aws_secret(SECRET_VALUE)
     assert kek.unwraps == 1  # served from the cache
 
     clock.now += 2  # 301 s after caching: gone from memory
     assert len(vault._cache) == 0
-    await vault.decrypt("acme_corp", created.credential_id, authorization=BEARER)
+    await vault.decrypt("acme_corp", created.credential_id)
     assert kek.unwraps == 2
 
 
@@ -82,56 +85,42 @@ async def test_cache_never_outlives_rotation_or_deletion(
     parts: tuple[LocalKeyRing, SqliteCredentialRecords],
 ) -> None:
     ring, records = parts
-    vault = CredentialVault(records, ring, pipeline_token=TOKEN)
+    vault = CredentialVault(records, ring)
     # A second replica sharing the same records and key ring, with its own cache.
-    replica = CredentialVault(records, ring, pipeline_token=TOKEN)
+    replica = CredentialVault(records, ring)
     created = await vault.create(_new())
-    await replica.decrypt("acme_corp", created.credential_id, authorization=BEARER)
+    await replica.decrypt("acme_corp", created.credential_id)
 
-    await vault.rotate("acme_corp", created.credential_id, Secret.of({"api_key": "rotated"}))
+    await vault.rotate("acme_corp", created.credential_id, Secret.of(_aws_secret("rotated")))
     assert len(vault._cache) == 0
-    fresh = await replica.decrypt("acme_corp", created.credential_id, authorization=BEARER)
-    assert fresh.secret.reveal() == {"api_key": "rotated"}  # the nonce changed, the stale entry is ignored
+    fresh = await replica.decrypt("acme_corp", created.credential_id)
+    assert fresh.secret.reveal() == _aws_secret("rotated")  # the nonce changed, the stale entry is ignored
 
     await vault.delete("acme_corp", created.credential_id)
     with pytest.raises(NotFound):
-        await replica.decrypt("acme_corp", created.credential_id, authorization=BEARER)
+        await replica.decrypt("acme_corp", created.credential_id)
 
 
 def test_cache_ttl_is_capped_at_five_minutes(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        CredentialVault(object(), object(), pipeline_token=TOKEN, cache_ttl_seconds=301)  # type: ignore[arg-type]
+        CredentialVault(object(), object(), cache_ttl_seconds=301)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        CredentialVault(object(), object(), pipeline_token="")  # type: ignore[arg-type]
+        CredentialVault(object(), object(), max_credentials_per_org=0)  # type: ignore[arg-type]
 
 
 async def test_secret_reprs_are_redacted(parts: tuple[LocalKeyRing, SqliteCredentialRecords]) -> None:
     ring, records = parts
-    vault = CredentialVault(records, ring, pipeline_token=TOKEN)
+    vault = CredentialVault(records, ring)
     new = _new()
     created = await vault.create(new)
-    decrypted = await vault.decrypt("acme_corp", created.credential_id, authorization=BEARER)
+    decrypted = await vault.decrypt("acme_corp", created.credential_id)
     assert isinstance(decrypted, DecryptedCredential)
     for shown in (repr(new), str(new), repr(new.secret), str(decrypted.secret), repr(decrypted), repr(vault)):
         assert SECRET_VALUE not in shown
-    assert "api_key" in repr(decrypted.secret) and "<redacted>" in repr(decrypted.secret)
+    assert "aws_secret_access_key" in repr(decrypted.secret) and "<redacted>" in repr(decrypted.secret)
     assert f"{decrypted}".count(SECRET_VALUE) == 0
     with pytest.raises(TypeError):
         pickle.dumps(decrypted.secret)
-
-
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", f"bearer  {TOKEN}x", "Bearer tokén", TOKEN])
-async def test_only_the_pipeline_may_decrypt(
-    parts: tuple[LocalKeyRing, SqliteCredentialRecords], authorization: str | None
-) -> None:
-    ring, records = parts
-    vault = CredentialVault(records, ring, pipeline_token=TOKEN)
-    created = await vault.create(_new())
-    with pytest.raises(PermissionDenied):
-        await vault.decrypt("acme_corp", created.credential_id, authorization=authorization)
-    # Scheme is case-insensitive, as HTTP says.
-    ok = await vault.decrypt("acme_corp", created.credential_id, authorization=f"bearer {TOKEN}")
-    assert ok.secret.reveal()["api_key"] == SECRET_VALUE
 
 
 async def test_keyring_wraps_with_newest_and_unwraps_old_versions(tmp_path: Path) -> None:
@@ -207,14 +196,14 @@ async def test_concurrent_rotations_never_lose_a_new_secret(
 ) -> None:
     ring, records = parts
     interrupting = _InterruptingKeyService(ring)
-    vault = CredentialVault(records, interrupting, pipeline_token=TOKEN)
-    other_replica = CredentialVault(records, ring, pipeline_token=TOKEN)
+    vault = CredentialVault(records, interrupting)
+    other_replica = CredentialVault(records, ring)
     created = await vault.create(_new())
 
     # While this replica re-wraps the old secret, another one replaces the secret.
     interrupting.during_first_wrap = lambda: other_replica.rotate(
-        "acme_corp", created.credential_id, Secret.of({"api_key": "replaced"})
+        "acme_corp", created.credential_id, Secret.of(_aws_secret("replaced"))
     )
     await vault.rotate("acme_corp", created.credential_id)
-    result = await vault.decrypt("acme_corp", created.credential_id, authorization=BEARER)
-    assert result.secret.reveal() == {"api_key": "replaced"}
+    result = await vault.decrypt("acme_corp", created.credential_id)
+    assert result.secret.reveal() == _aws_secret("replaced")
