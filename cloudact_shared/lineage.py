@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloudact_shared.errors import FieldViolation, InvalidArgument
 from cloudact_shared.gen.cloudact.lineage.v1 import lineage_pb2
+from cloudact_shared.naming import canonical_credential_id, echo
 
 LINEAGE_COLUMNS = ("x_pipeline_id", "x_credential_id", "x_run_id", "x_ingested_at", "x_pipeline_run_date")
 
@@ -43,7 +44,13 @@ class Lineage:
 
     @classmethod
     def from_proto(cls, message: lineage_pb2.Lineage) -> Lineage:
-        """Reads a Lineage message, rejecting one with a missing field."""
+        """Reads a Lineage message, rejecting one with a missing field or a non-canonical credential id.
+
+        Raises:
+            InvalidArgument: a field is missing, ``pipeline_run_date`` is not a date, or
+                ``credential_id`` is not the canonical spelling of a UUID (another spelling would
+                open a second slice of the same credential).
+        """
         missing = [
             name
             for name in ("pipeline_id", "credential_id", "run_id", "pipeline_run_date")
@@ -57,6 +64,7 @@ class Lineage:
                 reason="INCOMPLETE_LINEAGE",
                 violations=[FieldViolation(f"lineage.{m}", "required") for m in missing],
             )
+        _require_canonical(message.credential_id)
         try:
             run_date = date.fromisoformat(message.pipeline_run_date)
         except ValueError as exc:
@@ -81,3 +89,13 @@ class Lineage:
             "x_ingested_at": self.ingested_at,
             "x_pipeline_run_date": self.pipeline_run_date,
         }
+
+
+def _require_canonical(credential_id: str) -> None:
+    field = "lineage.credential_id"
+    if canonical_credential_id(credential_id, field) != credential_id:
+        raise InvalidArgument(
+            f"{field} {echo(credential_id)} is not in canonical form (lower-case, hyphenated UUID)",
+            reason="NON_CANONICAL_CREDENTIAL_ID",
+            violations=[FieldViolation(field, "must be a lower-case, hyphenated UUID")],
+        )

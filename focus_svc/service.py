@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -17,6 +15,7 @@ from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name, raw_table_name, validate_provider
 from cloudact_shared.storage import SliceKey, TableStore, load_schema
+from cloudact_shared.workspace import WorkDirs
 from focus_svc import conversion
 
 
@@ -30,9 +29,9 @@ class ConversionOutcome:
 class FocusConverter:
     """Runs sql/ over the raw table (DuckDB) and replaces the run's FOCUS slice atomically."""
 
-    def __init__(self, store: TableStore, *, work_root: Path, batch_rows: int, memory_limit: str) -> None:
+    def __init__(self, store: TableStore, *, work_dirs: WorkDirs, batch_rows: int, memory_limit: str) -> None:
         self._store = store
-        self._work_root = work_root
+        self._work_dirs = work_dirs
         self._batch_rows = batch_rows
         self._memory_limit = memory_limit
 
@@ -52,9 +51,8 @@ class FocusConverter:
             raise InvalidArgument(f"no FOCUS mapping for provider {provider!r}", reason="NO_FOCUS_MAPPING")
         if not self._store.table_exists(dataset, raw_table):
             raise FailedPrecondition(f"{dataset}.{raw_table} does not exist yet; run the pipeline first")
-        self._work_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self._work_root) as spill:
-            con = duck.connect(memory_limit=self._memory_limit, temp_dir=Path(spill))
+        with self._work_dirs.claim(prefix="focus-") as spill:
+            con = duck.connect(memory_limit=self._memory_limit, temp_dir=spill)
             try:
                 return self._convert(con, dataset, raw_table, provider, lineage, periods)
             finally:

@@ -1,34 +1,48 @@
-"""PipelineService servicer: protobuf in, PipelineRunner events out as protobuf."""
+"""PipelineService servicer: protobuf in, PipelineRunner events and run-log records out as protobuf."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import date
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from cloudact_providers.registry import validate_credential
 from cloudact_shared.clients import open_channel
 from cloudact_shared.errors import FieldViolation, InvalidArgument
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pb
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2_grpc as pb_grpc
+from cloudact_shared.naming import parse_date
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server, remaining_timeout
 from cloudact_shared.settings import CloudactSettings
-from cloudact_shared.storage import TableStore, open_store
+from cloudact_shared.storage import TableStore, open_store, start_housekeeping
+from cloudact_shared.workspace import WorkDirs
 from ingest_svc.adapters.credentials import CredentialClient
 from ingest_svc.adapters.focus import FocusClient
+from ingest_svc.adapters.leases import ProcessLease, leases_dir, owner_alive
+from ingest_svc.adapters.runs import SqliteRunLog, run_log_path
+from ingest_svc.adapters.slices import TableSliceInspector
 from ingest_svc.config import all_pipeline_configs
-from ingest_svc.service import PipelineRunner, Progress, RunRequest, RunResult, months_between
+from ingest_svc.model import Progress, RunRecord, RunResult
+from ingest_svc.reconcile import Reconciler
+from ingest_svc.runs import RunHistory
+from ingest_svc.service import PipelineRunner, RunRequest, SliceLocks, months_between
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PipelineService"].full_name
 
 
 class PipelineServicer(pb_grpc.PipelineServiceServicer):
-    """Streams a run's progress; the last message carries the result."""
+    """Streams a run's progress (the last message carries the result) and reads the run log."""
 
-    def __init__(self, runner: PipelineRunner, default_timeout: float) -> None:
+    def __init__(self, runner: PipelineRunner, history: RunHistory, default_timeout: float) -> None:
         self._runner = runner
+        self._history = history
         self._default_timeout = default_timeout
 
     async def RunPipeline(
@@ -36,11 +50,28 @@ class PipelineServicer(pb_grpc.PipelineServiceServicer):
     ) -> AsyncIterator[pb.RunPipelineResponse]:
         run_request = _run_request(request)
         deadline = remaining_timeout(context, self._default_timeout)
-        async for event in self._runner.run(run_request, deadline_seconds=deadline):
+        # The run is a background task: if this stream is cancelled, only the watching stops.
+        handle = await self._runner.start(run_request, deadline_seconds=deadline)
+        async for event in handle.events():
             if isinstance(event, RunResult):
                 yield pb.RunPipelineResponse(result=_result(event))
             else:
-                yield pb.RunPipelineResponse(progress=_progress(event))
+                yield pb.RunPipelineResponse(progress=_progress(event, handle.run_id))
+
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.GetRunResponse:
+        record = await self._history.get(request.org_slug, request.run_id)
+        return pb.GetRunResponse(run=_run(record))
+
+    async def ListRuns(
+        self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListRunsResponse:
+        page = await self._history.list(
+            request.org_slug,
+            credential_id=request.credential_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListRunsResponse(runs=[_run(r) for r in page.runs], next_page_token=page.next_page_token)
 
     async def ListPipelines(
         self, request: pb.ListPipelinesRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -71,8 +102,8 @@ def _run_request(request: pb.RunPipelineRequest) -> RunRequest:
             )
         periods = [date(year, month, 1)]
     elif kind == "date_range":
-        start = _iso_date(request.date_range.start_date, "date_range.start_date")
-        end = _iso_date(request.date_range.end_date, "date_range.end_date")
+        start = parse_date(request.date_range.start_date, "date_range.start_date")
+        end = parse_date(request.date_range.end_date, "date_range.end_date")
         periods = months_between(start, end)
     else:
         periods = []
@@ -86,23 +117,13 @@ def _run_request(request: pb.RunPipelineRequest) -> RunRequest:
     )
 
 
-def _iso_date(text: str, field: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidArgument(
-            f"{field} {text!r} is not a date (YYYY-MM-DD)",
-            violations=[FieldViolation(field, "must be YYYY-MM-DD")],
-        ) from None
-
-
-def _timestamp(value: Any) -> Timestamp:
+def _timestamp(value: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
 
 
-def _progress(event: Progress) -> pb.ProgressEvent:
+def _progress(event: Progress, run_id: str) -> pb.ProgressEvent:
     return pb.ProgressEvent(
         stage=event.stage.value,  # type: ignore[arg-type]
         message=event.message,
@@ -110,6 +131,7 @@ def _progress(event: Progress) -> pb.ProgressEvent:
         rows_read=event.rows_read,
         rows_quarantined=event.rows_quarantined,
         at=_timestamp(event.at),
+        run_id=run_id,
     )
 
 
@@ -129,24 +151,138 @@ def _result(result: RunResult) -> pb.RunResult:
     )
 
 
+def _run(record: RunRecord) -> pb.Run:
+    run = pb.Run(
+        run_id=record.run_id,
+        org_slug=record.org_slug,
+        provider=record.provider,
+        pipeline_id=record.pipeline_id,
+        credential_id=record.credential_id,
+        billing_periods=[f"{p:%Y-%m}" for p in record.billing_periods],
+        lineage=record.lineage.to_proto(),
+        status=record.status.value,  # type: ignore[arg-type]
+        last_stage=record.stage.value,  # type: ignore[arg-type]
+        files_read=record.files_read,
+        rows_read=record.rows_read,
+        raw_rows_written=record.raw_rows_written,
+        rows_quarantined=record.rows_quarantined,
+        quarantine=[pb.QuarantineCount(reason=r, rows=n) for r, n in record.quarantine.items()],
+        focus_rows_written=record.focus_rows_written,
+        started_at=_timestamp(record.started_at),
+        repaired=record.repaired,
+        repair_pending=record.repair_pending,
+    )
+    if record.error is not None:
+        run.error.CopyFrom(
+            pb.RunError(code=record.error.code, reason=record.error.reason, message=record.error.message)
+        )
+    if record.raw_table_version is not None:
+        run.raw_table_version = record.raw_table_version
+    if record.focus_table_version is not None:
+        run.focus_table_version = record.focus_table_version
+    if record.finished_at is not None:
+        run.finished_at.CopyFrom(_timestamp(record.finished_at))
+    return run
+
+
 async def build(
     settings: CloudactSettings, *, address: str | None = None, store: TableStore | None = None
 ) -> BuiltServer:
     """Builds ingest_svc's server with channels to credential_svc and focus_svc."""
-    credential_channel = open_channel(settings.credential_address)
-    focus_channel = open_channel(settings.focus_address)
+    # ingest_svc proves itself with its own certificate on the other services' mutual-TLS ports.
+    credential_channel = open_channel(settings, settings.credential_internal_address, service="ingest_svc")
+    focus_channel = open_channel(settings, settings.focus_internal_address, service="ingest_svc")
+    runs = await _start_runs(
+        settings, store or open_store(settings), CredentialClient(credential_channel), FocusClient(focus_channel)
+    )
+    servicer = PipelineServicer(runs.runner, runs.history, settings.downstream_timeout_seconds)
+    registration = ServiceRegistration(
+        servicer, pb_grpc.add_PipelineServiceServicer_to_server, pb.DESCRIPTOR.services_by_name["PipelineService"]
+    )
+    try:
+        return build_service_server(
+            [registration],
+            settings,
+            "ingest_svc",
+            address=address,
+            on_drain=[runs.drain],
+            on_stop=[runs.stop, credential_channel.close, focus_channel.close],
+        )
+    except BaseException:
+        # No server to stop later: release the lease and the run log now (the port may be taken).
+        await runs.stop()
+        raise
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """The run side of ingest_svc: the runner, the run log reader, and how to drain and stop them."""
+
+    runner: PipelineRunner
+    history: RunHistory
+    drain: Callable[[], Awaitable[None]]
+    """Stops the reconciler and gives running runs the shutdown grace (before the server stops)."""
+    stop: Callable[[], Awaitable[None]]
+    """Drains if that has not happened, then closes the run log, the lease and the housekeeping."""
+
+
+async def _start_runs(
+    settings: CloudactSettings, store: TableStore, credentials: CredentialClient, focus: FocusClient
+) -> _Runs:
+    """Cleans up after a killed process, opens the run log, takes this process's lease, builds the
+    runner and starts the reconciler and the vacuum of the raw and quarantine tables."""
+    work_dirs = WorkDirs(settings.data_dir / "tmp")
+    stop_housekeeping = await start_housekeeping(
+        store,
+        work_dirs,
+        interval_hours=settings.vacuum_interval_hours,
+        retention_hours=settings.vacuum_retention_hours,
+        select=lambda _dataset, table: table.startswith("cloud_"),
+    )
+    runs = await SqliteRunLog.open(run_log_path(settings.data_dir))
+    lease = await asyncio.to_thread(ProcessLease.acquire, leases_dir(settings.data_dir))
+    locks = SliceLocks()
     runner = PipelineRunner(
-        store or open_store(settings),
-        CredentialClient(credential_channel, settings.resolved_pipeline_token()),
-        FocusClient(focus_channel),
-        work_root=settings.data_dir / "tmp",
+        store,
+        credentials,
+        focus,
+        runs,
+        work_dirs=work_dirs,
         batch_rows=settings.raw_batch_rows,
         memory_limit=settings.duckdb_memory_limit,
+        owner=lease.owner,
+        check_credential=functools.partial(
+            validate_credential, allow_endpoint_overrides=settings.allow_endpoint_overrides
+        ),
+        locks=locks,
     )
-    servicer = PipelineServicer(runner, settings.downstream_timeout_seconds)
-    registration = ServiceRegistration(servicer, pb_grpc.add_PipelineServiceServicer_to_server, SERVICE_NAME)
-    return build_service_server(
-        [registration],
-        address or settings.ingest_address,
-        on_stop=[credential_channel.close, focus_channel.close],
+    reconciler = Reconciler(
+        runs,
+        TableSliceInspector(store),
+        focus,
+        locks,
+        owner=lease.owner,
+        owner_alive=functools.partial(_owner_alive, settings),
+        timeout=settings.downstream_timeout_seconds,
+        clock=lambda: datetime.now(UTC),
     )
+    reconciling = asyncio.create_task(reconciler.run(settings.reconcile_interval_seconds), name="reconcile")
+
+    async def drain() -> None:
+        # Reconciler first (it may hold a slice lock), then the runs get their grace.
+        reconciling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciling
+        await runner.aclose(settings.shutdown_grace_seconds)
+
+    async def stop() -> None:
+        await drain()  # a no-op when the server drained already
+        await runs.close()
+        await asyncio.to_thread(lease.release)
+        await stop_housekeeping()
+
+    return _Runs(runner, RunHistory(runs), drain, stop)
+
+
+def _owner_alive(settings: CloudactSettings, owner: str) -> Awaitable[bool]:
+    return asyncio.to_thread(owner_alive, leases_dir(settings.data_dir), owner)

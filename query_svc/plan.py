@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from cloudact_shared.errors import FieldViolation, InvalidArgument
-from cloudact_shared.naming import FOCUS_TABLE, validate_org_slug
+from cloudact_shared.naming import FOCUS_TABLE, echo, parse_date, validate_org_slug
 from cloudact_shared.storage import TableSchema
 from query_svc.model import DEFAULT_METRICS, CostQuery, DimensionFilter, Grain, Metric
 
@@ -140,13 +140,22 @@ def _parse_date(text: str, field: str, violations: list[FieldViolation]) -> date
     if not text:
         violations.append(FieldViolation(field, "is required (YYYY-MM-DD)"))
         return None
+    if not _is_iso_date(text):
+        violations.append(FieldViolation(field, f"{echo(text)} is not a valid date (YYYY-MM-DD)"))
+        return None
     try:
-        if _ISO_DATE.fullmatch(text):
-            return date.fromisoformat(text)
+        # Bounded (2000..2100): the engine adds a day to the end date, which 9999-12-31 would overflow.
+        return parse_date(text, field)
+    except InvalidArgument as exc:
+        violations.extend(exc.violations)
+        return None
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        return bool(_ISO_DATE.fullmatch(text)) and bool(date.fromisoformat(text))
     except ValueError:
-        pass
-    violations.append(FieldViolation(field, f"{text!r} is not a valid date (YYYY-MM-DD)"))
-    return None
+        return False
 
 
 def _resolve(name: str, types: dict[str, str], field: str, violations: list[FieldViolation]) -> Dimension | None:
@@ -203,7 +212,7 @@ def _valid_value(value: str, kind: DimensionKind) -> bool:
         if kind is DimensionKind.TIMESTAMP:
             parse_instant(value)
         elif kind is DimensionKind.DATE:
-            return bool(_ISO_DATE.fullmatch(value)) and bool(date.fromisoformat(value))
-    except ValueError:
+            return _is_iso_date(value)
+    except (ValueError, OverflowError):  # "9999-12-31T23:00:00-05:00" overflows on the way to UTC
         return False
     return True

@@ -1,10 +1,9 @@
-"""Client of credential_svc: decrypts a credential under the pipeline identity."""
+"""Client of credential_svc: decrypts a credential over the mutual-TLS channel of ingest_svc's identity."""
 
 from __future__ import annotations
 
 import grpc
 
-from cloudact_shared.clients import pipeline_identity
 from cloudact_shared.errors import from_rpc_error
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -14,15 +13,14 @@ from ingest_svc.connectors.base import ResolvedCredential
 class CredentialClient:
     """Fetches plaintext credentials from credential_svc; never caches or logs them itself."""
 
-    def __init__(self, channel: grpc.aio.Channel, token: str) -> None:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = CredentialServiceStub(channel)
-        self._metadata = pipeline_identity(token)
 
     async def decrypt(self, org_slug: str, credential_id: str, *, timeout: float) -> ResolvedCredential:
         """Decrypts one credential of ``org_slug``; errors keep credential_svc's code and reason."""
         request = pb.DecryptCredentialRequest(org_slug=org_slug, credential_id=credential_id)
         try:
-            response = await self._stub.DecryptCredential(request, timeout=timeout, metadata=self._metadata)
+            response = await self._stub.DecryptCredential(request, timeout=timeout)
         except grpc.aio.AioRpcError as err:
             raise from_rpc_error(err) from None
         return ResolvedCredential(
