@@ -27,6 +27,7 @@ from typing import Literal
 import boto3
 
 from cloudact_cli.supervisor import start_in_process
+from cloudact_shared.auth import Role, TokenAuthority
 from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -95,8 +96,9 @@ def _start_moto(port: int) -> subprocess.Popen[bytes]:
 async def _run(settings: CloudactSettings, endpoint: str, source: dict[str, str]) -> dict[str, float]:
     settings, running = await start_in_process(settings)
     servers = list(running.values())
+    token, _ = TokenAuthority(settings.tokens_path).mint("bench", Role.OPERATOR, subject="make bench")
     try:
-        async with open_channel(settings.credential_address) as channel:
+        async with open_channel(settings, settings.credential_address, token=token) as channel:
             created = await CredentialServiceStub(channel).CreateCredential(
                 cred_pb.CreateCredentialRequest(
                     org_slug="bench",
@@ -118,7 +120,7 @@ async def _run(settings: CloudactSettings, endpoint: str, source: dict[str, str]
         previous = "start"
         sampler = _RssSampler()
         sampler.start()
-        async with open_channel(settings.ingest_address) as channel:
+        async with open_channel(settings, settings.ingest_address, token=token) as channel:
             async for event in PipelineServiceStub(channel).RunPipeline(request, timeout=3600):
                 now = time.perf_counter()
                 stages[previous] = stages.get(previous, 0.0) + now - last
@@ -196,7 +198,7 @@ def main() -> None:
             "export_name": "cur2" if layout == "cur2" else "legacy",
             "prefix": "exports" if layout == "cur2" else "legacy",
         }
-        settings = CloudactSettings(data_dir=args.work / "data", pipeline_token="bench-token")
+        settings = CloudactSettings(data_dir=args.work / "data", allow_endpoint_overrides=True)
         stages = asyncio.run(_run(settings, endpoint, config))
     finally:
         moto.kill()

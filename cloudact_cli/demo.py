@@ -18,11 +18,12 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import boto3
 from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
 from rich.console import Console
 
 from cloudact_cli.bigquery_emulator import (
@@ -34,12 +35,13 @@ from cloudact_cli.bigquery_emulator import (
     throwaway_service_account,
 )
 from cloudact_cli.emulators import Azurite, azurite, azurite_available, put_cost_export_run
-from cloudact_cli.main import pipeline_request, print_costs, query_costs, run_pipeline
+from cloudact_cli.main import list_all_credentials, pipeline_request, print_costs, query_costs, run_pipeline
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
+from cloudact_cli.rpc import caller_channel
 from cloudact_cli.supervisor import SERVICES, start_services, stop_services
 from cloudact_cli.synthetic import generate_cur2, generate_legacy_cur_csv
 from cloudact_cli.synthetic.gcp import NESTED_SCHEMA, month_rows
-from cloudact_shared.clients import open_channel
+from cloudact_shared.auth import Role, TokenAuthority, ensure_local_pki
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as query_pb
@@ -109,10 +111,9 @@ async def _replace_credential(
     settings: CloudactSettings, provider: str, name: str, secret: dict[str, str], config: dict[str, str]
 ) -> str:
     """Stores the demo's credential ``name`` (replacing one left by an earlier run); returns its id."""
-    async with open_channel(settings.credential_address) as channel:
+    async with caller_channel(settings, settings.credential_address) as channel:
         stub = CredentialServiceStub(channel)
-        listed = await stub.ListCredentials(cred_pb.ListCredentialsRequest(org_slug=ORG, provider=provider), timeout=30)
-        for existing in listed.credentials:
+        for existing in await list_all_credentials(stub, ORG, provider):
             if existing.display_name == name:
                 await stub.DeleteCredential(
                     cred_pb.DeleteCredentialRequest(org_slug=ORG, credential_id=existing.credential_id), timeout=30
@@ -247,8 +248,18 @@ def _azure_ready() -> bool:
     return True
 
 
+def _demo_settings() -> CloudactSettings:
+    """The environment's settings, with endpoint overrides on (the sources are local emulators),
+    the local TLS material issued if missing, and an admin token of the demo's org."""
+    settings = CloudactSettings(allow_endpoint_overrides=True)
+    if not settings.ca_path.exists():
+        ensure_local_pki(settings)
+    token, _ = TokenAuthority(settings.tokens_path).mint(ORG, Role.ADMIN, ttl=timedelta(hours=2), subject="make demo")
+    return settings.model_copy(update={"token": SecretStr(token)})
+
+
 def main() -> int:
-    settings = CloudactSettings()
+    settings = _demo_settings()
     # moto's HTTP server logs every request through werkzeug; the demo shows the pipeline's own progress.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

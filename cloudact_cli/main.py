@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,8 +18,7 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from cloudact_cli.rpc import call, pairs
-from cloudact_shared.clients import open_channel
+from cloudact_cli.rpc import call, caller_channel, pairs
 from cloudact_shared.errors import CloudactError
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -30,6 +30,9 @@ from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as query_pb
 from cloudact_shared.gen.cloudact.query.v1.query_service_pb2_grpc import QueryServiceStub
 from cloudact_shared.settings import CloudactSettings
 
+if TYPE_CHECKING:
+    from cloudact_shared.auth import TokenAuthority
+
 app = typer.Typer(help="CloudAct Costs: cloud billing to FOCUS 1.3.", no_args_is_help=True)
 credentials_app = typer.Typer(help="Store and manage provider credentials (credential_svc).", no_args_is_help=True)
 pipeline_app = typer.Typer(help="Run ingestion pipelines (ingest_svc).", no_args_is_help=True)
@@ -39,6 +42,12 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(query_app, name="query")
 app.add_typer(focus_app, name="focus")
+auth_app = typer.Typer(help="TLS material for the services (run once per deployment).", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Bearer tokens: mint, list, revoke (offline, with the signing key).", no_args_is_help=True
+)
+app.add_typer(auth_app, name="auth")
+app.add_typer(tokens_app, name="tokens")
 
 _console = Console(width=max(Console().width, 120))
 _TIMEOUT = 60.0
@@ -69,14 +78,98 @@ def serve(
     unknown = sorted(set(names) - set(SERVICES))
     if unknown:
         raise typer.BadParameter(f"unknown service(s) {unknown}; known: {list(SERVICES)}", param_hint="--only")
-    raise typer.Exit(asyncio.run(supervise(_settings(), names, log=lambda line: _console.print(line))))
+    settings = _settings()
+    if not settings.ca_path.exists():
+        _auth_init(settings, force=False)
+    raise typer.Exit(asyncio.run(supervise(settings, names, log=lambda line: _console.print(line))))
+
+
+# --- auth and tokens ---------------------------------------------------------------------------
+
+
+def _auth_init(settings: CloudactSettings, *, force: bool) -> None:
+    from cloudact_shared.auth import TlsSetupError, ensure_local_pki
+
+    try:
+        written = ensure_local_pki(settings, force=force)
+    except TlsSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    for path in written:
+        _console.print(f"wrote {path}")
+    _console.print(f"TLS: CA {settings.ca_path}; certificates in {settings.tls_path}")
+
+
+@auth_app.command("init")
+def auth_init(
+    force: Annotated[bool, typer.Option(help="Reissue the CA and every certificate.")] = False,
+) -> None:
+    """Creates a local CA and a certificate per service under $CLOUDACT_DATA_DIR/secrets/tls/.
+
+    Certificates are valid for each service's configured addresses (127.0.0.1 and localhost by
+    default), so `grpcurl -cacert <CA>` works as is. Missing, expiring or stale ones are reissued.
+    """
+    _auth_init(_settings(), force=force)
+
+
+def _authority() -> TokenAuthority:
+    from cloudact_shared.auth import TokenAuthority
+
+    return TokenAuthority(_settings().tokens_path)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    org: Org,
+    role: Annotated[str, typer.Option(help="viewer | operator | admin.")],
+    ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 30d, 12h (at most 365d).")] = "30d",
+    subject: Annotated[str, typer.Option(help="Who or what the token is for.")] = "",
+) -> None:
+    """Mints a signed token for one org and role; prints only the token on stdout.
+
+    Use it as `export CLOUDACT_TOKEN=$(cloudact tokens create --org acme --role viewer)`.
+    """
+    from cloudact_shared.auth import Role, parse_ttl
+
+    try:
+        token, info = _authority().mint(org, Role.parse(role), ttl=parse_ttl(ttl), subject=subject)
+    except CloudactError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    print(
+        f"token {info.token_id}: {info.role.label} of {info.org_slug} until {info.expires_at:%Y-%m-%d %H:%M} UTC",
+        file=sys.stderr,
+    )
+    print(token)
+
+
+@tokens_app.command("list")
+def tokens_list(org: Annotated[str | None, typer.Option("--org", help="Only this org's tokens.")] = None) -> None:
+    """Lists minted tokens (never the tokens themselves) and whether they are revoked."""
+    table = Table("token_id", "org", "role", "subject", "issued", "expires", "revoked")
+    for info in _authority().list_tokens(org):
+        revoked = f"{info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else ""
+        table.add_row(info.token_id, info.org_slug, info.role.label, info.subject, f"{info.issued_at:%Y-%m-%d %H:%M}",
+                      f"{info.expires_at:%Y-%m-%d %H:%M}", revoked)  # fmt: skip
+    _console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (from `tokens list`).")]) -> None:
+    """Revokes a token: every service refuses it from its next call on."""
+    try:
+        info = _authority().revoke(token_id)
+    except CloudactError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    _console.print(f"revoked {info.token_id} ({info.role.label} of {info.org_slug})")
 
 
 # --- credentials -------------------------------------------------------------------------------
 
 
 def _credential_stub(settings: CloudactSettings) -> tuple[CredentialServiceStub, object]:
-    channel = open_channel(settings.credential_address)
+    channel = caller_channel(settings, settings.credential_address)
     return CredentialServiceStub(channel), channel
 
 
@@ -112,16 +205,26 @@ def credentials_create(
     asyncio.run(run())
 
 
+async def list_all_credentials(stub: CredentialServiceStub, org: str, provider: str = "") -> list[cred_pb.Credential]:
+    """Every credential of ``org`` (optionally one provider's), following the pages."""
+    found: list[cred_pb.Credential] = []
+    page_token = ""
+    while True:
+        request = cred_pb.ListCredentialsRequest(org_slug=org, provider=provider, page_token=page_token)
+        response = await call(functools.partial(stub.ListCredentials, request, timeout=_TIMEOUT))
+        found.extend(response.credentials)
+        if not (page_token := response.next_page_token):
+            return found
+
+
 @credentials_app.command("list")
 def credentials_list(org: Org, provider: Annotated[str, typer.Option(help="Only this provider.")] = "") -> None:
     """Lists an organisation's credentials (metadata only)."""
 
     async def run() -> None:
         stub, channel = _credential_stub(_settings())
-        request = cred_pb.ListCredentialsRequest(org_slug=org, provider=provider)
-        response = await call(lambda: stub.ListCredentials(request, timeout=_TIMEOUT))
         table = Table("credential_id", "provider", "name", "key version", "created")
-        for c in response.credentials:
+        for c in await list_all_credentials(stub, org, provider):
             table.add_row(c.credential_id, c.provider, c.display_name, c.key_version, c.created_at.ToJsonString())
         _console.print(table)
         await channel.close()  # type: ignore[attr-defined]
@@ -200,7 +303,7 @@ async def run_pipeline(
     settings: CloudactSettings, request: pipe_pb.RunPipelineRequest, timeout: float
 ) -> pipe_pb.RunResult:
     """Runs a pipeline, printing each progress event as it streams; returns the result."""
-    channel = open_channel(settings.ingest_address)
+    channel = caller_channel(settings, settings.ingest_address)
     stub = PipelineServiceStub(channel)
     result = pipe_pb.RunResult()
 
@@ -240,7 +343,8 @@ def pipeline_list() -> None:
     """Lists the pipelines ingest_svc can run."""
 
     async def run() -> None:
-        channel = open_channel(_settings().ingest_address)
+        settings = _settings()
+        channel = caller_channel(settings, settings.ingest_address)
         response = await call(
             lambda: PipelineServiceStub(channel).ListPipelines(pipe_pb.ListPipelinesRequest(), timeout=_TIMEOUT)
         )
@@ -249,6 +353,45 @@ def pipeline_list() -> None:
             table.add_row(p.pipeline_id, p.raw_table, p.description)
         _console.print(table)
         await channel.close()
+
+    asyncio.run(run())
+
+
+@pipeline_app.command("runs")
+def pipeline_runs(
+    org: Org,
+    credential_id: Annotated[str, typer.Option("--credential-id", help="Only this credential's runs.")] = "",
+    limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 50,
+) -> None:
+    """Lists an organisation's pipeline runs, newest first, with their outcome (from the run log)."""
+
+    async def run() -> None:
+        settings = _settings()
+        async with caller_channel(settings, settings.ingest_address) as channel:
+            request = pipe_pb.ListRunsRequest(org_slug=org, credential_id=credential_id, page_size=limit)
+            response = await call(functools.partial(PipelineServiceStub(channel).ListRuns, request, timeout=_TIMEOUT))
+        table = Table("run_id", "pipeline", "periods", "status", "stage", "rows", "started", "error")
+        for r in response.runs:
+            status = pipe_pb.RunStatus.Name(r.status).removeprefix("RUN_STATUS_").lower()
+            if r.repaired or r.repair_pending:
+                status += " (repaired)" if r.repaired else " (repair pending)"
+            table.add_row(r.run_id, r.pipeline_id, ",".join(r.billing_periods), status, _STAGES.get(r.last_stage, ""),
+                          str(r.raw_rows_written), r.started_at.ToJsonString(), r.error.message)  # fmt: skip
+        _console.print(table)
+
+    asyncio.run(run())
+
+
+@pipeline_app.command("status")
+def pipeline_status(org: Org, run_id: Annotated[str, typer.Option("--run-id", help="The run to show.")]) -> None:
+    """Shows one run's outcome, even after its caller was cut off (GetRun)."""
+
+    async def run() -> None:
+        settings = _settings()
+        async with caller_channel(settings, settings.ingest_address) as channel:
+            request = pipe_pb.GetRunRequest(org_slug=org, run_id=run_id)
+            response = await call(functools.partial(PipelineServiceStub(channel).GetRun, request, timeout=_TIMEOUT))
+        _print_json(response.run)
 
     asyncio.run(run())
 
@@ -270,7 +413,7 @@ _GRAINS = {
 
 async def query_costs(settings: CloudactSettings, request: query_pb.QueryCostsRequest) -> query_pb.QueryCostsResponse:
     """Calls QueryService.QueryCosts."""
-    channel = open_channel(settings.query_address)
+    channel = caller_channel(settings, settings.query_address)
     try:
         return await call(lambda: QueryServiceStub(channel).QueryCosts(request, timeout=_TIMEOUT))
     finally:
@@ -347,7 +490,7 @@ def query_costs_command(
 
 async def export_focus(settings: CloudactSettings, request: focus_pb.ExportFocusRequest, out: Path) -> int:
     """Streams the FOCUS table from focus_svc into a Parquet or CSV file; returns rows written."""
-    channel = open_channel(settings.focus_address)
+    channel = caller_channel(settings, settings.focus_address)
     chunks: list[bytes] = []
 
     async def stream() -> None:

@@ -11,6 +11,9 @@ import typer
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from cloudact_shared.clients import open_channel
+from cloudact_shared.settings import CloudactSettings
+
 _T = TypeVar("_T")
 
 
@@ -34,6 +37,18 @@ async def call(action: Callable[[], Awaitable[_T]]) -> _T:
     except grpc.aio.AioRpcError as err:
         print(describe_error(err), file=sys.stderr)
         raise typer.Exit(1) from None
+
+
+def caller_channel(settings: CloudactSettings, address: str) -> grpc.aio.Channel:
+    """A TLS channel to ``address`` sending the CLOUDACT_TOKEN bearer token on every call."""
+    if settings.token is None:
+        print(
+            "error: set CLOUDACT_TOKEN to a bearer token "
+            "(e.g. export CLOUDACT_TOKEN=$(cloudact tokens create --org ORG --role viewer))",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    return open_channel(settings, address, token=settings.token.get_secret_value())
 
 
 def pairs(values: list[str], option: str) -> dict[str, str]:

@@ -8,31 +8,34 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cloudact_shared.auth.tls import ensure_local_pki
 from cloudact_shared.clients import open_channel
 from cloudact_shared.server import BuiltServer
 from cloudact_shared.settings import CloudactSettings
 
-SERVICES: dict[str, Callable[[CloudactSettings], str]] = {
-    "credential_svc": lambda s: s.credential_address,
-    "focus_svc": lambda s: s.focus_address,
-    "query_svc": lambda s: s.query_address,
-    "ingest_svc": lambda s: s.ingest_address,
-}
+SERVICES = ("credential_svc", "focus_svc", "query_svc", "ingest_svc")
+"""Start order: ingest_svc last, it dials the others."""
 
 
-async def wait_healthy(address: str, *, timeout: float) -> None:
-    """Polls grpc.health.v1 on ``address`` until SERVING.
+def public_address(settings: CloudactSettings, service: str) -> str:
+    """Where ``service`` answers callers (and health checks)."""
+    return settings.service_addresses(service)[0]
+
+
+async def wait_healthy(settings: CloudactSettings, address: str, *, timeout: float) -> None:
+    """Polls grpc.health.v1 on ``address`` (over TLS; health needs no token) until SERVING.
 
     Raises:
         TimeoutError: when it is not SERVING within ``timeout`` seconds.
     """
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
-    async with open_channel(address) as channel:
+    async with open_channel(settings, address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             with contextlib.suppress(grpc.aio.AioRpcError):
@@ -44,27 +47,48 @@ async def wait_healthy(address: str, *, timeout: float) -> None:
             await asyncio.sleep(0.2)
 
 
+def service_environment(settings: CloudactSettings) -> dict[str, str]:
+    """``CLOUDACT_*`` variables that give a child service the settings this process was given
+    explicitly (paths made absolute); a caller's token is never handed to a service."""
+    env = {"CLOUDACT_DATA_DIR": str(settings.data_dir.resolve())}
+    for name in settings.model_fields_set - {"token", "data_dir"}:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        text = (
+            str(value.resolve())
+            if isinstance(value, Path)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
+        env[f"CLOUDACT_{name.upper()}"] = text
+    return env
+
+
 async def start_services(
     settings: CloudactSettings, names: Sequence[str], *, log: Callable[[str], None], timeout: float = 60.0
 ) -> list[asyncio.subprocess.Process]:
     """Starts each service as ``python -m NAME`` and waits until all report SERVING."""
-    env = {**os.environ, "CLOUDACT_DATA_DIR": str(settings.data_dir.resolve())}
+    env = {**os.environ, **service_environment(settings)}
     processes = []
     for name in names:
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", name, env=env)
         processes.append(process)
     try:
         for name, process in zip(names, processes, strict=True):
-            await _healthy_or_exited(name, process, SERVICES[name](settings), timeout)
-            log(f"{name} SERVING on {SERVICES[name](settings)} (pid {process.pid})")
+            await _healthy_or_exited(settings, name, process, timeout)
+            log(f"{name} SERVING on {', '.join(settings.service_addresses(name))} (pid {process.pid})")
     except BaseException:
         await stop_services(processes, grace=5.0)
         raise
     return processes
 
 
-async def _healthy_or_exited(name: str, process: asyncio.subprocess.Process, address: str, timeout: float) -> None:
-    health = asyncio.create_task(wait_healthy(address, timeout=timeout))
+async def _healthy_or_exited(
+    settings: CloudactSettings, name: str, process: asyncio.subprocess.Process, timeout: float
+) -> None:
+    health = asyncio.create_task(wait_healthy(settings, public_address(settings, name), timeout=timeout))
     exited = asyncio.create_task(process.wait())
     done, _ = await asyncio.wait({health, exited}, return_when=asyncio.FIRST_COMPLETED)
     if exited in done:
@@ -108,23 +132,33 @@ async def supervise(settings: CloudactSettings, names: Sequence[str], *, log: Ca
 async def start_in_process(settings: CloudactSettings) -> tuple[CloudactSettings, dict[str, BuiltServer]]:
     """Builds and starts the four services in this process on ephemeral loopback ports (tests, benchmarks).
 
-    Returns the settings updated with the addresses the services got, and the running servers.
+    Creates the local TLS material first when the CA is missing. Returns the settings updated with
+    the addresses the services got, and the running servers.
     """
     from credential_svc.server import build as build_credential
     from focus_svc.server import build as build_focus
     from ingest_svc.server import build as build_ingest
     from query_svc.server import build as build_query
 
+    if not settings.ca_path.exists():
+        await asyncio.to_thread(ensure_local_pki, settings)
     servers: dict[str, BuiltServer] = {}
+    loopback = "127.0.0.1:0"
     # ingest_svc last: it dials the others, so it is built once their addresses are known.
-    for name, build, field in (
-        ("credential_svc", build_credential, "credential_address"),
-        ("focus_svc", build_focus, "focus_address"),
-        ("query_svc", build_query, "query_address"),
-        ("ingest_svc", build_ingest, "ingest_address"),
-    ):
-        servers[name] = await build(settings, address="127.0.0.1:0")
-        settings = settings.model_copy(update={field: f"127.0.0.1:{servers[name].port}"})
+    servers["credential_svc"] = await build_credential(settings, address=loopback, internal_address=loopback)
+    servers["focus_svc"] = await build_focus(settings, address=loopback, internal_address=loopback)
+    servers["query_svc"] = await build_query(settings, address=loopback)
+    settings = settings.model_copy(
+        update={
+            "credential_address": f"127.0.0.1:{servers['credential_svc'].port}",
+            "credential_internal_address": f"127.0.0.1:{servers['credential_svc'].internal_port}",
+            "focus_address": f"127.0.0.1:{servers['focus_svc'].port}",
+            "focus_internal_address": f"127.0.0.1:{servers['focus_svc'].internal_port}",
+            "query_address": f"127.0.0.1:{servers['query_svc'].port}",
+        }
+    )
+    servers["ingest_svc"] = await build_ingest(settings, address=loopback)
+    settings = settings.model_copy(update={"ingest_address": f"127.0.0.1:{servers['ingest_svc'].port}"})
     for server in servers.values():
         await server.start()
     return settings, servers

@@ -1,17 +1,30 @@
-"""Client-side helpers: channels to the other services and the pipeline identity metadata."""
+"""Client side: TLS channels to the services, as a token holder or (mutual TLS) as a service."""
 
 from __future__ import annotations
 
 import grpc
 
-PIPELINE_TOKEN_HEADER = "authorization"
+from cloudact_shared.auth.tls import TlsFiles, channel_credentials
+from cloudact_shared.settings import CloudactSettings
+
+_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
-    """An insecure channel for loopback / in-cluster traffic (TLS terminates at the mesh)."""
-    return grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+def open_channel(
+    settings: CloudactSettings, address: str, *, token: str | None = None, service: str | None = None
+) -> grpc.aio.Channel:
+    """A TLS channel to ``address`` trusting the deployment's CA (use as ``async with``).
 
-
-def pipeline_identity(token: str) -> tuple[tuple[str, str], ...]:
-    """The call metadata that proves the pipeline identity to credential_svc."""
-    return ((PIPELINE_TOKEN_HEADER, f"Bearer {token}"),)
+    Args:
+        settings: Where the CA bundle (and a service's certificate) are.
+        address: host:port to dial.
+        token: A bearer token sent as ``authorization: Bearer ...`` on every call.
+        service: Present this service's certificate (mutual TLS): how ingest_svc proves itself to
+            the internal ports of credential_svc and focus_svc.
+    """
+    credentials = channel_credentials(TlsFiles.from_settings(settings), service=service)
+    if token is not None:
+        credentials = grpc.composite_channel_credentials(credentials, grpc.access_token_call_credentials(token))
+    return grpc.aio.secure_channel(
+        address, credentials, options=[("grpc.max_receive_message_length", _MAX_RESPONSE_BYTES)]
+    )

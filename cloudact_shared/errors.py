@@ -104,11 +104,33 @@ class Unauthenticated(CloudactError):
     reason = "SOURCE_UNAUTHENTICATED"
 
 
+class CallerUnauthenticated(CloudactError):
+    """The caller of one of our RPCs presented no valid token (missing, malformed, expired, revoked)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "UNAUTHENTICATED"
+
+
 class FailedPrecondition(CloudactError):
     """The system is not in a state that allows this (bad source data, missing table...)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "FAILED_PRECONDITION"
+
+
+class Aborted(CloudactError):
+    """A concurrent change won a race (e.g. a table commit conflict); retrying the call can succeed."""
+
+    code = grpc.StatusCode.ABORTED
+    reason = "ABORTED"
+    retryable = True
+
+
+class ResourceExhausted(CloudactError):
+    """A size or count limit was hit (the message names the limit)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESOURCE_EXHAUSTED"
 
 
 class Unavailable(CloudactError):
@@ -165,5 +187,5 @@ def from_rpc_error(err: grpc.aio.AioRpcError) -> CloudactError:
             violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
     error = CloudactError(err.details() or code.name, reason=reason, violations=violations, metadata=metadata)
     error.code = code
-    error.retryable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    error.retryable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
     return error

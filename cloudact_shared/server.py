@@ -1,4 +1,4 @@
-"""Server bootstrap shared by the four services: health, reflection, error mapping, graceful stop."""
+"""Server bootstrap shared by the four services: TLS, authorisation, health, reflection, errors, graceful stop."""
 
 from __future__ import annotations
 
@@ -7,14 +7,20 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
+from cloudact_shared.auth.audit import AuditLog
+from cloudact_shared.auth.interceptor import AuthInterceptor
+from cloudact_shared.auth.policy import OPEN_METHODS, rules_of
+from cloudact_shared.auth.tls import TlsFiles, server_credentials
+from cloudact_shared.auth.tokens import TokenVerifier
 from cloudact_shared.errors import status_of
 from cloudact_shared.logs import configure_logging
 from cloudact_shared.settings import CloudactSettings
@@ -24,11 +30,34 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServiceRegistration:
-    """One servicer and how to add it: ``add(servicer, server)`` plus its full proto name."""
+    """One servicer, how to add it (``add(servicer, server)``) and its proto service descriptor."""
 
     servicer: object
     add: Callable[[Any, grpc.aio.Server], None]
-    full_name: str
+    descriptor: ServiceDescriptor
+
+    @property
+    def full_name(self) -> str:
+        return str(self.descriptor.full_name)
+
+
+@dataclass(frozen=True)
+class ServerSecurity:
+    """What a server needs to decide who may call it: its TLS files, the token verifier, the audit log."""
+
+    service: str
+    tls: TlsFiles
+    verifier: TokenVerifier
+    audit: AuditLog
+
+    @classmethod
+    def from_settings(cls, settings: CloudactSettings, service: str) -> ServerSecurity:
+        return cls(
+            service,
+            TlsFiles.from_settings(settings),
+            TokenVerifier(settings.tokens_path),
+            AuditLog(settings.audit_path, service),
+        )
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no types
@@ -40,7 +69,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None:
+        # Health's Watch streams with context.write, not as a generator: leave grpc_health as it is.
+        if handler is None or handler_call_details.method in OPEN_METHODS:
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
@@ -51,6 +81,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grp
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:  # reflection
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -91,18 +127,31 @@ def _is_abort(exc: BaseException) -> bool:
     return type(exc).__name__ == "AbortError"
 
 
+_MAX_REQUEST_BYTES = 1024 * 1024
+"""No request of ours comes near this; a bigger one is refused before it is parsed."""
+
+
 def build_server(
     registrations: Sequence[ServiceRegistration],
+    security: ServerSecurity,
     address: str,
-    *,
-    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
-) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """Builds (does not start) a server with health, reflection and the error interceptor.
+    internal_address: str | None = None,
+) -> tuple[grpc.aio.Server, int, int | None, health.aio.HealthServicer]:
+    """Builds (does not start) a TLS server with health, reflection, authorisation and error mapping.
+
+    ``address`` speaks TLS (callers bring a bearer token); when a registered RPC is internal and
+    ``internal_address`` is given, that port speaks mutual TLS for the services allowed to call it.
 
     Returns:
-        The server, the port actually bound (``address`` may end in ``:0``) and its health servicer.
+        The server, the public and internal ports actually bound (addresses may end in ``:0``) and
+        its health servicer.
     """
-    server = grpc.aio.server(interceptors=[ErrorInterceptor(), *interceptors])
+    rules = rules_of([r.descriptor for r in registrations])
+    auth = AuthInterceptor(rules, security.verifier, security.tls.trust_domain, security.audit)
+    server = grpc.aio.server(
+        interceptors=[ErrorInterceptor(), auth],
+        options=[("grpc.max_receive_message_length", _MAX_REQUEST_BYTES)],
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:
@@ -112,10 +161,19 @@ def build_server(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
     )
-    port = server.add_insecure_port(address)
+    port = _bind(server, address, server_credentials(security.tls, security.service, require_client_auth=False))
+    internal_port = None
+    if internal_address and any(rule.internal_callers for rule in rules.values()):
+        mutual = server_credentials(security.tls, security.service, require_client_auth=True)
+        internal_port = _bind(server, internal_address, mutual)
+    return server, port, internal_port, health_servicer
+
+
+def _bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials) -> int:
+    port: int = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"could not bind {address}")
-    return server, port, health_servicer
+    return port
 
 
 async def mark_serving(health_servicer: health.aio.HealthServicer, names: Iterable[str]) -> None:
@@ -132,11 +190,13 @@ async def serve_until_stopped(
     *,
     grace_seconds: float,
     stop_event: asyncio.Event | None = None,
+    drain: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
     """Starts the server and runs until SIGTERM/SIGINT (or ``stop_event``), then stops gracefully.
 
-    On the signal health turns NOT_SERVING first, so load balancers drain, and in-flight RPCs get
-    ``grace_seconds`` to finish.
+    On the signal health turns NOT_SERVING first, so load balancers drain; then the ``drain`` steps
+    run (work that outlives an RPC, such as pipeline runs, gets its share of the grace there), and
+    in-flight RPCs get ``grace_seconds`` to finish.
     """
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -149,6 +209,8 @@ async def serve_until_stopped(
         await stop.wait()
     finally:
         await health_servicer.enter_graceful_shutdown()
+        for step in drain:
+            await step()
         await server.stop(grace_seconds)
         _log.info("server stopped")
 
@@ -167,9 +229,11 @@ class BuiltServer:
 
     server: grpc.aio.Server
     port: int
+    internal_port: int | None
     health: health.aio.HealthServicer
     service_names: list[str]
     on_stop: list[Callable[[], Awaitable[None]]]
+    on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self) -> None:
         """Starts serving and marks health SERVING (for tests and in-process use)."""
@@ -177,8 +241,10 @@ class BuiltServer:
         await mark_serving(self.health, self.service_names)
 
     async def stop(self, grace_seconds: float = 0) -> None:
-        """Drains (health NOT_SERVING), stops the server, then releases resources."""
+        """Drains (health NOT_SERVING, then the drain steps), stops the server, then releases resources."""
         await self.health.enter_graceful_shutdown()
+        for step in self.on_drain:
+            await step()
         await self.server.stop(grace_seconds)
         for release in self.on_stop:
             await release()
@@ -187,7 +253,9 @@ class BuiltServer:
 async def run_until_signal(built: BuiltServer, grace_seconds: float) -> None:
     """Runs a built server until SIGTERM/SIGINT, then stops it gracefully and releases resources."""
     try:
-        await serve_until_stopped(built.server, built.health, built.service_names, grace_seconds=grace_seconds)
+        await serve_until_stopped(
+            built.server, built.health, built.service_names, grace_seconds=grace_seconds, drain=built.on_drain
+        )
     finally:
         for release in built.on_stop:
             await release()
@@ -195,12 +263,30 @@ async def run_until_signal(built: BuiltServer, grace_seconds: float) -> None:
 
 def build_service_server(
     registrations: Sequence[ServiceRegistration],
-    address: str,
+    settings: CloudactSettings,
+    service: str,
+    *,
+    address: str | None = None,
+    internal_address: str | None = None,
     on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_drain: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> BuiltServer:
-    """``build_server`` plus the bookkeeping of a BuiltServer."""
-    server, port, health_servicer = build_server(registrations, address)
-    return BuiltServer(server, port, health_servicer, [r.full_name for r in registrations], list(on_stop))
+    """``build_server`` on ``service``'s configured addresses (or the given ones), plus bookkeeping:
+    ``on_drain`` steps run when stopping before the server stops, ``on_stop`` ones after it."""
+    configured = settings.service_addresses(service)
+    security = ServerSecurity.from_settings(settings, service)
+    server, port, internal_port, health_servicer = build_server(
+        registrations,
+        security,
+        address or configured[0],
+        internal_address or (configured[1] if len(configured) > 1 else None),
+    )
+
+    async def close_audit() -> None:
+        security.audit.close()
+
+    names = [r.full_name for r in registrations]
+    return BuiltServer(server, port, internal_port, health_servicer, names, [*on_stop, close_audit], list(on_drain))
 
 
 def serve_main(build: Callable[[CloudactSettings], Awaitable[BuiltServer]], service: str) -> None:

@@ -6,10 +6,7 @@ nothing else reads the environment.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -39,9 +36,38 @@ class CloudactSettings(BaseSettings):
     """host:port focus_svc listens on."""
     query_address: str = "127.0.0.1:50054"
     """host:port query_svc listens on."""
-    pipeline_token: SecretStr | None = None
-    """Bearer token that proves the pipeline identity to credential_svc; when unset it is
-    read from (or created in) data_dir/secrets/pipeline.token with 0600 permissions."""
+    credential_internal_address: str = "127.0.0.1:50061"
+    """host:port where credential_svc serves its internal RPC (DecryptCredential) over mutual TLS:
+    only the pipeline side's service certificates can connect there."""
+    focus_internal_address: str = "127.0.0.1:50063"
+    """host:port where focus_svc serves its internal RPC (ConvertToFocus) over mutual TLS."""
+    secrets_dir: Path | None = None
+    """TLS material (tls/) and the token signing key and revocation list (tokens/); default
+    data_dir/secrets, created 0700."""
+    tls_dir: Path | None = None
+    """Each service's certificate and key ({service}.pem, {service}-key.pem); default secrets_dir/tls.
+    Point it at certificates issued elsewhere (a company CA, a mesh) to use those instead."""
+    tls_ca_file: Path | None = None
+    """The CA bundle every service and client trusts; default tls_dir/ca.pem."""
+    tls_trust_domain: str = Field(default="cloudact.local", pattern=r"^[a-z0-9.-]+$")
+    """SPIFFE trust domain of the service certificates: spiffe://{trust_domain}/{service}."""
+    keyring_file: Path | None = None
+    """The local key-encryption key ring; default {data_dir}-keys/keyring.json, outside data_dir so a
+    copy of the data and credential records never carries the key that opens them."""
+    audit_log_file: Path | None = None
+    """Where the audit trail (one JSON line per call: who, org, what, result) goes; default
+    data_dir/audit/audit.jsonl (0600)."""
+    allow_endpoint_overrides: bool = False
+    """Whether credentials may point a connector at a non-standard endpoint (endpoint_url, account_url
+    outside Azure, OCI endpoint, BigQuery api_endpoint...). Off in production: ingest_svc would fetch
+    any URL a caller names. Tests and the demo turn it on for their local emulators."""
+    vacuum_interval_hours: float = Field(default=24.0, ge=0)
+    """How often each service vacuums the tables it writes (0 = never)."""
+    vacuum_retention_hours: int = Field(default=168, ge=1)
+    """Files replaced more recently than this are kept by vacuum (time travel and in-flight readers)."""
+    reconcile_interval_seconds: float = Field(default=300.0, ge=0)
+    """How often ingest_svc re-checks unfinished runs and re-converts raw slices whose FOCUS slice is
+    out of step (0 = only at start-up)."""
     downstream_timeout_seconds: float = Field(default=600.0, gt=0)
     """Deadline for a call to another service when the incoming call has none."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
@@ -51,6 +77,9 @@ class CloudactSettings(BaseSettings):
     duckdb_memory_limit: str = "1GB"
     """DuckDB memory_limit for conversions; DuckDB spills to disk beyond it."""
     log_level: str = "INFO"
+    token: SecretStr | None = None
+    """The bearer token the ``cloudact`` command sends (CLOUDACT_TOKEN); mint one with
+    ``cloudact tokens create``. Services never read it."""
 
     @classmethod
     def settings_customise_sources(
@@ -68,30 +97,39 @@ class CloudactSettings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=settings_file))
         return tuple(sources)
 
-    def resolved_pipeline_token(self) -> str:
-        """The pipeline identity token, creating the token file on first use."""
-        if self.pipeline_token is not None:
-            return self.pipeline_token.get_secret_value()
-        path = self.data_dir / "secrets" / "pipeline.token"
-        if not path.exists():
-            _create_token_file(path)
-        return path.read_text().strip()
+    def service_addresses(self, service: str) -> list[str]:
+        """Where ``service`` listens: its public address, then its internal (mutual TLS) one if any."""
+        return {
+            "credential_svc": [self.credential_address, self.credential_internal_address],
+            "ingest_svc": [self.ingest_address],
+            "focus_svc": [self.focus_address, self.focus_internal_address],
+            "query_svc": [self.query_address],
+        }[service]
 
+    @property
+    def secrets_path(self) -> Path:
+        return self.secrets_dir or self.data_dir / "secrets"
 
-def _create_token_file(path: Path) -> None:
-    """Creates the token file atomically: services starting together all read the same whole token."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".pipeline.token.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-        os.chmod(temp, 0o600)
-        # link() fails if another process won the race; then its complete file is the token.
-        with contextlib.suppress(FileExistsError):
-            os.link(temp, path)
-    finally:
-        os.unlink(temp)
+    @property
+    def tls_path(self) -> Path:
+        return self.tls_dir or self.secrets_path / "tls"
+
+    @property
+    def ca_path(self) -> Path:
+        return self.tls_ca_file or self.tls_path / "ca.pem"
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.secrets_path / "tokens"
+
+    @property
+    def keyring_path(self) -> Path:
+        data = self.data_dir.absolute()
+        return self.keyring_file or data.parent / f"{data.name}-keys" / "keyring.json"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_log_file or self.data_dir / "audit" / "audit.jsonl"
 
 
 def port_of(address: str) -> int:

@@ -8,7 +8,7 @@ from typing import Any, TypeAlias
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cloudact_shared.clients import PIPELINE_TOKEN_HEADER
+from cloudact_shared.auth.tokens import TokenAuthority
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as pb
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2_grpc as pb_grpc
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server, remaining_timeout
@@ -16,6 +16,7 @@ from cloudact_shared.settings import CloudactSettings
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.records import SqliteCredentialRecords
 from credential_svc.service import CredentialMetadata, CredentialVault, NewCredential, Secret
+from credential_svc.token_server import TokenServicer, token_registration
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["CredentialService"].full_name
 
@@ -46,8 +47,12 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
     async def ListCredentials(
         self, request: pb.ListCredentialsRequest, context: _Context
     ) -> pb.ListCredentialsResponse:
-        found = await self._vault.list_credentials(request.org_slug, request.provider)
-        return pb.ListCredentialsResponse(credentials=[_credential(item) for item in found])
+        page = await self._vault.list_credentials(
+            request.org_slug, request.provider, page_size=request.page_size, page_token=request.page_token
+        )
+        return pb.ListCredentialsResponse(
+            credentials=[_credential(item) for item in page.credentials], next_page_token=page.next_page_token
+        )
 
     async def GetCredential(self, request: pb.GetCredentialRequest, context: _Context) -> pb.GetCredentialResponse:
         found = await self._vault.get(request.org_slug, request.credential_id)
@@ -71,12 +76,7 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
     async def DecryptCredential(
         self, request: pb.DecryptCredentialRequest, context: _Context
     ) -> pb.DecryptCredentialResponse:
-        decrypted = await self._vault.decrypt(
-            request.org_slug,
-            request.credential_id,
-            authorization=_authorization(context),
-            timeout=self._timeout(context),
-        )
+        decrypted = await self._vault.decrypt(request.org_slug, request.credential_id, timeout=self._timeout(context))
         return pb.DecryptCredentialResponse(
             credential=_credential(decrypted.credential), secret=decrypted.secret.reveal()
         )
@@ -87,34 +87,40 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
 
 def registration(servicer: CredentialServicer) -> ServiceRegistration:
     """How ``build_service_server`` adds the servicer (name taken from the descriptor)."""
-    return ServiceRegistration(servicer, pb_grpc.add_CredentialServiceServicer_to_server, SERVICE_NAME)
+    return ServiceRegistration(
+        servicer, pb_grpc.add_CredentialServiceServicer_to_server, pb.DESCRIPTOR.services_by_name["CredentialService"]
+    )
 
 
-async def build(settings: CloudactSettings, *, address: str | None = None) -> BuiltServer:
+async def build(
+    settings: CloudactSettings, *, address: str | None = None, internal_address: str | None = None
+) -> BuiltServer:
     """Builds (does not start) credential_svc: key ring, SQLite records, vault, servicer, server.
 
     Args:
-        settings: Shared settings; ``data_dir`` holds ``secrets/keyring.json`` and ``credentials.sqlite``.
+        settings: Shared settings; ``keyring_path`` is the key ring (moved there from an older
+            installation's ``data_dir/secrets/keyring.json``), ``data_dir`` holds ``credentials.sqlite``.
         address: Overrides ``settings.credential_address`` (tests pass ``127.0.0.1:0``).
+        internal_address: Overrides ``settings.credential_internal_address``, the mutual-TLS port
+            where the pipeline side calls DecryptCredential.
     """
-    keyring = await LocalKeyRing.open(settings.data_dir / "secrets" / "keyring.json")
-    pipeline_token = await asyncio.to_thread(settings.resolved_pipeline_token)
+    keyring = await LocalKeyRing.open(settings.keyring_path, legacy_path=settings.data_dir / "secrets" / "keyring.json")
     records = await SqliteCredentialRecords.open(settings.data_dir / "credentials.sqlite")
     try:
-        vault = CredentialVault(records, keyring, pipeline_token=pipeline_token)
+        vault = CredentialVault(records, keyring, allow_endpoint_overrides=settings.allow_endpoint_overrides)
         servicer = CredentialServicer(vault, default_timeout=settings.downstream_timeout_seconds)
+        tokens = TokenServicer(await asyncio.to_thread(TokenAuthority, settings.tokens_path))
         return build_service_server(
-            [registration(servicer)], address or settings.credential_address, on_stop=[records.close]
+            [registration(servicer), token_registration(tokens)],
+            settings,
+            "credential_svc",
+            address=address,
+            internal_address=internal_address,
+            on_stop=[records.close],
         )
     except BaseException:
         await records.close()
         raise
-
-
-def _authorization(context: _Context) -> str | None:
-    """The single ``authorization`` header value, or None (absent or sent more than once)."""
-    values = [value for key, value in (context.invocation_metadata() or ()) if key == PIPELINE_TOKEN_HEADER]
-    return values[0] if len(values) == 1 and isinstance(values[0], str) else None
 
 
 def _credential(metadata: CredentialMetadata) -> pb.Credential:

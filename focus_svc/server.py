@@ -13,10 +13,11 @@ from cloudact_shared.errors import DeadlineExceeded, FieldViolation, InvalidArgu
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as pb
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2_grpc as pb_grpc
 from cloudact_shared.lineage import Lineage
-from cloudact_shared.naming import validate_org_slug
+from cloudact_shared.naming import FOCUS_TABLE, echo, parse_date, validate_org_slug
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server
 from cloudact_shared.settings import CloudactSettings
-from cloudact_shared.storage import TableStore, open_store
+from cloudact_shared.storage import TableStore, open_store, start_housekeeping
+from cloudact_shared.workspace import WorkDirs
 from focus_svc.service import FocusConverter
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FocusService"].full_name
@@ -64,38 +65,55 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
 
 
 def _month(text: str) -> date:
-    try:
-        year, month = (int(part) for part in text.split("-"))
-        return date(year, month, 1)
-    except ValueError:
+    """A billing month ``YYYY-MM`` within the dates requests may name (2000..2100)."""
+    year, dash, month = text.partition("-")
+    if not (dash and len(year) == 4 and year.isdigit() and len(month) == 2 and month.isdigit()):
         raise InvalidArgument(
-            f"billing period {text!r} is not YYYY-MM",
+            f"billing period {echo(text)} is not YYYY-MM",
             violations=[FieldViolation("billing_periods", "YYYY-MM")],
-        ) from None
+        )
+    return parse_date(f"{text}-01", "billing_periods")
 
 
 def _optional_date(text: str, field: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidArgument(
-            f"{field} {text!r} is not YYYY-MM-DD", violations=[FieldViolation(field, "YYYY-MM-DD")]
-        ) from None
+    return parse_date(text, field) if text else None
 
 
 async def build(
-    settings: CloudactSettings, *, address: str | None = None, store: TableStore | None = None
+    settings: CloudactSettings,
+    *,
+    address: str | None = None,
+    internal_address: str | None = None,
+    store: TableStore | None = None,
 ) -> BuiltServer:
-    """Builds focus_svc's server over the configured table store."""
+    """Builds focus_svc's server over the configured table store (ConvertToFocus on the mutual-TLS
+    ``focus_internal_address``, ExportFocus on ``focus_address``)."""
+    table_store = store or open_store(settings)
+    work_dirs = WorkDirs(settings.data_dir / "tmp")
+    # focus_svc writes the FOCUS table: it cleans what a killed conversion left and vacuums that table.
+    stop_housekeeping = await start_housekeeping(
+        table_store,
+        work_dirs,
+        interval_hours=settings.vacuum_interval_hours,
+        retention_hours=settings.vacuum_retention_hours,
+        select=lambda _dataset, table: table == FOCUS_TABLE,
+    )
     converter = FocusConverter(
-        store or open_store(settings),
-        work_root=settings.data_dir / "tmp",
+        table_store,
+        work_dirs=work_dirs,
         batch_rows=settings.raw_batch_rows,
         memory_limit=settings.duckdb_memory_limit,
     )
     registration = ServiceRegistration(
-        FocusServicer(converter), pb_grpc.add_FocusServiceServicer_to_server, SERVICE_NAME
+        FocusServicer(converter),
+        pb_grpc.add_FocusServiceServicer_to_server,
+        pb.DESCRIPTOR.services_by_name["FocusService"],
     )
-    return build_service_server([registration], address or settings.focus_address)
+    return build_service_server(
+        [registration],
+        settings,
+        "focus_svc",
+        address=address,
+        internal_address=internal_address,
+        on_stop=[stop_housekeeping],
+    )

@@ -109,6 +109,6 @@ async def build(
     registration = ServiceRegistration(
         servicer=QueryServicer(service),
         add=pb_grpc.add_QueryServiceServicer_to_server,
-        full_name=pb.DESCRIPTOR.services_by_name["QueryService"].full_name,
+        descriptor=pb.DESCRIPTOR.services_by_name["QueryService"],
     )
-    return build_service_server([registration], address or settings.query_address, on_stop=[service.aclose])
+    return build_service_server([registration], settings, "query_svc", address=address, on_stop=[service.aclose])

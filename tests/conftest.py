@@ -10,10 +10,12 @@ from pathlib import Path
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
 
 from cloudact_cli.supervisor import start_in_process
 from cloudact_shared.server import BuiltServer
 from cloudact_shared.settings import CloudactSettings
+from tests.channels import org_token
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -49,10 +51,15 @@ class Services:
     settings: CloudactSettings
     servers: dict[str, BuiltServer]
 
+    def caller(self, org: str, role: str = "viewer") -> CloudactSettings:
+        """The settings a ``cloudact`` command would run with as ``role`` of ``org`` (CLOUDACT_TOKEN set)."""
+        return self.settings.model_copy(update={"token": SecretStr(org_token(self.settings.tokens_path, org, role))})
+
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    settings = CloudactSettings(data_dir=tmp_path / "data", pipeline_token="test-pipeline-token")
+    # The tests' sources are emulators on loopback: their endpoints are overrides.
+    settings = CloudactSettings(data_dir=tmp_path / "data", allow_endpoint_overrides=True)
     settings, servers = await start_in_process(settings)
     yield Services(settings, servers)
     for server in servers.values():

@@ -18,20 +18,21 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as pb
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2_grpc as pb_grpc
-from cloudact_shared.server import build_service_server
+from cloudact_shared.server import BuiltServer, build_service_server
 from cloudact_shared.settings import CloudactSettings
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.kms import WrappedKey
 from credential_svc.adapters.records import SqliteCredentialRecords
 from credential_svc.server import SERVICE_NAME, CredentialServicer, registration
 from credential_svc.service import CredentialVault
+from tests.channels import org_channel, org_token
+from tests.credential_svc.conftest import ORG, OTHER_ORG, StubFor
 
 SECRET_VALUE = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY-TOP-SECRET"
 SECRET = {"aws_access_key_id": "AKIAEXAMPLE0001", "aws_secret_access_key": SECRET_VALUE}
-ORG = "acme_corp"
-OTHER_ORG = "globex_inc"
 T = 5.0  # every client call sets a deadline
 
 
@@ -42,6 +43,7 @@ async def _create(
     provider: str = "aws",
     name: str = "prod billing",
     secret: dict[str, str] | None = None,
+    config: dict[str, str] | None = None,
 ) -> pb.Credential:
     response = await stub.CreateCredential(
         pb.CreateCredentialRequest(
@@ -49,7 +51,9 @@ async def _create(
             provider=provider,
             display_name=name,
             secret=SECRET if secret is None else secret,
-            config={"bucket": "cur-bucket", "region": "us-east-1"},
+            config={"bucket": "cur-bucket", "export_name": "prod-cur", "region": "us-east-1"}
+            if config is None
+            else config,
         ),
         timeout=T,
     )
@@ -75,23 +79,29 @@ def _detail(error: grpc.aio.AioRpcError, message_type: type[Any]) -> Any:
 
 
 def _keyring_path(settings: CloudactSettings) -> Path:
-    return settings.data_dir / "secrets" / "keyring.json"
+    return settings.keyring_path
 
 
 def _db(settings: CloudactSettings) -> sqlite3.Connection:
     return sqlite3.connect(settings.data_dir / "credentials.sqlite")
 
 
-async def test_round_trip(stub: pb_grpc.CredentialServiceStub, pipeline: tuple[tuple[str, str], ...]) -> None:
+async def test_round_trip(stub: pb_grpc.CredentialServiceStub, pipeline_stub: pb_grpc.CredentialServiceStub) -> None:
     created = await _create(stub)
     assert uuid.UUID(created.credential_id).version == 4
     assert created.org_slug == ORG and created.provider == "aws"
     assert created.display_name == "prod billing"
     assert list(created.secret_field_names) == ["aws_access_key_id", "aws_secret_access_key"]
-    assert dict(created.config) == {"bucket": "cur-bucket", "region": "us-east-1"}
+    assert dict(created.config) == {"bucket": "cur-bucket", "export_name": "prod-cur", "region": "us-east-1"}
     assert created.key_version == "local-v1"
     assert created.HasField("created_at") and not created.HasField("rotated_at")
-    other = await _create(stub, provider="gcp", name="gcp export", secret={"service_account_json": "{}"})
+    other = await _create(
+        stub,
+        provider="azure",
+        name="azure export",
+        secret={"sas_token": "sv=2024&sig=abc"},
+        config={"container": "exports", "export_name": "daily", "account_url": "https://acme.blob.core.windows.net"},
+    )
 
     got = await stub.GetCredential(
         pb.GetCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
@@ -104,10 +114,8 @@ async def test_round_trip(stub: pb_grpc.CredentialServiceStub, pipeline: tuple[t
     assert [c.credential_id for c in only_aws.credentials] == [created.credential_id]
     assert SECRET_VALUE not in str(listed)
 
-    decrypted = await stub.DecryptCredential(
-        pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
-        metadata=pipeline,
-        timeout=T,
+    decrypted = await pipeline_stub.DecryptCredential(
+        pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
     )
     assert dict(decrypted.secret) == SECRET
     assert decrypted.credential == created
@@ -117,23 +125,23 @@ async def test_round_trip(stub: pb_grpc.CredentialServiceStub, pipeline: tuple[t
     )
     assert rewrapped.credential.HasField("rotated_at")
     assert rewrapped.credential.created_at == created.created_at
-    same = await stub.DecryptCredential(
-        pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
-        metadata=pipeline,
-        timeout=T,
+    same = await pipeline_stub.DecryptCredential(
+        pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
     )
     assert dict(same.secret) == SECRET
 
-    new_secret = {"role_arn": "arn:aws:iam::123456789012:role/cur", "external_id": "ext-2"}
+    new_secret = {
+        "aws_access_key_id": "AKIAROTATED",
+        "aws_secret_access_key": "rotated-secret",
+        "aws_session_token": "tok",
+    }
     replaced = await stub.RotateCredential(
         pb.RotateCredentialRequest(org_slug=ORG, credential_id=created.credential_id, new_secret=new_secret),
         timeout=T,
     )
-    assert list(replaced.credential.secret_field_names) == ["external_id", "role_arn"]
-    fresh = await stub.DecryptCredential(
-        pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
-        metadata=pipeline,
-        timeout=T,
+    assert list(replaced.credential.secret_field_names) == sorted(new_secret)
+    fresh = await pipeline_stub.DecryptCredential(
+        pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
     )
     assert dict(fresh.secret) == new_secret  # the cached old plaintext was invalidated
 
@@ -142,10 +150,8 @@ async def test_round_trip(stub: pb_grpc.CredentialServiceStub, pipeline: tuple[t
     )
     for call in (
         stub.GetCredential(pb.GetCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T),
-        stub.DecryptCredential(
-            pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
-            metadata=pipeline,
-            timeout=T,
+        pipeline_stub.DecryptCredential(
+            pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
         ),
         stub.DeleteCredential(pb.DeleteCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T),
     ):
@@ -154,14 +160,21 @@ async def test_round_trip(stub: pb_grpc.CredentialServiceStub, pipeline: tuple[t
     assert [c.credential_id for c in remaining.credentials] == [other.credential_id]
 
 
-async def test_same_org_provider_and_name_already_exists(stub: pb_grpc.CredentialServiceStub) -> None:
+async def test_same_org_provider_and_name_already_exists(
+    stub: pb_grpc.CredentialServiceStub, stub_for: StubFor
+) -> None:
     await _create(stub)
     error = await _rpc_error(_create(stub))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert _detail(error, error_details_pb2.ErrorInfo).reason == "CREDENTIAL_EXISTS"
     # Same name under another provider or another org is fine.
-    await _create(stub, provider="azure")
-    await _create(stub, org=OTHER_ORG)
+    await _create(
+        stub,
+        provider="azure",
+        secret={"sas_token": "sv=2024&sig=abc"},
+        config={"container": "exports", "export_name": "daily", "account_url": "https://acme.blob.core.windows.net"},
+    )
+    await _create(stub_for(OTHER_ORG), org=OTHER_ORG)
 
 
 async def test_keyring_file_is_private(
@@ -176,7 +189,7 @@ async def test_keyring_file_is_private(
 
 
 async def test_keyring_rotation_then_rotate_credential(
-    settings: CloudactSettings, stub: pb_grpc.CredentialServiceStub, pipeline: tuple[tuple[str, str], ...]
+    settings: CloudactSettings, stub: pb_grpc.CredentialServiceStub, pipeline_stub: pb_grpc.CredentialServiceStub
 ) -> None:
     first = await _create(stub, name="first")
     second = await _create(stub, name="second")
@@ -205,82 +218,112 @@ async def test_keyring_rotation_then_rotate_credential(
     assert old_ciphertext not in (settings.data_dir / "credentials.sqlite").read_bytes()  # secure_delete
 
     for credential, expected_version in ((first, "local-v2"), (second, "local-v1")):
-        result = await stub.DecryptCredential(
-            pb.DecryptCredentialRequest(org_slug=ORG, credential_id=credential.credential_id),
-            metadata=pipeline,
-            timeout=T,
+        result = await pipeline_stub.DecryptCredential(
+            pb.DecryptCredentialRequest(org_slug=ORG, credential_id=credential.credential_id), timeout=T
         )
         assert dict(result.secret) == SECRET
         assert result.credential.key_version == expected_version
     assert (await _create(stub, name="third")).key_version == "local-v2"
 
 
-@pytest.mark.parametrize(
-    "metadata",
-    [
-        (),
-        (("authorization", "Bearer not-the-pipeline-token"),),
-        (("authorization", "Bearer "),),
-    ],
-    ids=["none", "wrong-token", "empty-token"],
-)
-async def test_decrypt_requires_pipeline_identity(
-    stub: pb_grpc.CredentialServiceStub, metadata: tuple[tuple[str, str], ...]
+async def test_decrypt_is_refused_to_every_token_and_to_other_services(
+    settings: CloudactSettings, built: BuiltServer, stub: pb_grpc.CredentialServiceStub
 ) -> None:
     created = await _create(stub)
-    error = await _rpc_error(
-        stub.DecryptCredential(
-            pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
-            metadata=metadata,
-            timeout=T,
-        )
-    )
+    request = pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id)
+    # An admin token of the credential's own org, on the public port: internal RPC, refused.
+    error = await _rpc_error(stub.DecryptCredential(request, timeout=T))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert _detail(error, error_details_pb2.ErrorInfo).reason == "PIPELINE_IDENTITY_REQUIRED"
+    assert _detail(error, error_details_pb2.ErrorInfo).reason == "INTERNAL_RPC"
+    # A service certificate that is not on the pipeline side (query_svc) on the internal port.
+    async with open_channel(settings, f"127.0.0.1:{built.internal_port}", service="query_svc") as chan:
+        error = await _rpc_error(pb_grpc.CredentialServiceStub(chan).DecryptCredential(request, timeout=T))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    # No client certificate at all: the internal port's TLS handshake itself fails.
+    async with open_channel(
+        settings, f"127.0.0.1:{built.internal_port}", token=org_token(settings.tokens_path, ORG)
+    ) as chan:
+        error = await _rpc_error(pb_grpc.CredentialServiceStub(chan).DecryptCredential(request, timeout=T))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
 
 
-async def test_decrypt_with_right_token_but_wrong_scheme_is_denied(
-    stub: pb_grpc.CredentialServiceStub, settings: CloudactSettings
+async def test_callers_without_a_valid_token_are_unauthenticated(
+    settings: CloudactSettings, built: BuiltServer, stub: pb_grpc.CredentialServiceStub
 ) -> None:
-    created = await _create(stub)
-    token = settings.resolved_pipeline_token()
-    for value in (token, f"Basic {token}"):
-        error = await _rpc_error(
-            stub.DecryptCredential(
-                pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
-                metadata=(("authorization", value),),
-                timeout=T,
+    request = pb.ListCredentialsRequest(org_slug=ORG)
+    async with open_channel(settings, f"127.0.0.1:{built.port}") as chan:
+        anonymous = pb_grpc.CredentialServiceStub(chan)
+        error = await _rpc_error(anonymous.ListCredentials(request, timeout=T))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert _detail(error, error_details_pb2.ErrorInfo).reason == "MISSING_TOKEN"
+        token = org_token(settings.tokens_path, ORG)
+        for header in (token, f"Basic {token}", "Bearer not-a-token", f"Bearer {token}x"):
+            error = await _rpc_error(
+                anonymous.ListCredentials(request, metadata=(("authorization", header),), timeout=T)
             )
-        )
-        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert error.code() == grpc.StatusCode.UNAUTHENTICATED, header
+            assert token not in (error.details() or "")
+    assert (await stub.ListCredentials(request, timeout=T)).credentials == []
 
 
-async def test_other_org_gets_not_found(
-    stub: pb_grpc.CredentialServiceStub, pipeline: tuple[tuple[str, str], ...]
+async def test_other_org_gets_not_found_or_permission_denied(
+    stub: pb_grpc.CredentialServiceStub, stub_for: StubFor, pipeline_stub: pb_grpc.CredentialServiceStub
 ) -> None:
     created = await _create(stub)
     cid = created.credential_id
+    other = stub_for(OTHER_ORG)
+    # An admin of another org naming its own org: the id is simply not found there.
     calls = [
-        stub.GetCredential(pb.GetCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), timeout=T),
-        stub.DecryptCredential(
-            pb.DecryptCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), metadata=pipeline, timeout=T
-        ),
-        stub.RotateCredential(pb.RotateCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), timeout=T),
-        stub.DeleteCredential(pb.DeleteCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), timeout=T),
+        other.GetCredential(pb.GetCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), timeout=T),
+        pipeline_stub.DecryptCredential(pb.DecryptCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), timeout=T),
+        other.RotateCredential(pb.RotateCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), timeout=T),
+        other.DeleteCredential(pb.DeleteCredentialRequest(org_slug=OTHER_ORG, credential_id=cid), timeout=T),
     ]
     never_existed = str(uuid.uuid4())
     missing = await _rpc_error(
-        stub.GetCredential(pb.GetCredentialRequest(org_slug=OTHER_ORG, credential_id=never_existed), timeout=T)
+        other.GetCredential(pb.GetCredentialRequest(org_slug=OTHER_ORG, credential_id=never_existed), timeout=T)
     )
     for call in calls:
         error = await _rpc_error(call)
-        assert error.code() == grpc.StatusCode.NOT_FOUND  # not PERMISSION_DENIED: existence must not leak
+        assert error.code() == grpc.StatusCode.NOT_FOUND  # existence must not leak
         assert error.details() == missing.details().replace(never_existed, cid)
-    listed = await stub.ListCredentials(pb.ListCredentialsRequest(org_slug=OTHER_ORG), timeout=T)
+    listed = await other.ListCredentials(pb.ListCredentialsRequest(org_slug=OTHER_ORG), timeout=T)
     assert list(listed.credentials) == []
+    # The same admin naming the victim's org: refused before anything is looked up.
+    for call in (
+        other.GetCredential(pb.GetCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T),
+        other.ListCredentials(pb.ListCredentialsRequest(org_slug=ORG), timeout=T),
+        other.RotateCredential(
+            pb.RotateCredentialRequest(org_slug=ORG, credential_id=cid, new_secret=SECRET), timeout=T
+        ),
+        other.DeleteCredential(pb.DeleteCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T),
+    ):
+        error = await _rpc_error(call)
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert _detail(error, error_details_pb2.ErrorInfo).reason == "WRONG_ORG"
     # Still intact for its own org.
     got = await stub.GetCredential(pb.GetCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T)
     assert got.credential.credential_id == cid
+
+
+async def test_roles_bound_what_a_token_may_do(stub: pb_grpc.CredentialServiceStub, stub_for: StubFor) -> None:
+    created = await _create(stub)
+    cid = created.credential_id
+    viewer, operator = stub_for(ORG, "viewer"), stub_for(ORG, "operator")
+    assert (await viewer.GetCredential(pb.GetCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T)).credential
+    assert (await viewer.ListCredentials(pb.ListCredentialsRequest(org_slug=ORG), timeout=T)).credentials
+    for call in (
+        _create(viewer, name="by viewer"),
+        viewer.RotateCredential(pb.RotateCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T),
+        viewer.DeleteCredential(pb.DeleteCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T),
+        operator.DeleteCredential(pb.DeleteCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T),
+    ):
+        error = await _rpc_error(call)
+        assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert _detail(error, error_details_pb2.ErrorInfo).reason == "ROLE_TOO_LOW"
+    await _create(operator, name="by operator")
+    await operator.RotateCredential(pb.RotateCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T)
+    await stub.DeleteCredential(pb.DeleteCredentialRequest(org_slug=ORG, credential_id=cid), timeout=T)
 
 
 async def test_invalid_org_slug_is_invalid_argument_with_bad_request(
@@ -304,28 +347,24 @@ async def test_invalid_org_slug_is_invalid_argument_with_bad_request(
 async def test_all_field_violations_reported_together(stub: pb_grpc.CredentialServiceStub) -> None:
     error = await _rpc_error(
         stub.CreateCredential(
-            pb.CreateCredentialRequest(org_slug="BAD", provider="AWS!", display_name="  ", secret={}),
+            pb.CreateCredentialRequest(org_slug=ORG, provider="AWS!", display_name="  ", secret={}),
             timeout=T,
         )
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = [v.field for v in _detail(error, error_details_pb2.BadRequest).field_violations]
-    assert fields == ["org_slug", "provider", "display_name", "secret"]
+    assert fields == ["provider", "display_name", "secret"]
 
     error = await _rpc_error(_create(stub, secret={"": SECRET_VALUE}))
     assert [v.field for v in _detail(error, error_details_pb2.BadRequest).field_violations] == ["secret"]
     assert SECRET_VALUE not in str(rpc_status.from_call(error))
 
 
-async def test_malformed_credential_id_is_not_found(
-    stub: pb_grpc.CredentialServiceStub, pipeline: tuple[tuple[str, str], ...]
-) -> None:
+async def test_malformed_credential_id_is_not_found(pipeline_stub: pb_grpc.CredentialServiceStub) -> None:
     # An id that is not a UUID names no credential; the pipeline sees the same NOT_FOUND as for a deleted one.
     for bad_id in ("42", "no-such-credential", "x" * 500):
         error = await _rpc_error(
-            stub.DecryptCredential(
-                pb.DecryptCredentialRequest(org_slug=ORG, credential_id=bad_id), metadata=pipeline, timeout=T
-            )
+            pipeline_stub.DecryptCredential(pb.DecryptCredentialRequest(org_slug=ORG, credential_id=bad_id), timeout=T)
         )
         assert error.code() == grpc.StatusCode.NOT_FOUND
         assert _detail(error, error_details_pb2.ErrorInfo).reason == "CREDENTIAL_NOT_FOUND"
@@ -336,7 +375,7 @@ async def test_malformed_credential_id_is_not_found(
 async def test_tampered_envelope_fails_cleanly(
     settings: CloudactSettings,
     stub: pb_grpc.CredentialServiceStub,
-    pipeline: tuple[tuple[str, str], ...],
+    pipeline_stub: pb_grpc.CredentialServiceStub,
     column: str,
 ) -> None:
     created = await _create(stub)
@@ -347,21 +386,24 @@ async def test_tampered_envelope_fails_cleanly(
         flipped = bytes([blob[0] ^ 0x01]) + blob[1:]
         db.execute(f"UPDATE credentials SET {column} = ? WHERE credential_id = ?", (flipped, created.credential_id))
     error = await _rpc_error(
-        stub.DecryptCredential(
-            pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id),
-            metadata=pipeline,
-            timeout=T,
+        pipeline_stub.DecryptCredential(
+            pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
         )
     )
     _assert_undecryptable(error)
 
 
 async def test_envelope_moved_to_another_credential_or_org_fails(
-    settings: CloudactSettings, stub: pb_grpc.CredentialServiceStub, pipeline: tuple[tuple[str, str], ...]
+    settings: CloudactSettings,
+    stub: pb_grpc.CredentialServiceStub,
+    stub_for: StubFor,
+    pipeline_stub: pb_grpc.CredentialServiceStub,
 ) -> None:
     victim = await _create(stub, name="victim")
     same_org = await _create(stub, name="attacker", secret={"aws_access_key_id": "x", "aws_secret_access_key": "y"})
-    other_org = await _create(stub, org=OTHER_ORG, secret={"aws_access_key_id": "x", "aws_secret_access_key": "y"})
+    other_org = await _create(
+        stub_for(OTHER_ORG), org=OTHER_ORG, secret={"aws_access_key_id": "x", "aws_secret_access_key": "y"}
+    )
     with _db(settings) as db:
         envelope = db.execute(
             "SELECT key_version, wrapped_data_key, nonce, ciphertext FROM credentials WHERE credential_id = ?",
@@ -375,10 +417,8 @@ async def test_envelope_moved_to_another_credential_or_org_fails(
             )
     for target in (same_org, other_org):
         error = await _rpc_error(
-            stub.DecryptCredential(
-                pb.DecryptCredentialRequest(org_slug=target.org_slug, credential_id=target.credential_id),
-                metadata=pipeline,
-                timeout=T,
+            pipeline_stub.DecryptCredential(
+                pb.DecryptCredentialRequest(org_slug=target.org_slug, credential_id=target.credential_id), timeout=T
             )
         )
         _assert_undecryptable(error)
@@ -395,12 +435,12 @@ async def test_secret_never_logged_nor_in_errors(
     caplog: pytest.LogCaptureFixture,
     settings: CloudactSettings,
     stub: pb_grpc.CredentialServiceStub,
-    pipeline: tuple[tuple[str, str], ...],
+    pipeline_stub: pb_grpc.CredentialServiceStub,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     created = await _create(stub)
     request = pb.DecryptCredentialRequest(org_slug=ORG, credential_id=created.credential_id)
-    assert dict((await stub.DecryptCredential(request, metadata=pipeline, timeout=T)).secret) == SECRET
+    assert dict((await pipeline_stub.DecryptCredential(request, timeout=T)).secret) == SECRET
     await stub.RotateCredential(
         pb.RotateCredentialRequest(org_slug=ORG, credential_id=created.credential_id), timeout=T
     )
@@ -415,11 +455,13 @@ async def test_secret_never_logged_nor_in_errors(
             "UPDATE credentials SET ciphertext = zeroblob(40) WHERE credential_id = ?",
             (created.credential_id,),
         )
-    errors.append(await _rpc_error(stub.DecryptCredential(request, metadata=pipeline, timeout=T)))
+    errors.append(await _rpc_error(pipeline_stub.DecryptCredential(request, timeout=T)))
     assert errors[3].code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caplog.records, "the service logs its operations"
     assert SECRET_VALUE not in caplog.text
-    assert settings.resolved_pipeline_token() not in caplog.text
+    assert org_token(settings.tokens_path, ORG) not in caplog.text
+    audit = settings.audit_path.read_text()
+    assert SECRET_VALUE not in audit and org_token(settings.tokens_path, ORG) not in audit
     for error in errors:
         assert SECRET_VALUE not in (error.details() or "")
         assert SECRET_VALUE.encode() not in rpc_status.from_call(error).SerializeToString()
@@ -451,7 +493,13 @@ async def test_tiny_deadline_is_honoured(stub: pb_grpc.CredentialServiceStub) ->
 
 async def _create_with_timeout(stub: pb_grpc.CredentialServiceStub, deadline: float) -> None:
     await stub.CreateCredential(
-        pb.CreateCredentialRequest(org_slug=ORG, provider="aws", display_name="fast", secret=SECRET),
+        pb.CreateCredentialRequest(
+            org_slug=ORG,
+            provider="aws",
+            display_name="fast",
+            secret=SECRET,
+            config={"bucket": "cur-bucket", "export_name": "prod-cur", "region": "us-east-1"},
+        ),
         timeout=deadline,
     )
 
@@ -475,17 +523,22 @@ class _SlowKeyService:
         return await self.inner.current_version()
 
 
-async def test_caller_deadline_reaches_the_key_service(tmp_path: Path) -> None:
+async def test_caller_deadline_reaches_the_key_service(tmp_path: Path, settings: CloudactSettings) -> None:
     ring = await LocalKeyRing.open(tmp_path / "secrets" / "keyring.json")
     records = await SqliteCredentialRecords.open(tmp_path / "credentials.sqlite")
     slow = _SlowKeyService(ring)
-    vault = CredentialVault(records, slow, pipeline_token="t0ken")
+    vault = CredentialVault(records, slow)
     server = build_service_server(
-        [registration(CredentialServicer(vault, default_timeout=600))], "127.0.0.1:0", on_stop=[records.close]
+        [registration(CredentialServicer(vault, default_timeout=600))],
+        settings,
+        "credential_svc",
+        address="127.0.0.1:0",
+        internal_address="127.0.0.1:0",
+        on_stop=[records.close],
     )
     await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        async with org_channel(settings, f"127.0.0.1:{server.port}", ORG) as channel:
             stub = pb_grpc.CredentialServiceStub(channel)
             loop = asyncio.get_running_loop()
             started = loop.time()

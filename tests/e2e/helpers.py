@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -14,13 +17,13 @@ import pyarrow as pa
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pipe_pb
 from cloudact_shared.gen.cloudact.pipeline.v1.pipeline_service_pb2_grpc import PipelineServiceStub
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage.embedded import EmbeddedTableStore
+from tests.channels import org_channel
 
 
 @dataclass
@@ -54,7 +57,7 @@ def put_legacy_delivery(
 async def create_credential(
     settings: CloudactSettings, org: str, delivery: Delivery, endpoint: str, provider: str = "aws"
 ) -> str:
-    async with open_channel(settings.credential_address) as channel:
+    async with org_channel(settings, settings.credential_address, org, role="operator") as channel:
         response = await CredentialServiceStub(channel).CreateCredential(
             cred_pb.CreateCredentialRequest(
                 org_slug=org,
@@ -86,13 +89,68 @@ async def run_pipeline(
     )
     progress: list[pipe_pb.ProgressEvent] = []
     result = pipe_pb.RunResult()
-    async with open_channel(settings.ingest_address) as channel:
+    async with org_channel(settings, settings.ingest_address, org, role="operator") as channel:
         async for event in PipelineServiceStub(channel).RunPipeline(request, timeout=120):
             if event.HasField("progress"):
                 progress.append(event.progress)
             else:
                 result.CopyFrom(event.result)
     return progress, result
+
+
+def pipeline_request(org: str, credential_id: str, period: date, provider: str = "aws") -> pipe_pb.RunPipelineRequest:
+    return pipe_pb.RunPipelineRequest(
+        org_slug=org,
+        provider=provider,
+        credential_id=credential_id,
+        billing_period=pipe_pb.BillingPeriod(year=period.year, month=period.month),
+    )
+
+
+async def run_pipeline_until_error(
+    settings: CloudactSettings, org: str, credential_id: str, period: date
+) -> tuple[list[pipe_pb.ProgressEvent], grpc.aio.AioRpcError]:
+    """Runs a pipeline that is expected to fail; returns the progress it streamed and the error."""
+    progress: list[pipe_pb.ProgressEvent] = []
+    async with org_channel(settings, settings.ingest_address, org, role="operator") as channel:
+        try:
+            async for event in PipelineServiceStub(channel).RunPipeline(
+                pipeline_request(org, credential_id, period), timeout=120
+            ):
+                progress.append(event.progress)
+        except grpc.aio.AioRpcError as err:
+            return progress, err
+    raise AssertionError("the run succeeded")
+
+
+async def get_run(settings: CloudactSettings, org: str, run_id: str) -> pipe_pb.Run:
+    async with org_channel(settings, settings.ingest_address, org, role="viewer") as channel:
+        response: pipe_pb.GetRunResponse = await PipelineServiceStub(channel).GetRun(
+            pipe_pb.GetRunRequest(org_slug=org, run_id=run_id), timeout=10
+        )
+    return response.run
+
+
+async def list_runs(settings: CloudactSettings, org: str, **fields: Any) -> pipe_pb.ListRunsResponse:
+    async with org_channel(settings, settings.ingest_address, org, role="viewer") as channel:
+        response: pipe_pb.ListRunsResponse = await PipelineServiceStub(channel).ListRuns(
+            pipe_pb.ListRunsRequest(org_slug=org, **fields), timeout=10
+        )
+    return response
+
+
+async def wait_for_run(
+    settings: CloudactSettings, org: str, run_id: str, done: Callable[[pipe_pb.Run], bool], timeout: float = 60
+) -> pipe_pb.Run:
+    """Polls GetRun until ``done(run)``; fails with the last state seen after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = await get_run(settings, org, run_id)
+        if done(run):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} still {run} after {timeout} s")
+        await asyncio.sleep(0.2)
 
 
 def read_table(settings: CloudactSettings, org: str, table: str) -> pa.Table:

@@ -13,11 +13,11 @@ import grpc
 import pyarrow.compute as pc
 import pytest
 
-from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as query_pb
 from cloudact_shared.gen.cloudact.query.v1.query_service_pb2_grpc import QueryServiceStub
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from ingest_svc.connectors.base import ResolvedCredential
+from tests.channels import org_channel
 from tests.conftest import LEGACY_CUR_SAMPLE, Services
 from tests.e2e.helpers import (
     create_credential,
@@ -81,7 +81,7 @@ async def test_legacy_cur_end_to_end_with_lineage_and_query(
         assert set(rows.column("x_credential_id").to_pylist()) == {credential_id}
 
     expected_billed = sum(Decimal(r["lineItem/UnblendedCost"] or "0") for r in _sample_rows())
-    async with open_channel(services.settings.query_address) as channel:
+    async with org_channel(services.settings, services.settings.query_address, ORG, role="viewer") as channel:
         answer = await QueryServiceStub(channel).QueryCosts(
             query_pb.QueryCostsRequest(
                 org_slug=ORG,
@@ -209,7 +209,8 @@ async def test_bad_requests_get_precise_statuses(
         ("Bad Org!", "aws", credential_id, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ORG_SLUG"),
         ("globex", "aws", credential_id, grpc.StatusCode.NOT_FOUND, None),  # another org's credential
         (ORG, "nosuchcloud", credential_id, grpc.StatusCode.NOT_FOUND, "UNKNOWN_PIPELINE"),
-        (ORG, "aws", "no-such-credential", grpc.StatusCode.NOT_FOUND, None),
+        (ORG, "aws", "no-such-credential", grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CREDENTIAL_ID"),
+        (ORG, "aws", "0b7c2f52-3f4e-4c1a-9d55-6a1f0e2b9c10", grpc.StatusCode.NOT_FOUND, None),
     ]
     for org, provider, cred, code, reason in cases:
         with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -104,7 +104,7 @@ async def test_focus_export_round_trips_the_table(
     await run_pipeline(services.settings, ORG, credential_id, JAN_2025)
 
     out = tmp_path / "focus.parquet"
-    rows = await export_focus(services.settings, focus_pb.ExportFocusRequest(org_slug=ORG), out)
+    rows = await export_focus(services.caller(ORG), focus_pb.ExportFocusRequest(org_slug=ORG), out)
 
     exported = pq.read_table(out)
     stored = read_table(services.settings, ORG, "cost_data_standard_1_3")

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
+from cloudact_shared.auth import ensure_local_pki
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2_grpc as pb_grpc
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage.embedded import EmbeddedTableStore
 from query_svc.server import build
-from tests.query_svc.focus_data import acme_rows, write_focus
+from tests.channels import org_channel
+from tests.query_svc.focus_data import ORG, acme_rows, write_focus
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +32,19 @@ def own_store(tmp_path: Path) -> EmbeddedTableStore:
     return store
 
 
-async def _serve(store: EmbeddedTableStore, data_dir: Path) -> AsyncIterator[pb_grpc.QueryServiceStub]:
-    built = await build(CloudactSettings(data_dir=data_dir), address="127.0.0.1:0", store=store)
+def tls_settings(data_dir: Path) -> CloudactSettings:
+    """Settings over ``data_dir`` with the local CA and certificates issued."""
+    settings = CloudactSettings(data_dir=data_dir)
+    ensure_local_pki(settings)
+    return settings
+
+
+async def _serve(store: EmbeddedTableStore, data_dir: Path, org: str = ORG) -> AsyncIterator[pb_grpc.QueryServiceStub]:
+    settings = tls_settings(data_dir)
+    built = await build(settings, address="127.0.0.1:0", store=store)
     await built.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{built.port}") as channel:
+        async with org_channel(settings, f"127.0.0.1:{built.port}", org, "viewer") as channel:
             yield pb_grpc.QueryServiceStub(channel)
     finally:
         await built.stop()
@@ -52,4 +61,11 @@ async def stub(shared_store: EmbeddedTableStore, tmp_path: Path) -> AsyncIterato
 async def own_stub(own_store: EmbeddedTableStore, tmp_path: Path) -> AsyncIterator[pb_grpc.QueryServiceStub]:
     """A client of a real query_svc over the test's own table."""
     async for client in _serve(own_store, tmp_path):
+        yield client
+
+
+@pytest.fixture
+async def globex_stub(shared_store: EmbeddedTableStore, tmp_path: Path) -> AsyncIterator[pb_grpc.QueryServiceStub]:
+    """A viewer of ``globex``, an org with no FOCUS table, on the same server data."""
+    async for client in _serve(shared_store, tmp_path, "globex"):
         yield client

@@ -12,9 +12,10 @@ from grpc_status import rpc_status
 
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as pb
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2_grpc as pb_grpc
-from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage.embedded import EmbeddedTableStore
 from query_svc.server import build
+from tests.channels import org_channel
+from tests.query_svc.conftest import tls_settings
 from tests.query_svc.focus_data import BIG, ORG, focus_row, write_focus
 from tests.query_svc.test_query_service import SlowStore
 
@@ -244,10 +245,10 @@ async def test_several_problems_are_reported_together(stub: pb_grpc.QueryService
     assert reason == "INVALID_QUERY"
 
 
-async def test_unknown_org_is_not_found(stub: pb_grpc.QueryServiceStub) -> None:
+async def test_unknown_org_is_not_found(globex_stub: pb_grpc.QueryServiceStub) -> None:
     request = pb.QueryCostsRequest(**{**JAN_FEB, "org_slug": "globex"})
 
-    error, _, reason = await _rich_error(stub.QueryCosts(request))
+    error, _, reason = await _rich_error(globex_stub.QueryCosts(request))
 
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert reason == "FOCUS_TABLE_NOT_FOUND"
@@ -258,10 +259,11 @@ async def test_the_callers_deadline_is_honoured(tmp_path: Path) -> None:
     store = SlowStore(tmp_path)
     write_focus(store, [focus_row("2025-01-05T00:00:00", "EC2", "USD", "1")])
     store.delay = 1.0
-    built = await build(CloudactSettings(data_dir=tmp_path), address="127.0.0.1:0", store=store)
+    settings = tls_settings(tmp_path)
+    built = await build(settings, address="127.0.0.1:0", store=store)
     await built.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{built.port}") as channel:
+        async with org_channel(settings, f"127.0.0.1:{built.port}", ORG, "viewer") as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await pb_grpc.QueryServiceStub(channel).QueryCosts(pb.QueryCostsRequest(**JAN_FEB), timeout=0.2)
     finally:

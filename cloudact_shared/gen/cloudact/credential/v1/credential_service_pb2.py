@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cloudact_shared.gen.cloudact.auth.v1 import access_pb2 as cloudact_dot_auth_dot_v1_dot_access__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/cloudact/credential/v1/credential_service.proto\x12\x16\x63loudact.credential.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n\nCredential\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x10\n\x08org_slug\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x1a\n\x12secret_field_names\x18\x05 \x03(\t\x12\x13\n\x0bkey_version\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrotated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x06\x63onfig\x18\t \x03(\x0b\x32..cloudact.credential.v1.Credential.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x02\n\x17\x43reateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12K\n\x06secret\x18\x04 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.SecretEntry\x12K\n\x06\x63onfig\x18\x05 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.ConfigEntry\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18\x43reateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"<\n\x16ListCredentialsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\"R\n\x17ListCredentialsResponse\x12\x37\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\".cloudact.credential.v1.Credential\"?\n\x14GetCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"O\n\x15GetCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"\xc8\x01\n\x17RotateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12R\n\nnew_secret\x18\x03 \x03(\x0b\x32>.cloudact.credential.v1.RotateCredentialRequest.NewSecretEntry\x1a\x30\n\x0eNewSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18RotateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"B\n\x17\x44\x65leteCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteCredentialResponse\"C\n\x18\x44\x65\x63ryptCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\xd1\x01\n\x19\x44\x65\x63ryptCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\x12M\n\x06secret\x18\x02 \x03(\x0b\x32=.cloudact.credential.v1.DecryptCredentialResponse.SecretEntry\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xd4\x05\n\x11\x43redentialService\x12u\n\x10\x43reateCredential\x12/.cloudact.credential.v1.CreateCredentialRequest\x1a\x30.cloudact.credential.v1.CreateCredentialResponse\x12r\n\x0fListCredentials\x12..cloudact.credential.v1.ListCredentialsRequest\x1a/.cloudact.credential.v1.ListCredentialsResponse\x12l\n\rGetCredential\x12,.cloudact.credential.v1.GetCredentialRequest\x1a-.cloudact.credential.v1.GetCredentialResponse\x12u\n\x10RotateCredential\x12/.cloudact.credential.v1.RotateCredentialRequest\x1a\x30.cloudact.credential.v1.RotateCredentialResponse\x12u\n\x10\x44\x65leteCredential\x12/.cloudact.credential.v1.DeleteCredentialRequest\x1a\x30.cloudact.credential.v1.DeleteCredentialResponse\x12x\n\x11\x44\x65\x63ryptCredential\x12\x30.cloudact.credential.v1.DecryptCredentialRequest\x1a\x31.cloudact.credential.v1.DecryptCredentialResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/cloudact/credential/v1/credential_service.proto\x12\x16\x63loudact.credential.v1\x1a\x1d\x63loudact/auth/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n\nCredential\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x10\n\x08org_slug\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x1a\n\x12secret_field_names\x18\x05 \x03(\t\x12\x13\n\x0bkey_version\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrotated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x06\x63onfig\x18\t \x03(\x0b\x32..cloudact.credential.v1.Credential.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x02\n\x17\x43reateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12K\n\x06secret\x18\x04 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.SecretEntry\x12K\n\x06\x63onfig\x18\x05 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.ConfigEntry\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18\x43reateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"c\n\x16ListCredentialsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"k\n\x17ListCredentialsResponse\x12\x37\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\".cloudact.credential.v1.Credential\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"?\n\x14GetCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"O\n\x15GetCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"\xc8\x01\n\x17RotateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12R\n\nnew_secret\x18\x03 \x03(\x0b\x32>.cloudact.credential.v1.RotateCredentialRequest.NewSecretEntry\x1a\x30\n\x0eNewSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18RotateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"B\n\x17\x44\x65leteCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteCredentialResponse\"C\n\x18\x44\x65\x63ryptCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\xd1\x01\n\x19\x44\x65\x63ryptCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\x12M\n\x06secret\x18\x02 \x03(\x0b\x32=.cloudact.credential.v1.DecryptCredentialResponse.SecretEntry\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x9a\x06\n\x11\x43redentialService\x12}\n\x10\x43reateCredential\x12/.cloudact.credential.v1.CreateCredentialRequest\x1a\x30.cloudact.credential.v1.CreateCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x02\x12z\n\x0fListCredentials\x12..cloudact.credential.v1.ListCredentialsRequest\x1a/.cloudact.credential.v1.ListCredentialsResponse\"\x06\xea\xe0\x18\x02\x08\x01\x12t\n\rGetCredential\x12,.cloudact.credential.v1.GetCredentialRequest\x1a-.cloudact.credential.v1.GetCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x01\x12}\n\x10RotateCredential\x12/.cloudact.credential.v1.RotateCredentialRequest\x1a\x30.cloudact.credential.v1.RotateCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x02\x12}\n\x10\x44\x65leteCredential\x12/.cloudact.credential.v1.DeleteCredentialRequest\x1a\x30.cloudact.credential.v1.DeleteCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x03\x12\x95\x01\n\x11\x44\x65\x63ryptCredential\x12\x30.cloudact.credential.v1.DecryptCredentialRequest\x1a\x31.cloudact.credential.v1.DecryptCredentialResponse\"\x1b\xea\xe0\x18\x17\x12\ningest_svc\x12\tfocus_svcb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,42 +43,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_options = b'8\001'
   _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._loaded_options = None
   _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_options = b'8\001'
-  _globals['_CREDENTIAL']._serialized_start=109
-  _globals['_CREDENTIAL']._serialized_end=458
-  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_start=413
-  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_end=458
-  _globals['_CREATECREDENTIALREQUEST']._serialized_start=461
-  _globals['_CREATECREDENTIALREQUEST']._serialized_end=792
-  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_start=700
-  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_end=745
-  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_start=413
-  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_end=458
-  _globals['_CREATECREDENTIALRESPONSE']._serialized_start=794
-  _globals['_CREATECREDENTIALRESPONSE']._serialized_end=876
-  _globals['_LISTCREDENTIALSREQUEST']._serialized_start=878
-  _globals['_LISTCREDENTIALSREQUEST']._serialized_end=938
-  _globals['_LISTCREDENTIALSRESPONSE']._serialized_start=940
-  _globals['_LISTCREDENTIALSRESPONSE']._serialized_end=1022
-  _globals['_GETCREDENTIALREQUEST']._serialized_start=1024
-  _globals['_GETCREDENTIALREQUEST']._serialized_end=1087
-  _globals['_GETCREDENTIALRESPONSE']._serialized_start=1089
-  _globals['_GETCREDENTIALRESPONSE']._serialized_end=1168
-  _globals['_ROTATECREDENTIALREQUEST']._serialized_start=1171
-  _globals['_ROTATECREDENTIALREQUEST']._serialized_end=1371
-  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_start=1323
-  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_end=1371
-  _globals['_ROTATECREDENTIALRESPONSE']._serialized_start=1373
-  _globals['_ROTATECREDENTIALRESPONSE']._serialized_end=1455
-  _globals['_DELETECREDENTIALREQUEST']._serialized_start=1457
-  _globals['_DELETECREDENTIALREQUEST']._serialized_end=1523
-  _globals['_DELETECREDENTIALRESPONSE']._serialized_start=1525
-  _globals['_DELETECREDENTIALRESPONSE']._serialized_end=1551
-  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_start=1553
-  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_end=1620
-  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_start=1623
-  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_end=1832
-  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_start=700
-  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_end=745
-  _globals['_CREDENTIALSERVICE']._serialized_start=1835
-  _globals['_CREDENTIALSERVICE']._serialized_end=2559
+  _globals['_CREDENTIALSERVICE'].methods_by_name['CreateCredential']._loaded_options = None
+  _globals['_CREDENTIALSERVICE'].methods_by_name['CreateCredential']._serialized_options = b'\352\340\030\002\010\002'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._loaded_options = None
+  _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._loaded_options = None
+  _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['RotateCredential']._loaded_options = None
+  _globals['_CREDENTIALSERVICE'].methods_by_name['RotateCredential']._serialized_options = b'\352\340\030\002\010\002'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['DeleteCredential']._loaded_options = None
+  _globals['_CREDENTIALSERVICE'].methods_by_name['DeleteCredential']._serialized_options = b'\352\340\030\002\010\003'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['DecryptCredential']._loaded_options = None
+  _globals['_CREDENTIALSERVICE'].methods_by_name['DecryptCredential']._serialized_options = b'\352\340\030\027\022\ningest_svc\022\tfocus_svc'
+  _globals['_CREDENTIAL']._serialized_start=140
+  _globals['_CREDENTIAL']._serialized_end=489
+  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_start=444
+  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_end=489
+  _globals['_CREATECREDENTIALREQUEST']._serialized_start=492
+  _globals['_CREATECREDENTIALREQUEST']._serialized_end=823
+  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_start=731
+  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_end=776
+  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_start=444
+  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_end=489
+  _globals['_CREATECREDENTIALRESPONSE']._serialized_start=825
+  _globals['_CREATECREDENTIALRESPONSE']._serialized_end=907
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_start=909
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_end=1008
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_start=1010
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_end=1117
+  _globals['_GETCREDENTIALREQUEST']._serialized_start=1119
+  _globals['_GETCREDENTIALREQUEST']._serialized_end=1182
+  _globals['_GETCREDENTIALRESPONSE']._serialized_start=1184
+  _globals['_GETCREDENTIALRESPONSE']._serialized_end=1263
+  _globals['_ROTATECREDENTIALREQUEST']._serialized_start=1266
+  _globals['_ROTATECREDENTIALREQUEST']._serialized_end=1466
+  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_start=1418
+  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_end=1466
+  _globals['_ROTATECREDENTIALRESPONSE']._serialized_start=1468
+  _globals['_ROTATECREDENTIALRESPONSE']._serialized_end=1550
+  _globals['_DELETECREDENTIALREQUEST']._serialized_start=1552
+  _globals['_DELETECREDENTIALREQUEST']._serialized_end=1618
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_start=1620
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_end=1646
+  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_start=1648
+  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_end=1715
+  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_start=1718
+  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_end=1927
+  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_start=731
+  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_end=776
+  _globals['_CREDENTIALSERVICE']._serialized_start=1930
+  _globals['_CREDENTIALSERVICE']._serialized_end=2724
 # @@protoc_insertion_point(module_scope)

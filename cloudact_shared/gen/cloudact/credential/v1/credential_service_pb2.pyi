@@ -96,6 +96,16 @@ Global___Credential: _TypeAlias = Credential  # noqa: Y015
 
 @_typing.final
 class CreateCredentialRequest(_message.Message):
+    """Limits (INVALID_ARGUMENT when exceeded): display_name 1-200 characters once
+    trimmed, no control characters; secret 1-32 fields, at most 64 KiB as JSON;
+    config at most 32 keys, each value at most 8,192 characters, at most 16 KiB
+    as JSON; secret field names and config keys match
+    ^[A-Za-z][A-Za-z0-9_.-]{0,63}$. The provider must be a known one and the
+    config and secret must fit its models (UNKNOWN_PROVIDER,
+    BAD_CREDENTIAL_CONFIG, ENDPOINT_OVERRIDE_DISABLED). An organisation holds at
+    most 1,000 credentials (RESOURCE_EXHAUSTED, CREDENTIAL_LIMIT_REACHED).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -197,18 +207,33 @@ class ListCredentialsRequest(_message.Message):
 
     ORG_SLUG_FIELD_NUMBER: _builtins.int
     PROVIDER_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     provider: _builtins.str
     """Optional provider filter."""
+    page_size: _builtins.int
+    """Most credentials to return in one page: 0 means the default (50); values
+    above the maximum (100) are lowered to it; negative values are invalid.
+    A page may hold fewer (it also ends before 2 MiB), so only an empty
+    next_page_token means the listing is complete.
+    """
+    page_token: _builtins.str
+    """The next_page_token of the previous response, to get the next page; empty
+    for the first page. Opaque and tamper-checked: it is only valid with the
+    same org_slug and provider as the call that returned it.
+    """
     def __init__(
         self,
         *,
         org_slug: _builtins.str = ...,
         provider: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "page_size", b"page_size", "page_token", b"page_token", "provider", b"provider"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -219,16 +244,24 @@ class ListCredentialsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CREDENTIALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token to get the next page; empty on the last page."""
     @_builtins.property
-    def credentials(self) -> _containers.RepeatedCompositeFieldContainer[Global___Credential]: ...
+    def credentials(self) -> _containers.RepeatedCompositeFieldContainer[Global___Credential]:
+        """Oldest first (by creation time, then credential id): a stable order, so
+        paging never repeats or skips a credential that exists throughout.
+        """
+
     def __init__(
         self,
         *,
         credentials: _abc.Iterable[Global___Credential] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,7 +340,10 @@ class RotateCredentialRequest(_message.Message):
     credential_id: _builtins.str
     @_builtins.property
     def new_secret(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """When set, replaces the secret; when empty, the same secret is re-wrapped."""
+        """When set, replaces the secret; when empty, the same secret is re-wrapped.
+        A new secret has the limits of CreateCredentialRequest.secret and must
+        suit the credential's provider and config.
+        """
 
     def __init__(
         self,

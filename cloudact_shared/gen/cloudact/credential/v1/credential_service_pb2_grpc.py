@@ -112,9 +112,9 @@ class CredentialServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DecryptCredential(self, request, context):
-        """Returns the plaintext secret. Served only to the pipeline identity
-        (a bearer token in the "authorization" metadata); everyone else gets
-        PERMISSION_DENIED.
+        """Returns the plaintext secret. Internal: served only on the mutual-TLS
+        port, to the pipeline side's service certificates (ingest_svc,
+        focus_svc); every token, and every other service, gets PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

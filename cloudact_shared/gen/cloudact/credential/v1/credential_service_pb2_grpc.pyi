@@ -49,9 +49,9 @@ class CredentialServiceStub:
     DeleteCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.DeleteCredentialRequest, _credential_service_pb2.DeleteCredentialResponse]
     """Deletes a credential and its ciphertext."""
     DecryptCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.DecryptCredentialRequest, _credential_service_pb2.DecryptCredentialResponse]
-    """Returns the plaintext secret. Served only to the pipeline identity
-    (a bearer token in the "authorization" metadata); everyone else gets
-    PERMISSION_DENIED.
+    """Returns the plaintext secret. Internal: served only on the mutual-TLS
+    port, to the pipeline side's service certificates (ingest_svc,
+    focus_svc); every token, and every other service, gets PERMISSION_DENIED.
     """
 
 @_typing.type_check_only
@@ -75,9 +75,9 @@ class CredentialServiceAsyncStub(CredentialServiceStub):
     DeleteCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.DeleteCredentialRequest, _credential_service_pb2.DeleteCredentialResponse]  # type: ignore[assignment]
     """Deletes a credential and its ciphertext."""
     DecryptCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.DecryptCredentialRequest, _credential_service_pb2.DecryptCredentialResponse]  # type: ignore[assignment]
-    """Returns the plaintext secret. Served only to the pipeline identity
-    (a bearer token in the "authorization" metadata); everyone else gets
-    PERMISSION_DENIED.
+    """Returns the plaintext secret. Internal: served only on the mutual-TLS
+    port, to the pipeline side's service certificates (ingest_svc,
+    focus_svc); every token, and every other service, gets PERMISSION_DENIED.
     """
 
 class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -134,9 +134,9 @@ class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credential_service_pb2.DecryptCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credential_service_pb2.DecryptCredentialResponse, _abc.Awaitable[_credential_service_pb2.DecryptCredentialResponse]]:
-        """Returns the plaintext secret. Served only to the pipeline identity
-        (a bearer token in the "authorization" metadata); everyone else gets
-        PERMISSION_DENIED.
+        """Returns the plaintext secret. Internal: served only on the mutual-TLS
+        port, to the pipeline side's service certificates (ingest_svc,
+        focus_svc); every token, and every other service, gets PERMISSION_DENIED.
         """
 
 def add_CredentialServiceServicer_to_server(servicer: CredentialServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -22,24 +22,29 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cloudact_shared.gen.cloudact.auth.v1 import access_pb2 as cloudact_dot_auth_dot_v1_dot_access__pb2
 from cloudact_shared.gen.cloudact.lineage.v1 import lineage_pb2 as cloudact_dot_lineage_dot_v1_dot_lineage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%cloudact/focus/v1/focus_service.proto\x12\x11\x63loudact.focus.v1\x1a!cloudact/lineage/v1/lineage.proto\"\x83\x01\n\x15\x43onvertToFocusRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12-\n\x07lineage\x18\x03 \x01(\x0b\x32\x1c.cloudact.lineage.v1.Lineage\x12\x17\n\x0f\x62illing_periods\x18\x04 \x03(\t\"h\n\x16\x43onvertToFocusResponse\x12\x15\n\rraw_rows_read\x18\x01 \x01(\x03\x12\x1a\n\x12\x66ocus_rows_written\x18\x02 \x01(\x03\x12\x1b\n\x13\x66ocus_table_version\x18\x03 \x01(\x03\"L\n\x12\x45xportFocusRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\".\n\x13\x45xportFocusResponse\x12\x17\n\x0f\x61rrow_ipc_chunk\x18\x01 \x01(\x0c\x32\xd5\x01\n\x0c\x46ocusService\x12\x65\n\x0e\x43onvertToFocus\x12(.cloudact.focus.v1.ConvertToFocusRequest\x1a).cloudact.focus.v1.ConvertToFocusResponse\x12^\n\x0b\x45xportFocus\x12%.cloudact.focus.v1.ExportFocusRequest\x1a&.cloudact.focus.v1.ExportFocusResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%cloudact/focus/v1/focus_service.proto\x12\x11\x63loudact.focus.v1\x1a\x1d\x63loudact/auth/v1/access.proto\x1a!cloudact/lineage/v1/lineage.proto\"\x83\x01\n\x15\x43onvertToFocusRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12-\n\x07lineage\x18\x03 \x01(\x0b\x32\x1c.cloudact.lineage.v1.Lineage\x12\x17\n\x0f\x62illing_periods\x18\x04 \x03(\t\"h\n\x16\x43onvertToFocusResponse\x12\x15\n\rraw_rows_read\x18\x01 \x01(\x03\x12\x1a\n\x12\x66ocus_rows_written\x18\x02 \x01(\x03\x12\x1b\n\x13\x66ocus_table_version\x18\x03 \x01(\x03\"L\n\x12\x45xportFocusRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\".\n\x13\x45xportFocusResponse\x12\x17\n\x0f\x61rrow_ipc_chunk\x18\x01 \x01(\x0c\x32\xfb\x01\n\x0c\x46ocusService\x12\x82\x01\n\x0e\x43onvertToFocus\x12(.cloudact.focus.v1.ConvertToFocusRequest\x1a).cloudact.focus.v1.ConvertToFocusResponse\"\x1b\xea\xe0\x18\x17\x12\ningest_svc\x12\tfocus_svc\x12\x66\n\x0b\x45xportFocus\x12%.cloudact.focus.v1.ExportFocusRequest\x1a&.cloudact.focus.v1.ExportFocusResponse\"\x06\xea\xe0\x18\x02\x08\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cloudact.focus.v1.focus_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONVERTTOFOCUSREQUEST']._serialized_start=96
-  _globals['_CONVERTTOFOCUSREQUEST']._serialized_end=227
-  _globals['_CONVERTTOFOCUSRESPONSE']._serialized_start=229
-  _globals['_CONVERTTOFOCUSRESPONSE']._serialized_end=333
-  _globals['_EXPORTFOCUSREQUEST']._serialized_start=335
-  _globals['_EXPORTFOCUSREQUEST']._serialized_end=411
-  _globals['_EXPORTFOCUSRESPONSE']._serialized_start=413
-  _globals['_EXPORTFOCUSRESPONSE']._serialized_end=459
-  _globals['_FOCUSSERVICE']._serialized_start=462
-  _globals['_FOCUSSERVICE']._serialized_end=675
+  _globals['_FOCUSSERVICE'].methods_by_name['ConvertToFocus']._loaded_options = None
+  _globals['_FOCUSSERVICE'].methods_by_name['ConvertToFocus']._serialized_options = b'\352\340\030\027\022\ningest_svc\022\tfocus_svc'
+  _globals['_FOCUSSERVICE'].methods_by_name['ExportFocus']._loaded_options = None
+  _globals['_FOCUSSERVICE'].methods_by_name['ExportFocus']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_CONVERTTOFOCUSREQUEST']._serialized_start=127
+  _globals['_CONVERTTOFOCUSREQUEST']._serialized_end=258
+  _globals['_CONVERTTOFOCUSRESPONSE']._serialized_start=260
+  _globals['_CONVERTTOFOCUSRESPONSE']._serialized_end=364
+  _globals['_EXPORTFOCUSREQUEST']._serialized_start=366
+  _globals['_EXPORTFOCUSREQUEST']._serialized_end=442
+  _globals['_EXPORTFOCUSRESPONSE']._serialized_start=444
+  _globals['_EXPORTFOCUSRESPONSE']._serialized_end=490
+  _globals['_FOCUSSERVICE']._serialized_start=493
+  _globals['_FOCUSSERVICE']._serialized_end=744
 # @@protoc_insertion_point(module_scope)

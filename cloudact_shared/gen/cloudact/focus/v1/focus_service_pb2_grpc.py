@@ -55,7 +55,8 @@ class FocusServiceServicer:
 
     def ConvertToFocus(self, request, context):
         """Converts one run's slice of the raw table and atomically replaces the
-        matching FOCUS slice. Only the pipeline side calls this.
+        matching FOCUS slice. Internal: only the pipeline side, with its
+        mutual-TLS certificate on focus_svc's internal port, may call it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

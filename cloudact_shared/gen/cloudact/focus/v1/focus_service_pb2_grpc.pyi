@@ -37,7 +37,8 @@ class FocusServiceStub:
     def __new__(cls, channel: _aio.Channel) -> FocusServiceAsyncStub: ...
     ConvertToFocus: _grpc.UnaryUnaryMultiCallable[_focus_service_pb2.ConvertToFocusRequest, _focus_service_pb2.ConvertToFocusResponse]
     """Converts one run's slice of the raw table and atomically replaces the
-    matching FOCUS slice. Only the pipeline side calls this.
+    matching FOCUS slice. Internal: only the pipeline side, with its
+    mutual-TLS certificate on focus_svc's internal port, may call it.
     """
     ExportFocus: _grpc.UnaryStreamMultiCallable[_focus_service_pb2.ExportFocusRequest, _focus_service_pb2.ExportFocusResponse]
     """Streams the FOCUS table (optionally a date range) as Arrow IPC chunks."""
@@ -51,7 +52,8 @@ class FocusServiceAsyncStub(FocusServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ConvertToFocus: _aio.UnaryUnaryMultiCallable[_focus_service_pb2.ConvertToFocusRequest, _focus_service_pb2.ConvertToFocusResponse]  # type: ignore[assignment]
     """Converts one run's slice of the raw table and atomically replaces the
-    matching FOCUS slice. Only the pipeline side calls this.
+    matching FOCUS slice. Internal: only the pipeline side, with its
+    mutual-TLS certificate on focus_svc's internal port, may call it.
     """
     ExportFocus: _aio.UnaryStreamMultiCallable[_focus_service_pb2.ExportFocusRequest, _focus_service_pb2.ExportFocusResponse]  # type: ignore[assignment]
     """Streams the FOCUS table (optionally a date range) as Arrow IPC chunks."""
@@ -68,7 +70,8 @@ class FocusServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_focus_service_pb2.ConvertToFocusResponse, _abc.Awaitable[_focus_service_pb2.ConvertToFocusResponse]]:
         """Converts one run's slice of the raw table and atomically replaces the
-        matching FOCUS slice. Only the pipeline side calls this.
+        matching FOCUS slice. Internal: only the pipeline side, with its
+        mutual-TLS certificate on focus_svc's internal port, may call it.
         """
 
     @_abc_1.abstractmethod

@@ -47,6 +47,40 @@ STAGE_CONVERTING_TO_FOCUS: Stage.ValueType  # 5
 STAGE_DONE: Stage.ValueType  # 6
 Global___Stage: _TypeAlias = Stage  # noqa: Y015
 
+class _RunStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_STATUS_UNSPECIFIED: _RunStatus.ValueType  # 0
+    RUN_STATUS_RUNNING: _RunStatus.ValueType  # 1
+    """In progress in a live ingest_svc (or, after ingest_svc was killed, until
+    the reconciler resolves it at the next start).
+    """
+    RUN_STATUS_SUCCEEDED: _RunStatus.ValueType  # 2
+    """Raw and FOCUS slices both hold the run."""
+    RUN_STATUS_FAILED: _RunStatus.ValueType  # 3
+    """The run did not complete; error says why. Unless repair_pending is set,
+    the tables hold what they held before (or a newer run's rows).
+    """
+
+class RunStatus(_RunStatus, metaclass=_RunStatusEnumTypeWrapper):
+    """RunStatus is where a run's outcome stands."""
+
+RUN_STATUS_UNSPECIFIED: RunStatus.ValueType  # 0
+RUN_STATUS_RUNNING: RunStatus.ValueType  # 1
+"""In progress in a live ingest_svc (or, after ingest_svc was killed, until
+the reconciler resolves it at the next start).
+"""
+RUN_STATUS_SUCCEEDED: RunStatus.ValueType  # 2
+"""Raw and FOCUS slices both hold the run."""
+RUN_STATUS_FAILED: RunStatus.ValueType  # 3
+"""The run did not complete; error says why. Unless repair_pending is set,
+the tables hold what they held before (or a newer run's rows).
+"""
+Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
+
 @_typing.final
 class BillingPeriod(_message.Message):
     """BillingPeriod is a calendar month, e.g. year 2025, month 1."""
@@ -115,6 +149,9 @@ class RunPipelineRequest(_message.Message):
     pipeline: _builtins.str
     """Defaults to "billing"."""
     credential_id: _builtins.str
+    """A UUID in any spelling (upper case, without hyphens, urn:uuid:...); the
+    run, its slice and its lineage use the canonical lower-case hyphenated one.
+    """
     @_builtins.property
     def billing_period(self) -> Global___BillingPeriod: ...
     @_builtins.property
@@ -150,12 +187,15 @@ class ProgressEvent(_message.Message):
     ROWS_READ_FIELD_NUMBER: _builtins.int
     ROWS_QUARANTINED_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
     stage: Global___Stage.ValueType
     message: _builtins.str
     source_object: _builtins.str
     """The object being read, when there is one."""
     rows_read: _builtins.int
     rows_quarantined: _builtins.int
+    run_id: _builtins.str
+    """The run this event is about (set on every event, the first included)."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -167,10 +207,11 @@ class ProgressEvent(_message.Message):
         rows_read: _builtins.int = ...,
         rows_quarantined: _builtins.int = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        run_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "message", b"message", "rows_quarantined", b"rows_quarantined", "rows_read", b"rows_read", "source_object", b"source_object", "stage", b"stage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "message", b"message", "rows_quarantined", b"rows_quarantined", "rows_read", b"rows_read", "run_id", b"run_id", "source_object", b"source_object", "stage", b"stage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -279,6 +320,253 @@ class RunPipelineResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___RunPipelineResponse: _TypeAlias = RunPipelineResponse  # noqa: Y015
+
+@_typing.final
+class RunError(_message.Message):
+    """RunError is why a run failed: the gRPC code name, the stable ErrorInfo
+    reason and the message a caller of RunPipeline got (never a secret).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """e.g. "UNAVAILABLE", "FAILED_PRECONDITION", "CANCELLED"."""
+    reason: _builtins.str
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunError: _TypeAlias = RunError  # noqa: Y015
+
+@_typing.final
+class Run(_message.Message):
+    """Run is one pipeline run as the run log records it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    PIPELINE_ID_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    BILLING_PERIODS_FIELD_NUMBER: _builtins.int
+    LINEAGE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LAST_STAGE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    FILES_READ_FIELD_NUMBER: _builtins.int
+    ROWS_READ_FIELD_NUMBER: _builtins.int
+    RAW_ROWS_WRITTEN_FIELD_NUMBER: _builtins.int
+    ROWS_QUARANTINED_FIELD_NUMBER: _builtins.int
+    QUARANTINE_FIELD_NUMBER: _builtins.int
+    FOCUS_ROWS_WRITTEN_FIELD_NUMBER: _builtins.int
+    RAW_TABLE_VERSION_FIELD_NUMBER: _builtins.int
+    FOCUS_TABLE_VERSION_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    REPAIRED_FIELD_NUMBER: _builtins.int
+    REPAIR_PENDING_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    org_slug: _builtins.str
+    provider: _builtins.str
+    pipeline_id: _builtins.str
+    """"{provider}/{domain}/{pipeline}"."""
+    credential_id: _builtins.str
+    """Canonical (lower-case, hyphenated UUID)."""
+    status: Global___RunStatus.ValueType
+    last_stage: Global___Stage.ValueType
+    """The last stage the run reached (where it stopped, for a failed run)."""
+    files_read: _builtins.int
+    rows_read: _builtins.int
+    raw_rows_written: _builtins.int
+    rows_quarantined: _builtins.int
+    focus_rows_written: _builtins.int
+    raw_table_version: _builtins.int
+    """Set once the run's raw slice is committed."""
+    focus_table_version: _builtins.int
+    """Set once the run's FOCUS slice is committed."""
+    repaired: _builtins.bool
+    """True when the reconciler, not the run itself, converted the run's raw
+    slice to FOCUS (after focus_svc or ingest_svc failed mid-run).
+    """
+    repair_pending: _builtins.bool
+    """True while the raw slice holds this run but the FOCUS slice does not:
+    the reconciler will convert it again.
+    """
+    @_builtins.property
+    def billing_periods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Billing months the run covers, as YYYY-MM."""
+
+    @_builtins.property
+    def lineage(self) -> _lineage_pb2.Lineage: ...
+    @_builtins.property
+    def error(self) -> Global___RunError:
+        """Set when status is RUN_STATUS_FAILED."""
+
+    @_builtins.property
+    def quarantine(self) -> _containers.RepeatedCompositeFieldContainer[Global___QuarantineCount]: ...
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """Unset while the run is running."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        org_slug: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        pipeline_id: _builtins.str = ...,
+        credential_id: _builtins.str = ...,
+        billing_periods: _abc.Iterable[_builtins.str] | None = ...,
+        lineage: _lineage_pb2.Lineage | None = ...,
+        status: Global___RunStatus.ValueType = ...,
+        last_stage: Global___Stage.ValueType = ...,
+        error: Global___RunError | None = ...,
+        files_read: _builtins.int = ...,
+        rows_read: _builtins.int = ...,
+        raw_rows_written: _builtins.int = ...,
+        rows_quarantined: _builtins.int = ...,
+        quarantine: _abc.Iterable[Global___QuarantineCount] | None = ...,
+        focus_rows_written: _builtins.int = ...,
+        raw_table_version: _builtins.int | None = ...,
+        focus_table_version: _builtins.int | None = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        repaired: _builtins.bool = ...,
+        repair_pending: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version", "_raw_table_version", b"_raw_table_version", "error", b"error", "finished_at", b"finished_at", "focus_table_version", b"focus_table_version", "lineage", b"lineage", "raw_table_version", b"raw_table_version", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version", "_raw_table_version", b"_raw_table_version", "billing_periods", b"billing_periods", "credential_id", b"credential_id", "error", b"error", "files_read", b"files_read", "finished_at", b"finished_at", "focus_rows_written", b"focus_rows_written", "focus_table_version", b"focus_table_version", "last_stage", b"last_stage", "lineage", b"lineage", "org_slug", b"org_slug", "pipeline_id", b"pipeline_id", "provider", b"provider", "quarantine", b"quarantine", "raw_rows_written", b"raw_rows_written", "raw_table_version", b"raw_table_version", "repair_pending", b"repair_pending", "repaired", b"repaired", "rows_quarantined", b"rows_quarantined", "rows_read", b"rows_read", "run_id", b"run_id", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__focus_table_version: _TypeAlias = _typing.Literal["focus_table_version"]  # noqa: Y015
+    _WhichOneofArgType__focus_table_version: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version"]  # noqa: Y015
+    _WhichOneofReturnType__raw_table_version: _TypeAlias = _typing.Literal["raw_table_version"]  # noqa: Y015
+    _WhichOneofArgType__raw_table_version: _TypeAlias = _typing.Literal["_raw_table_version", b"_raw_table_version"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__focus_table_version) -> _WhichOneofReturnType__focus_table_version | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__raw_table_version) -> _WhichOneofReturnType__raw_table_version | None: ...
+
+Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class GetRunRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    run_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRunRequest: _TypeAlias = GetRunRequest  # noqa: Y015
+
+@_typing.final
+class GetRunResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def run(self) -> Global___Run: ...
+    def __init__(
+        self,
+        *,
+        run: Global___Run | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRunResponse: _TypeAlias = GetRunResponse  # noqa: Y015
+
+@_typing.final
+class ListRunsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    credential_id: _builtins.str
+    """Optional: only the runs of this credential (any UUID spelling)."""
+    page_size: _builtins.int
+    """Most runs in one page: 0 means the default (50); values above the maximum
+    (200) are lowered to it; negative values are invalid.
+    """
+    page_token: _builtins.str
+    """The next_page_token of the previous response; empty for the first page.
+    Opaque, and only valid with the same org_slug and credential_id.
+    """
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        credential_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_id", b"credential_id", "org_slug", b"org_slug", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsRequest: _TypeAlias = ListRunsRequest  # noqa: Y015
+
+@_typing.final
+class ListRunsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token to get the next page; empty on the last page."""
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Run]:
+        """Newest first (by start time, then run id)."""
+
+    def __init__(
+        self,
+        *,
+        runs: _abc.Iterable[Global___Run] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "runs", b"runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsResponse: _TypeAlias = ListRunsResponse  # noqa: Y015
 
 @_typing.final
 class ListPipelinesRequest(_message.Message):

@@ -30,7 +30,8 @@ class PipelineServiceStub:
     ({provider}/{domain}/{pipeline}, e.g. aws/cost/billing): it reads the
     provider's billing export, replaces the run's slice of
     {org}_prod.cloud_{provider}_billing_raw_daily, then asks FocusService to
-    convert that slice to FOCUS 1.3.
+    convert that slice to FOCUS 1.3. Every run is recorded in a run log: its
+    outcome outlives the stream that started it.
     """
 
     def __init__(self, channel):
@@ -44,6 +45,16 @@ class PipelineServiceStub:
                 request_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineRequest.SerializeToString,
                 response_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineResponse.FromString,
                 _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/cloudact.pipeline.v1.PipelineService/GetRun',
+                request_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.GetRunResponse.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/cloudact.pipeline.v1.PipelineService/ListRuns',
+                request_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
         self.ListPipelines = channel.unary_unary(
                 '/cloudact.pipeline.v1.PipelineService/ListPipelines',
                 request_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListPipelinesRequest.SerializeToString,
@@ -56,11 +67,28 @@ class PipelineServiceServicer:
     ({provider}/{domain}/{pipeline}, e.g. aws/cost/billing): it reads the
     provider's billing export, replaces the run's slice of
     {org}_prod.cloud_{provider}_billing_raw_daily, then asks FocusService to
-    convert that slice to FOCUS 1.3.
+    convert that slice to FOCUS 1.3. Every run is recorded in a run log: its
+    outcome outlives the stream that started it.
     """
 
     def RunPipeline(self, request, context):
-        """Runs one pipeline and streams its progress; the last message is the result.
+        """Starts one pipeline run and streams its progress; the first event carries
+        the run id and the last message is the result. The run does not depend on
+        the stream: a caller that disconnects can find the outcome with GetRun.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """Returns one run of the organisation (NOT_FOUND for another org's run).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """Lists the organisation's runs, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,6 +109,16 @@ def add_PipelineServiceServicer_to_server(servicer, server):
                     request_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineRequest.FromString,
                     response_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineResponse.SerializeToString,
             ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.GetRunRequest.FromString,
+                    response_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.GetRunResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListRunsRequest.FromString,
+                    response_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListRunsResponse.SerializeToString,
+            ),
             'ListPipelines': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPipelines,
                     request_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListPipelinesRequest.FromString,
@@ -99,7 +137,8 @@ class PipelineService:
     ({provider}/{domain}/{pipeline}, e.g. aws/cost/billing): it reads the
     provider's billing export, replaces the run's slice of
     {org}_prod.cloud_{provider}_billing_raw_daily, then asks FocusService to
-    convert that slice to FOCUS 1.3.
+    convert that slice to FOCUS 1.3. Every run is recorded in a run log: its
+    outcome outlives the stream that started it.
     """
 
     @staticmethod
@@ -119,6 +158,60 @@ class PipelineService:
             '/cloudact.pipeline.v1.PipelineService/RunPipeline',
             cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineRequest.SerializeToString,
             cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudact.pipeline.v1.PipelineService/GetRun',
+            cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.GetRunRequest.SerializeToString,
+            cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.GetRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudact.pipeline.v1.PipelineService/ListRuns',
+            cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListRunsRequest.SerializeToString,
+            cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.ListRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,7 +31,8 @@ class PipelineServiceStub:
     ({provider}/{domain}/{pipeline}, e.g. aws/cost/billing): it reads the
     provider's billing export, replaces the run's slice of
     {org}_prod.cloud_{provider}_billing_raw_daily, then asks FocusService to
-    convert that slice to FOCUS 1.3.
+    convert that slice to FOCUS 1.3. Every run is recorded in a run log: its
+    outcome outlives the stream that started it.
     """
 
     @_typing.overload
@@ -39,7 +40,14 @@ class PipelineServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PipelineServiceAsyncStub: ...
     RunPipeline: _grpc.UnaryStreamMultiCallable[_pipeline_service_pb2.RunPipelineRequest, _pipeline_service_pb2.RunPipelineResponse]
-    """Runs one pipeline and streams its progress; the last message is the result."""
+    """Starts one pipeline run and streams its progress; the first event carries
+    the run id and the last message is the result. The run does not depend on
+    the stream: a caller that disconnects can find the outcome with GetRun.
+    """
+    GetRun: _grpc.UnaryUnaryMultiCallable[_pipeline_service_pb2.GetRunRequest, _pipeline_service_pb2.GetRunResponse]
+    """Returns one run of the organisation (NOT_FOUND for another org's run)."""
+    ListRuns: _grpc.UnaryUnaryMultiCallable[_pipeline_service_pb2.ListRunsRequest, _pipeline_service_pb2.ListRunsResponse]
+    """Lists the organisation's runs, newest first."""
     ListPipelines: _grpc.UnaryUnaryMultiCallable[_pipeline_service_pb2.ListPipelinesRequest, _pipeline_service_pb2.ListPipelinesResponse]
     """Lists the pipelines this service can run."""
 
@@ -49,12 +57,20 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     ({provider}/{domain}/{pipeline}, e.g. aws/cost/billing): it reads the
     provider's billing export, replaces the run's slice of
     {org}_prod.cloud_{provider}_billing_raw_daily, then asks FocusService to
-    convert that slice to FOCUS 1.3.
+    convert that slice to FOCUS 1.3. Every run is recorded in a run log: its
+    outcome outlives the stream that started it.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     RunPipeline: _aio.UnaryStreamMultiCallable[_pipeline_service_pb2.RunPipelineRequest, _pipeline_service_pb2.RunPipelineResponse]  # type: ignore[assignment]
-    """Runs one pipeline and streams its progress; the last message is the result."""
+    """Starts one pipeline run and streams its progress; the first event carries
+    the run id and the last message is the result. The run does not depend on
+    the stream: a caller that disconnects can find the outcome with GetRun.
+    """
+    GetRun: _aio.UnaryUnaryMultiCallable[_pipeline_service_pb2.GetRunRequest, _pipeline_service_pb2.GetRunResponse]  # type: ignore[assignment]
+    """Returns one run of the organisation (NOT_FOUND for another org's run)."""
+    ListRuns: _aio.UnaryUnaryMultiCallable[_pipeline_service_pb2.ListRunsRequest, _pipeline_service_pb2.ListRunsResponse]  # type: ignore[assignment]
+    """Lists the organisation's runs, newest first."""
     ListPipelines: _aio.UnaryUnaryMultiCallable[_pipeline_service_pb2.ListPipelinesRequest, _pipeline_service_pb2.ListPipelinesResponse]  # type: ignore[assignment]
     """Lists the pipelines this service can run."""
 
@@ -63,7 +79,8 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
     ({provider}/{domain}/{pipeline}, e.g. aws/cost/billing): it reads the
     provider's billing export, replaces the run's slice of
     {org}_prod.cloud_{provider}_billing_raw_daily, then asks FocusService to
-    convert that slice to FOCUS 1.3.
+    convert that slice to FOCUS 1.3. Every run is recorded in a run log: its
+    outcome outlives the stream that started it.
     """
 
     @_abc_1.abstractmethod
@@ -72,7 +89,26 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pipeline_service_pb2.RunPipelineRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_pipeline_service_pb2.RunPipelineResponse], _abc.AsyncIterator[_pipeline_service_pb2.RunPipelineResponse]]:
-        """Runs one pipeline and streams its progress; the last message is the result."""
+        """Starts one pipeline run and streams its progress; the first event carries
+        the run id and the last message is the result. The run does not depend on
+        the stream: a caller that disconnects can find the outcome with GetRun.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRun(
+        self,
+        request: _pipeline_service_pb2.GetRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_service_pb2.GetRunResponse, _abc.Awaitable[_pipeline_service_pb2.GetRunResponse]]:
+        """Returns one run of the organisation (NOT_FOUND for another org's run)."""
+
+    @_abc_1.abstractmethod
+    def ListRuns(
+        self,
+        request: _pipeline_service_pb2.ListRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_service_pb2.ListRunsResponse, _abc.Awaitable[_pipeline_service_pb2.ListRunsResponse]]:
+        """Lists the organisation's runs, newest first."""
 
     @_abc_1.abstractmethod
     def ListPipelines(
