@@ -15,7 +15,8 @@ from cloudact_shared.server import BuiltServer, ServiceRegistration, build_servi
 from cloudact_shared.settings import CloudactSettings
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.records import SqliteCredentialRecords
-from credential_svc.service import CredentialMetadata, CredentialVault, NewCredential, Secret
+from credential_svc.secret import Secret
+from credential_svc.service import CredentialMetadata, CredentialVault, NewCredential
 from credential_svc.token_server import TokenServicer, token_registration
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["CredentialService"].full_name

@@ -17,22 +17,17 @@ the largest credentials stays far below 4 MiB.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
 import hmac
 import json
 import logging
 import os
-import re
 import time
-import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from cachetools import TTLCache
 from cryptography.exceptions import InvalidTag
@@ -43,13 +38,15 @@ from cloudact_shared.errors import (
     AlreadyExists,
     CloudactError,
     DeadlineExceeded,
-    FieldViolation,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
     Unavailable,
 )
 from cloudact_shared.naming import echo, validate_org_slug, validate_provider
+from cloudact_shared.paging import PageTokens
+from cloudact_shared.paging import page_size as page_size_of
+from credential_svc import limits
 from credential_svc.adapters.kms import KeyEncryptionService, WrappedKey, undecryptable
 from credential_svc.adapters.records import (
     CredentialRecord,
@@ -58,22 +55,13 @@ from credential_svc.adapters.records import (
     InsertOutcome,
     ListPosition,
 )
+from credential_svc.secret import Secret
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 MAX_CACHE_TTL_SECONDS = 300.0
 """Plaintext never stays in memory longer than this (DESIGN §6)."""
-MAX_SECRET_FIELDS = 32
-MAX_SECRET_BYTES = 64 * 1024
-"""A secret as canonical JSON (UTF-8); a service account key with its PEM is about 2.5 KiB."""
-MAX_CONFIG_KEYS = 32
-MAX_CONFIG_VALUE_CHARS = 8 * 1024
-"""Room for a ca_bundle of a few PEM certificates; the whole config is bounded by MAX_CONFIG_BYTES."""
-MAX_CONFIG_BYTES = 16 * 1024
-FIELD_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
-"""Secret field names and config keys: identifiers, never free text (at most 64 characters)."""
-MAX_DISPLAY_NAME = 200
 MAX_CREDENTIALS_PER_ORG = 1000
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -85,53 +73,12 @@ _FIELD_OVERHEAD_BYTES = 8
 _DATA_KEY_BITS = 256
 _NONCE_BYTES = 12
 _MAX_ECHOED_ID = 64
-_MIN_SCRUBBED_VALUE = 6
-"""Shorter secret values are not looked for in registry messages: "x" would match every message."""
-_MAX_PAGE_TOKEN_CHARS = 512
-_PAGE_TOKEN_FORMAT = 1
-_PAGE_TOKEN_MAC_BYTES = 16
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _ROTATE_ATTEMPTS = 3
 _AAD_CONTEXT = "cloudact.credential.v1"
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, repr=False)
-class Secret:
-    """A credential's secret fields. Its repr and str name the fields but never show a value."""
-
-    _values: Mapping[str, str]
-
-    @classmethod
-    def of(cls, values: Mapping[str, str]) -> Secret:
-        """A read-only copy of ``values``."""
-        return cls(MappingProxyType(dict(values)))
-
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        """The secret's field names, sorted (not secret)."""
-        return tuple(sorted(self._values))
-
-    def reveal(self) -> dict[str, str]:
-        """The plaintext fields. Call only to hand them to the pipeline; never log the result."""
-        return dict(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"Secret(fields={list(self.field_names)!r}, values=<redacted>)"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("Secret is not serialisable")
-
-    def _canonical_json(self) -> bytes:
-        return json.dumps(dict(self._values), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -217,7 +164,7 @@ class CredentialVault:
         self._kek = kek
         self._max_per_org = max_credentials_per_org
         self._allow_endpoint_overrides = allow_endpoint_overrides
-        self._page_token_key: bytes | None = None
+        self._tokens: PageTokens | None = None
         self._now = now
         # Keyed by (org, credential id); the nonce identifies which ciphertext the entry came from, so
         # a rotation done by another replica is never answered with the old plaintext.
@@ -237,12 +184,12 @@ class CredentialVault:
             ResourceExhausted: the org already holds ``max_credentials_per_org`` credentials.
         """
         display_name = new.display_name.strip()
-        violations = _collect(
+        violations = limits.collect(
             lambda: validate_org_slug(new.org_slug),
             lambda: validate_provider(new.provider),
-            lambda: _check_display_name(display_name),
-            lambda: _check_secret(new.secret, "secret"),
-            lambda: _check_config(new.config),
+            lambda: limits.check_display_name(display_name),
+            lambda: limits.check_secret(new.secret, "secret"),
+            lambda: limits.check_config(new.config),
         )
         if violations:
             raise violations
@@ -297,23 +244,23 @@ class CredentialVault:
             InvalidArgument: bad org slug or provider, a negative page size, or a page token that is
                 not one this vault issued for the same org and provider.
         """
-        violations = _collect(
+        violations = limits.collect(
             lambda: validate_org_slug(org_slug),
             lambda: validate_provider(provider) if provider else None,
-            lambda: _check_page_size(page_size),
+            lambda: page_size_of(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE),
         )
         if violations:
             raise violations
-        key = await self._paging_key()
-        after = _read_page_token(key, org_slug, provider, page_token) if page_token else None
-        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        tokens = await self._page_tokens()
+        after = _position(tokens, tokens.read(page_token, [org_slug, provider])) if page_token else None
+        size = page_size_of(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         # One more than asked for says whether another page exists, without a count query.
         records = await self._records.list_org(org_slug, provider or None, after=after, limit=size + 1)
         page = _within_page_budget(records[:size])
         next_token = ""
         if len(records) > len(page):
-            last = page[-1]
-            next_token = _page_token(key, org_slug, provider, ListPosition(last.created_at, last.credential_id))
+            last = {"created_at": page[-1].created_at.isoformat(), "credential_id": page[-1].credential_id}
+            next_token = tokens.issue([org_slug, provider], last)
         return CredentialPage(tuple(page), next_token)
 
     async def get(self, org_slug: str, credential_id: str) -> CredentialMetadata:
@@ -343,7 +290,9 @@ class CredentialVault:
             NotFound: no such credential in this org.
         """
         if new_secret is not None:
-            violations = _collect(lambda: validate_org_slug(org_slug), lambda: _check_secret(new_secret, "new_secret"))
+            violations = limits.collect(
+                lambda: validate_org_slug(org_slug), lambda: limits.check_secret(new_secret, "new_secret")
+            )
             if violations:
                 raise violations
             # Provider and config never change on rotation, so one check before the retry loop holds.
@@ -418,16 +367,18 @@ class CredentialVault:
                 provider, config, secret.reveal(), allow_endpoint_overrides=self._allow_endpoint_overrides
             )
         except InvalidArgument as error:
-            raise _without_secret_values(error, secret, field_name) from None
+            raise limits.without_secret_values(error, secret, field_name) from None
         except Exception as error:  # noqa: BLE001 - its message could quote the plaintext it was given
             # Neither chained nor logged with its message: only the type says what went wrong.
             _log.error("the %s credential check failed with %s", provider, type(error).__name__)
             raise CloudactError("the credential could not be checked", reason="CREDENTIAL_CHECK_FAILED") from None
 
-    async def _paging_key(self) -> bytes:
-        if self._page_token_key is None:
-            self._page_token_key = await self._records.page_token_key()
-        return self._page_token_key
+    async def _page_tokens(self) -> PageTokens:
+        # Signed: the key is shared by every replica through the records, so a token survives restarts.
+        if self._tokens is None:
+            key = await self._records.page_token_key()
+            self._tokens = PageTokens("ListCredentials", ["org_slug", "provider"], key)
+        return self._tokens
 
     async def _require(self, org_slug: str, credential_id: str) -> CredentialRecord:
         org_slug, credential_id = _validated_scope(org_slug, credential_id)
@@ -551,28 +502,6 @@ def _not_found(org_slug: str, credential_id: str) -> NotFound:
     )
 
 
-# --- validation -----------------------------------------------------------------------------------
-
-
-def _collect(*checks: Callable[[], object]) -> InvalidArgument | None:
-    """Runs every check and merges their InvalidArguments into one (all violations at once)."""
-    errors: list[InvalidArgument] = []
-    for check in checks:
-        try:
-            check()
-        except InvalidArgument as error:
-            errors.append(error)
-    if not errors:
-        return None
-    if len(errors) == 1:
-        return errors[0]
-    return InvalidArgument(
-        "; ".join(error.message for error in errors),
-        reason="INVALID_ARGUMENT",
-        violations=[v for error in errors for v in error.violations],
-    )
-
-
 def _validated_scope(org_slug: str, credential_id: str) -> tuple[str, str]:
     """The org slug (validated) and the canonical credential id.
 
@@ -586,150 +515,9 @@ def _validated_scope(org_slug: str, credential_id: str) -> tuple[str, str]:
     return org_slug, canonical
 
 
-def _check_display_name(display_name: str) -> None:
-    if not display_name:
-        raise _invalid("display_name", "is required")
-    if len(display_name) > MAX_DISPLAY_NAME:
-        raise _invalid("display_name", f"must be at most {MAX_DISPLAY_NAME} characters")
-    # A name is shown in listings and terminals: no newlines, escapes or other control characters.
-    if any(unicodedata.category(char) == "Cc" for char in display_name):
-        raise _invalid("display_name", "must not contain control characters")
-
-
-def _check_secret(secret: Secret, name: str) -> None:
-    # Only counts, sizes and rules are ever described: no value, and no field name either (a field
-    # name that breaks the rules may well be a pasted secret).
-    if len(secret) == 0:
-        raise _invalid(name, "must have at least one field")
-    if len(secret) > MAX_SECRET_FIELDS:
-        raise _invalid(name, f"must have at most {MAX_SECRET_FIELDS} fields (it has {len(secret)})")
-    if any(not FIELD_NAME_PATTERN.fullmatch(field_name) for field_name in secret.field_names):
-        raise _invalid(name, f"field names must match ^{FIELD_NAME_PATTERN.pattern}$")
-    if len(secret._canonical_json()) > MAX_SECRET_BYTES:
-        raise _invalid(name, f"must be at most {MAX_SECRET_BYTES} bytes as JSON")
-
-
-def _check_config(config: Mapping[str, str]) -> None:
-    if len(config) > MAX_CONFIG_KEYS:
-        raise _invalid("config", f"must have at most {MAX_CONFIG_KEYS} keys (it has {len(config)})")
-    for key, value in config.items():
-        if not FIELD_NAME_PATTERN.fullmatch(key):
-            raise _invalid("config", f"key {echo(key)} must match ^{FIELD_NAME_PATTERN.pattern}$")
-        if len(value) > MAX_CONFIG_VALUE_CHARS:
-            raise _invalid("config", f"value of {key!r} must be at most {MAX_CONFIG_VALUE_CHARS} characters")
-    size = len(json.dumps(dict(config), separators=(",", ":"), ensure_ascii=False).encode())
-    if size > MAX_CONFIG_BYTES:
-        raise _invalid("config", f"must be at most {MAX_CONFIG_BYTES} bytes as JSON (it is {size})")
-
-
-def _without_secret_values(error: InvalidArgument, secret: Secret, field_name: str) -> InvalidArgument:
-    """``error`` with its ``secret.*`` violations renamed to ``field_name`` and any text quoting a value withheld.
-
-    The registry promises never to quote a value; this keeps the vault's own promise if it ever does.
-    """
-    values = [value for value in secret.reveal().values() if len(value) >= _MIN_SCRUBBED_VALUE]
-
-    def clean(text: str) -> str:
-        return "(withheld: it quoted a secret value)" if any(value in text for value in values) else text
-
-    def renamed(name: str) -> str:
-        head, dot, rest = name.partition(".")
-        return field_name + dot + rest if head == "secret" else name
-
-    return InvalidArgument(
-        clean(error.message),
-        reason=error.reason,
-        violations=[FieldViolation(renamed(v.field), clean(v.description)) for v in error.violations],
-        metadata={key: clean(value) for key, value in error.metadata.items()},
-    )
-
-
-def _check_page_size(page_size: int) -> None:
-    if page_size < 0:
-        raise _invalid("page_size", "must not be negative")
-
-
-# --- page tokens ----------------------------------------------------------------------------------
-# A token is base64url(JSON position) "." base64url(HMAC). The MAC covers the org and the provider
-# filter too, so a token is refused if edited, forged, or replayed against another org or filter.
-
-
-def _page_token(key: bytes, org_slug: str, provider: str, after: ListPosition) -> str:
-    payload = json.dumps(
-        {
-            "v": _PAGE_TOKEN_FORMAT,
-            "created_at": after.created_at.isoformat(timespec="microseconds"),
-            "credential_id": after.credential_id,
-        },
-        separators=(",", ":"),
-    ).encode()
-    mac = _page_token_mac(key, org_slug, provider, payload)
-    return f"{_b64encode(payload)}.{_b64encode(mac)}"
-
-
-def _read_page_token(key: bytes, org_slug: str, provider: str, token: str) -> ListPosition:
-    """The position a page token names; InvalidArgument unless this vault issued it for this query."""
-    if len(token) > _MAX_PAGE_TOKEN_CHARS:
-        raise _bad_page_token()
-    payload_text, _, mac_text = token.partition(".")
-    payload, mac = _b64decode(payload_text), _b64decode(mac_text)
-    if payload is None or mac is None:
-        raise _bad_page_token()
-    if not hmac.compare_digest(mac, _page_token_mac(key, org_slug, provider, payload)):
-        raise _bad_page_token()
-    position = _parse_position(payload)
-    if position is None:
-        raise _bad_page_token()
-    return position
-
-
-def _parse_position(payload: bytes) -> ListPosition | None:
-    # The MAC already vouches for the payload; this only guards against a format this code did not write.
+def _position(tokens: PageTokens, after: Mapping[str, str]) -> ListPosition:
+    """The listing position a (verified) page token names."""
     try:
-        document = json.loads(payload)
-        if document.get("v") != _PAGE_TOKEN_FORMAT:
-            return None
-        created_at = datetime.fromisoformat(document["created_at"])
-        credential_id = str(uuid.UUID(document["credential_id"]))
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-    return ListPosition(created_at, credential_id)
-
-
-def _page_token_mac(key: bytes, org_slug: str, provider: str, payload: bytes) -> bytes:
-    scope = json.dumps([_AAD_CONTEXT, "ListCredentials", org_slug, provider], separators=(",", ":")).encode()
-    return hmac.new(key, scope + b"\n" + payload, hashlib.sha256).digest()[:_PAGE_TOKEN_MAC_BYTES]
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes | None:
-    """The bytes ``text`` encodes, if ``_b64encode`` would have written exactly ``text`` for them.
-
-    The decoder alone skips characters outside the alphabet and ignores a last character's spare
-    bits, so several spellings decode alike; a token must have only one.
-    """
-    if not _BASE64URL.fullmatch(text):
-        return None
-    try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    return decoded if _b64encode(decoded) == text else None
-
-
-def _bad_page_token() -> InvalidArgument:
-    description = "must be the next_page_token of a previous call with the same org_slug and provider"
-    return InvalidArgument(
-        f"page_token {description}", reason="INVALID_PAGE_TOKEN", violations=[FieldViolation("page_token", description)]
-    )
-
-
-def _invalid(field_name: str, description: str) -> InvalidArgument:
-    return InvalidArgument(
-        f"{field_name} {description}",
-        reason="INVALID_ARGUMENT",
-        violations=[FieldViolation(field_name, description)],
-    )
+        return ListPosition(datetime.fromisoformat(after["created_at"]), str(uuid.UUID(after["credential_id"])))
+    except (KeyError, ValueError):
+        raise tokens.invalid() from None

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from cloudact_shared.errors import FieldViolation, InvalidArgument, NotFound
 from cloudact_shared.naming import canonical_credential_id, echo, validate_org_slug
+from cloudact_shared.paging import PageTokens
+from cloudact_shared.paging import page_size as page_size_of
 from ingest_svc.adapters.runs import RunLog, RunPosition
 from ingest_svc.model import RunRecord
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-_PAGE_TOKEN_FORMAT = 1
-_MAX_PAGE_TOKEN_CHARS = 512
+# Unsigned: the listing is always filtered by the caller's own org, so an edited token can only move
+# within the runs the caller may list anyway.
+_TOKENS = PageTokens("ListRuns", ["org_slug", "credential_id"])
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,16 @@ class RunHistory:
         """
         validate_org_slug(org_slug)
         credential = canonical_credential_id(credential_id) if credential_id else ""
-        limit = _page_size(page_size)
-        after = _read_token(page_token, org_slug, credential) if page_token else None
+        limit = page_size_of(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = [org_slug, credential]
+        after = _position(_TOKENS.read(page_token, query)) if page_token else None
         found = await self._runs.list_org(org_slug, credential_id=credential or None, limit=limit + 1, after=after)
         page = tuple(found[:limit])
         next_token = ""
         if len(found) > limit:
             last = page[-1]
-            next_token = _token(org_slug, credential, RunPosition(last.started_at, last.run_id))
+            position = {"started_at": last.started_at.isoformat(timespec="microseconds"), "run_id": last.run_id}
+            next_token = _TOKENS.issue(query, position)
         return RunPage(page, next_token)
 
 
@@ -81,49 +83,11 @@ def _run_id(run_id: str) -> str:
         ) from None
 
 
-def _page_size(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument(
-            f"page_size {page_size} is negative",
-            violations=[FieldViolation("page_size", f"must be 0 (default {DEFAULT_PAGE_SIZE}) or more")],
-        )
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-# A token names where the previous page stopped, and the query it belongs to. It needs no MAC: the
-# listing is always filtered by the caller's own org, so an edited token can only move within the
-# runs the caller may list anyway.
-
-
-def _token(org_slug: str, credential_id: str, after: RunPosition) -> str:
-    payload = {
-        "v": _PAGE_TOKEN_FORMAT,
-        "org": org_slug,
-        "credential": credential_id,
-        "started_at": after.started_at.isoformat(timespec="microseconds"),
-        "run_id": after.run_id,
-    }
-    data = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _read_token(token: str, org_slug: str, credential_id: str) -> RunPosition:
-    if len(token) > _MAX_PAGE_TOKEN_CHARS:
-        raise _bad_token()
+def _position(after: dict[str, str]) -> RunPosition:
     try:
-        document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if (document["v"], document["org"], document["credential"]) != (_PAGE_TOKEN_FORMAT, org_slug, credential_id):
-            raise _bad_token()
-        started_at = datetime.fromisoformat(document["started_at"])
+        started_at = datetime.fromisoformat(after["started_at"])
         if started_at.tzinfo is None:
-            raise _bad_token()
-        return RunPosition(started_at, str(uuid.UUID(document["run_id"])))
-    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError):
-        raise _bad_token() from None
-
-
-def _bad_token() -> InvalidArgument:
-    description = "must be the next_page_token of a previous call with the same org_slug and credential_id"
-    return InvalidArgument(
-        f"page_token {description}", reason="INVALID_PAGE_TOKEN", violations=[FieldViolation("page_token", description)]
-    )
+            raise _TOKENS.invalid()
+        return RunPosition(started_at, str(uuid.UUID(after["run_id"])))
+    except (KeyError, ValueError):
+        raise _TOKENS.invalid() from None

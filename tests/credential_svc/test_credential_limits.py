@@ -21,20 +21,22 @@ from cloudact_shared.errors import InvalidArgument, ResourceExhausted
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as pb
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.records import CredentialRecord, Envelope, InsertOutcome, SqliteCredentialRecords
-from credential_svc.server import CredentialServicer
-from credential_svc.service import (
-    DEFAULT_PAGE_SIZE,
+from credential_svc.limits import (
     MAX_CONFIG_BYTES,
     MAX_CONFIG_KEYS,
     MAX_CONFIG_VALUE_CHARS,
     MAX_DISPLAY_NAME,
-    MAX_PAGE_SIZE,
     MAX_SECRET_FIELDS,
+)
+from credential_svc.secret import Secret
+from credential_svc.server import CredentialServicer
+from credential_svc.service import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     CredentialMetadata,
     CredentialPage,
     CredentialVault,
     NewCredential,
-    Secret,
 )
 
 ORG = "acme_corp"

@@ -18,7 +18,8 @@ from cloudact_shared.errors import CloudactError, FieldViolation, InvalidArgumen
 from credential_svc import service
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.records import SqliteCredentialRecords
-from credential_svc.service import CredentialVault, NewCredential, Secret
+from credential_svc.secret import Secret
+from credential_svc.service import CredentialVault, NewCredential
 
 ORG = "acme_corp"
 SECRET_VALUE = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY-PROVIDER-CHECK"

@@ -15,7 +15,8 @@ from cloudact_shared.errors import CloudactError, NotFound
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.kms import WrappedKey
 from credential_svc.adapters.records import SqliteCredentialRecords
-from credential_svc.service import CredentialVault, DecryptedCredential, NewCredential, Secret
+from credential_svc.secret import Secret
+from credential_svc.service import CredentialVault, DecryptedCredential, NewCredential
 
 SECRET_VALUE = "wJalrXUtnFEMI-DO-NOT-LEAK-0123456789"
 CONFIG = {"bucket": "acme-billing", "export_name": "prod-cur", "prefix": "exports", "layout": "cur2"}

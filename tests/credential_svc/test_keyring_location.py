@@ -20,8 +20,9 @@ import pytest
 from cloudact_shared.settings import CloudactSettings
 from credential_svc.adapters.keyring import KeyRingLocationError, LocalKeyRing
 from credential_svc.adapters.records import SqliteCredentialRecords
+from credential_svc.secret import Secret
 from credential_svc.server import build
-from credential_svc.service import CredentialVault, NewCredential, Secret
+from credential_svc.service import CredentialVault, NewCredential
 
 ORG = "acme_corp"
 SECRET = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "wJalrXUtnFEMI-K7MDENG-LEGACY"}
