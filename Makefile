@@ -8,11 +8,14 @@ STAMP   := $(VENV)/.installed
 # bqemulator (BigQuery emulator for the GCP tests and the demo) needs its own venv: its pins conflict with ours.
 BQ_VENV  := $(VENV)-bqemulator
 BQ_STAMP := $(BQ_VENV)/.installed
+# The FinOps Foundation's focus-validator (conformance tests) needs Python >= 3.12: its own venv too.
+VALIDATOR_VENV  := $(VENV)-validator
+VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed
 export CLOUDACT_DATA_DIR ?= ./data
 
 .PHONY: install protos check-protos lint typecheck test unit demo serve bench clean
 
-install: $(STAMP) $(BQ_STAMP) node_modules/.installed
+install: $(STAMP) $(BQ_STAMP) $(VALIDATOR_STAMP) node_modules/.installed
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +28,11 @@ $(BQ_STAMP): requirements-bqemulator.lock | $(STAMP)
 	test -x $(BQ_VENV)/bin/python || $(PYTHON) -m venv $(BQ_VENV)
 	$(BIN)/uv pip sync --quiet --python $(BQ_VENV)/bin/python requirements-bqemulator.lock
 	touch $(BQ_STAMP)
+
+$(VALIDATOR_STAMP): requirements-validator.lock | $(STAMP)
+	test -x $(VALIDATOR_VENV)/bin/python || $(PYTHON) scripts/python_at_least.py 3.12 -m venv $(VALIDATOR_VENV)
+	$(BIN)/uv pip sync --quiet --python $(VALIDATOR_VENV)/bin/python requirements-validator.lock
+	touch $(VALIDATOR_STAMP)
 
 node_modules/.installed: package.json package-lock.json
 	# npm install (not ci): npm 11 wants every platform build of buf in the lock; the version is pinned in package.json.
@@ -65,4 +73,4 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(BQ_VENV) node_modules data bench-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BQ_VENV) $(VALIDATOR_VENV) node_modules data data-keys bench-data .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ import duckdb
 from benchmarks.measure import ROOT, Result, count_rows, measure, warm_page_cache
 from cloudact_cli.synthetic.gcp import write_gcp_export_parquet
 
-SAMPLES = ROOT.parent / "shared" / "samples" / "raw"
+SAMPLES = ROOT / "tests" / "data" / "samples"
 
 
 def _gcp_nested_sample(data_dir: Path) -> Path:

@@ -49,14 +49,13 @@ from cloudact_shared.settings import CloudactSettings
 
 ORG = "acme"
 BUCKET = "acme-billing"
-LEGACY_SAMPLE = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared/samples/raw/aws/cur_legacy_sample-anonymous-aws-export-dataset.csv"
-)
-AZURE_ACTUAL = LEGACY_SAMPLE.parents[1] / "azure" / "EA_ActualCost_Small.csv"
-AZURE_AMORTIZED = LEGACY_SAMPLE.parents[1] / "azure" / "EA_AmortizedCost_Small.csv"
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
+"""The public samples vendored with the repository (tests/data/samples/SOURCES.md)."""
+LEGACY_SAMPLE = SAMPLES / "aws" / "cur_legacy_sample-anonymous-aws-export-dataset.csv"
+AZURE_ACTUAL = SAMPLES / "azure" / "EA_ActualCost_Small.csv"
+AZURE_AMORTIZED = SAMPLES / "azure" / "EA_AmortizedCost_Small.csv"
 AZURE_CONTAINER = "billing-exports"
-OCI_SAMPLE = LEGACY_SAMPLE.parents[1] / "oci" / "reports_cost-csv_0000000030000269.csv"
+OCI_SAMPLE = SAMPLES / "oci" / "reports_cost-csv_0000000030000269.csv"
 GCP_MONTH = date(2025, 1, 1)
 GCP_TABLE = "gcp_billing_export_resource_v1_0123AB_CDEF01_234567"
 _console = Console(width=150)

@@ -18,8 +18,15 @@ from cloudact_shared.settings import CloudactSettings
 from tests.channels import org_token
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-LEGACY_CUR_SAMPLE = SHARED / "samples/raw/aws/cur_legacy_sample-anonymous-aws-export-dataset.csv"
+DATA = REPO / "tests" / "data"
+"""Every file the tests read: fixtures per provider, and the vendored public samples (samples/SOURCES.md)."""
+SAMPLES = DATA / "samples"
+LEGACY_CUR_SAMPLE = SAMPLES / "aws" / "cur_legacy_sample-anonymous-aws-export-dataset.csv"
+EA_ACTUAL = SAMPLES / "azure" / "EA_ActualCost_Small.csv"
+EA_AMORTIZED = SAMPLES / "azure" / "EA_AmortizedCost_Small.csv"
+EA_FOCUS_CONVERTERS = SAMPLES / "azure" / "ea_actual_sample-anonymous-ea-export-dataset.csv"
+KOKU_GCP = SAMPLES / "gcp" / "koku_2022-08-01_5.csv"
+OCI_COST_REPORT = SAMPLES / "oci" / "reports_cost-csv_0000000030000269.csv"
 
 
 @pytest.fixture(scope="session")

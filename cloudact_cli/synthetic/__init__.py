@@ -15,7 +15,7 @@ consistent: ``UnblendedCost = UnblendedRate x UsageAmount`` and
 DiscountedUsage; ``SavingsPlanEffectiveCost = SavingsPlanRate x UsageAmount`` on covered rows.
 
 Legacy CUR CSV (:func:`generate_legacy_cur_csv`): exactly the 94 columns, names and order of the real
-anonymised legacy export in ``shared/samples/raw/aws`` (:data:`LEGACY_CUR_COLUMNS`). That header has
+anonymised legacy export in ``tests/data/samples/aws`` (:data:`LEGACY_CUR_COLUMNS`). That header has
 no ``lineItem/ResourceId``, ``reservation/ReservationARN`` or ``resourceTags/*`` column, so those
 values exist only in the CUR 2.0 output; RI rows carry ``reservation/SubscriptionId`` instead.
 Timestamps are ISO UTC (``2025-01-01T00:00:00.000Z``; ``identity/TimeInterval`` as

@@ -14,12 +14,8 @@ from cloudact_cli.emulators import AZURITE_KEY as ACCOUNT_KEY
 from cloudact_cli.emulators import Azurite, azurite_available
 from cloudact_cli.emulators import azurite as run_azurite
 from cloudact_cli.emulators import put_cost_export_run as put_run
-from tests.conftest import SHARED
-
-SAMPLES = SHARED / "samples/raw/azure"
-EA_ACTUAL = SAMPLES / "EA_ActualCost_Small.csv"
-EA_AMORTIZED = SAMPLES / "EA_AmortizedCost_Small.csv"
-FFS_ACTUAL = SAMPLES / "ea_actual_sample-anonymous-ea-export-dataset.csv"
+from tests.conftest import EA_ACTUAL, EA_AMORTIZED
+from tests.conftest import EA_FOCUS_CONVERTERS as FFS_ACTUAL
 
 __all__ = ["ACCOUNT", "ACCOUNT_KEY", "EA_ACTUAL", "EA_AMORTIZED", "FFS_ACTUAL", "Azurite", "put_run", "sample_bytes"]
 
@@ -27,8 +23,7 @@ __all__ = ["ACCOUNT", "ACCOUNT_KEY", "EA_ACTUAL", "EA_AMORTIZED", "FFS_ACTUAL", 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """Azurite (blob only) on a free loopback port for the session."""
-    if not azurite_available():
-        pytest.skip("Azurite is not installed (make install: npm azurite@3.35.0) or node is missing")
+    assert azurite_available(), "Azurite is not installed: run `make install` (npm azurite@3.35.0)"
     with run_azurite() as endpoint:
         yield endpoint
 

@@ -17,7 +17,7 @@ from cloudact_shared.lineage import LINEAGE_COLUMNS
 from tests.azure.conftest import EA_ACTUAL
 from tests.azure.test_azure_formats import _rows as _raw
 from tests.azure.test_azure_formats import _write_csv
-from tests.conformance.validator import VALIDATOR, assert_conforms
+from tests.conformance.validator import assert_conforms
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "azure"
 FOCUS_10 = DATA / "FocusCost_1.0_ea.csv"
@@ -181,7 +181,6 @@ def test_parquet_part_gives_the_same_rows_as_csv(tmp_path: Path) -> None:
     assert _focus([parquet], tmp_path / "p") == _focus([FOCUS_12], tmp_path / "c")
 
 
-@pytest.mark.skipif(not EA_ACTUAL.is_file(), reason="needs ../shared/samples")
 def test_focuscost_wins_over_cost_details_of_the_same_account_and_month(tmp_path: Path) -> None:
     # The EA sample is enrollment 8611537, September 2023: move the FocusCost fixture there.
     moved = tmp_path / "focus_2023_09.csv"
@@ -194,7 +193,6 @@ def test_focuscost_wins_over_cost_details_of_the_same_account_and_month(tmp_path
 
 
 # -- the validator gate ---------------------------------------------------------------------------------
-@pytest.mark.skipif(not VALIDATOR.exists(), reason="focus-validate not available")
 @pytest.mark.timeout(960)
 @pytest.mark.parametrize("path", FIXTURES, ids=IDS)
 def test_validator_passes_every_rule_but_known_defects(path: Path, tmp_path: Path) -> None:

@@ -18,8 +18,6 @@ from cloudact_shared.storage import load_schema
 from ingest_svc.connectors.azure_formats import RAW_TABLE, build_raw_select, normalize_header
 from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL
 
-pytestmark = pytest.mark.skipif(not EA_ACTUAL.is_file(), reason="needs ../shared/samples")
-
 MCA_ROW = {
     "billingAccountId": "acct-1",
     "billingAccountName": "Contoso MCA",

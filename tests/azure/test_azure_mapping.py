@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 
 from cloudact_cli.convert import convert_files
 from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL
 from tests.azure.test_azure_formats import MCA_ROW
 
-pytestmark = pytest.mark.skipif(not EA_ACTUAL.is_file(), reason="needs ../shared/samples")
 SEP = datetime(2023, 9, 1, tzinfo=UTC)
 OCT = datetime(2023, 10, 1, tzinfo=UTC)
 

@@ -26,8 +26,6 @@ SEP_2023 = date(2023, 9, 1)
 RAW = "cloud_azure_billing_raw_daily"
 FOCUS = "cost_data_standard_1_3"
 
-pytestmark = pytest.mark.skipif(not EA_ACTUAL.is_file(), reason="needs ../shared/samples")
-
 
 async def _credential(
     services: Services, azurite: Azurite, container: str, exports: str, *, key: str | None = None, name: str = "exp"

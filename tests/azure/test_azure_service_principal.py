@@ -59,8 +59,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def oauth_azurite(tls: tuple[Path, Path]) -> Iterator[Azurite]:
-    if not azurite_available():
-        pytest.skip("Azurite is not installed (make install) or node is missing")
+    assert azurite_available(), "Azurite is not installed: run `make install`"
     with run_azurite(tls=tls) as endpoint:
         yield endpoint
 

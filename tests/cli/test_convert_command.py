@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from cloudact_cli.convert import convert_files
+from tests.conftest import KOKU_GCP
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aws"
 
@@ -76,9 +76,7 @@ def test_command_reports_counts_and_bad_files_clearly(tmp_path: Path) -> None:
 
 
 def test_command_converts_gcp_billing_export_files(tmp_path: Path) -> None:
-    sample = Path(__file__).resolve().parents[3] / "shared/samples/raw/gcp/koku_2022-08-01_5.csv"
-    if not sample.is_file():
-        pytest.skip("needs ../shared/samples")
+    sample = KOKU_GCP
     done = _cloudact("convert", "--provider", "gcp", "--input", str(sample), "--output", str(tmp_path / "g.parquet"))
     assert done.returncode == 0, done.stderr
     focus = pq.read_table(tmp_path / "g.parquet")

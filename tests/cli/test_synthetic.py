@@ -18,15 +18,9 @@ from cloudact_cli.synthetic import (
     generate_cur2,
     generate_legacy_cur_csv,
 )
+from tests.conftest import LEGACY_CUR_SAMPLE
 
-SAMPLE = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "samples"
-    / "raw"
-    / "aws"
-    / "cur_legacy_sample-anonymous-aws-export-dataset.csv"
-)
+SAMPLE = LEGACY_CUR_SAMPLE
 ROWS = 2_000
 
 
@@ -44,8 +38,6 @@ def test_legacy_header_is_the_real_exports_header(legacy_csv: Path) -> None:
         header = next(csv.reader(fh))
     assert header == list(LEGACY_CUR_COLUMNS)
     assert len(header) == 94
-    if not SAMPLE.exists():
-        pytest.skip("shared sample absent; embedded header checked only for shape")
     with SAMPLE.open(newline="") as fh:
         assert header == next(csv.reader(fh))
 

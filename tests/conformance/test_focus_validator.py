@@ -7,14 +7,11 @@ from pathlib import Path
 import pytest
 
 from cloudact_cli.convert import convert_files
-from tests.conformance.validator import ROOT, assert_conforms, needs_validator
+from tests.conformance.validator import assert_conforms
+from tests.conftest import DATA, LEGACY_CUR_SAMPLE
 
-LEGACY_SAMPLE = (
-    ROOT.parent / "shared" / "samples" / "raw" / "aws" / "cur_legacy_sample-anonymous-aws-export-dataset.csv"
-)
-CUR2_FIXTURE = ROOT / "tests" / "data" / "aws" / "cur2_every_line_item_type.csv"
-
-pytestmark = needs_validator
+LEGACY_SAMPLE = LEGACY_CUR_SAMPLE
+CUR2_FIXTURE = DATA / "aws" / "cur2_every_line_item_type.csv"
 
 
 @pytest.mark.timeout(960)

@@ -33,8 +33,6 @@ NOV_2023 = date(2023, 11, 1)
 RAW = "cloud_aws_billing_raw_daily"
 FOCUS = "cost_data_standard_1_3"
 
-pytestmark = pytest.mark.skipif(not LEGACY_CUR_SAMPLE.is_file(), reason="needs ../shared/samples")
-
 
 def _sample_rows() -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(LEGACY_CUR_SAMPLE.read_text())))

@@ -30,8 +30,6 @@ SPELLINGS: dict[str, Callable[[str], str]] = {
     "urn_uuid": lambda cid: f"urn:uuid:{cid}",
 }
 
-pytestmark = pytest.mark.skipif(not LEGACY_CUR_SAMPLE.is_file(), reason="needs ../shared/samples")
-
 
 @pytest.fixture
 async def credential(services: Services, s3_client: Any, s3_endpoint: str, request: pytest.FixtureRequest) -> str:

@@ -40,8 +40,6 @@ NOV_2023 = datetime(2023, 11, 1).date()
 RAW = "cloud_aws_billing_raw_daily"
 FOCUS = "cost_data_standard_1_3"
 
-pytestmark = pytest.mark.skipif(not LEGACY_CUR_SAMPLE.is_file(), reason="needs ../shared/samples")
-
 
 @dataclass
 class Exports:

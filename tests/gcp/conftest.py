@@ -29,8 +29,9 @@ from cloudact_shared import duck
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
 from ingest_svc.connectors.gcp_formats import build_raw_select
+from tests.conftest import KOKU_GCP
 
-KOKU = Path(__file__).resolve().parents[3] / "shared" / "samples" / "raw" / "gcp" / "koku_2022-08-01_5.csv"
+KOKU = KOKU_GCP
 
 
 def write_nested_parquet(path: Path) -> Path:
@@ -104,8 +105,7 @@ ACCOUNT = "0123AB_CDEF01_234567"
 @pytest.fixture(scope="session")
 def bq() -> Iterator[BigQueryEmulator]:
     """bqemulator on a free loopback port for the session; each test makes its own dataset."""
-    if not bqemulator_available():
-        pytest.skip("bqemulator is not installed (make install builds .venv-bqemulator)")
+    assert bqemulator_available(), "bqemulator is not installed: run `make install` (it builds .venv-bqemulator)"
     with bigquery_emulator() as emulator:
         yield emulator
 

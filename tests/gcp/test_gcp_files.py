@@ -13,7 +13,7 @@ import pytest
 from cloudact_cli.synthetic.gcp import write_gcp_export_parquet
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.storage import load_schema
-from tests.conformance.validator import VALIDATOR, assert_conforms
+from tests.conformance.validator import assert_conforms
 from tests.gcp.conftest import KOKU, gcp_to_focus, write_nested_jsonl, write_nested_parquet
 from tests.gcp.conftest import raw_rows as _raw
 
@@ -213,7 +213,6 @@ def test_dimensions(focus: dict[str, dict[str, Any]]) -> None:
 
 # -- validator -------------------------------------------------------------------------------------
 @pytest.mark.timeout(960)
-@pytest.mark.skipif(not VALIDATOR.exists(), reason="focus-validate not available")
 @pytest.mark.parametrize("source", ["koku", "nested"])
 def test_validator_passes_every_rule_but_known_defects(source: str, tmp_path: Path) -> None:
     inp = KOKU if source == "koku" else write_nested_parquet(tmp_path / "n.parquet")

@@ -18,7 +18,7 @@ from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc impo
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb
 from cloudact_shared.lineage import LINEAGE_COLUMNS
 from tests.channels import org_channel
-from tests.conformance.validator import VALIDATOR, assert_conforms
+from tests.conformance.validator import assert_conforms
 from tests.conftest import Services
 from tests.e2e.helpers import error_reason, read_table, run_pipeline
 from tests.gcp.conftest import ExportTable
@@ -114,7 +114,6 @@ async def test_missing_table_fails_the_run_over_grpc_and_writes_nothing(
 
 
 @pytest.mark.timeout(960)
-@pytest.mark.skipif(not VALIDATOR.exists(), reason="focus-validate not available")
 async def test_focus_output_of_the_bigquery_path_conforms(
     services: Services, export_table: ExportTable, service_account_key: dict[str, str], tmp_path: Path
 ) -> None:

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
+from tests.conftest import OCI_COST_REPORT
 
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/samples/raw/oci/reports_cost-csv_0000000030000269.csv"
+SAMPLE = OCI_COST_REPORT
 PREFIX = "reports/cost-csv/"
-
-needs_sample = pytest.mark.skipif(not SAMPLE.is_file(), reason="needs ../shared/samples")
 
 
 def sample_rows() -> list[dict[str, str]]:

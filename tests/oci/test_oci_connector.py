@@ -22,7 +22,7 @@ from cloudact_shared.errors import (
 )
 from ingest_svc.connectors.base import ResolvedCredential
 from ingest_svc.connectors.oci import OciObjectStorageConnector
-from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, csv_bytes, focus_rows, needs_sample, sample_rows
+from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, csv_bytes, focus_rows, sample_rows
 from tests.providers.loopback import BODY_MARKER, GARBAGE, GARBAGE_MARKER, answering, marker_bodies
 
 NOV, DEC = date(2023, 11, 1), date(2023, 12, 1)
@@ -40,7 +40,6 @@ def _report(start: str, end: str, ref: str) -> dict[str, str]:
     return row
 
 
-@needs_sample
 async def test_lists_pages_selects_months_and_splits_a_file_spanning_two(
     api_key: ApiKey, object_storage: FakeObjectStorage, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from cloudact_cli.convert import convert_files
-from tests.oci.conftest import FOCUS_FIXTURE, csv_bytes, focus_rows, needs_sample, sample_rows
+from tests.oci.conftest import FOCUS_FIXTURE, csv_bytes, focus_rows, sample_rows
 
 CORRECTED = "d2c8e7a1f0b34f6e9a51c3b7e2f40a10"
 TWELVE = Decimal("1e-12")
@@ -143,7 +143,6 @@ def test_a_correction_in_a_later_month_never_rewrites_the_earlier_one(tmp_path: 
     ]
 
 
-@needs_sample
 def test_cost_report_corrections_chain_and_duplicates(tmp_path: Path) -> None:
     base = sample_rows()[0]
     original = {**base, "lineItem/referenceNo": "orig"}

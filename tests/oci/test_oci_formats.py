@@ -17,7 +17,7 @@ from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema
 from focus_svc.conversion import set_lineage
 from ingest_svc.connectors.oci_formats import RAW_TABLE, build_raw_select, oci_to_snake
-from tests.oci.conftest import SAMPLE, csv_bytes, needs_sample, sample_rows
+from tests.oci.conftest import SAMPLE, csv_bytes, sample_rows
 
 
 @pytest.fixture
@@ -39,7 +39,6 @@ def test_snake_names() -> None:
     assert oci_to_snake("lineItem/backreferenceNo") == "line_item_backreference_no"
 
 
-@needs_sample
 def test_sample_reads_every_row_in_schema_order(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     path = tmp_path / "0000000030000269.csv.gz"
     path.write_bytes(gzip.compress(SAMPLE.read_bytes()))
@@ -71,7 +70,6 @@ def test_sample_reads_every_row_in_schema_order(con: duckdb.DuckDBPyConnection, 
     assert abs(sum(r["cost_my_cost"] for r in rows) - expected) < Decimal("1e-9")
 
 
-@needs_sample
 def test_unparsable_and_missing_values_are_quarantined_with_reasons(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
@@ -151,9 +149,7 @@ def test_not_a_cost_report_fails_the_file(
 
 
 def test_missing_required_column_is_named(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    rows = [{k: v for k, v in r.items() if k != "cost/myCost"} for r in sample_rows()[:3]] if SAMPLE.is_file() else []
-    if not rows:
-        pytest.skip("needs ../shared/samples")
+    rows = [{k: v for k, v in r.items() if k != "cost/myCost"} for r in sample_rows()[:3]]
     path = tmp_path / "x.csv"
     path.write_bytes(csv_bytes(rows))
     with pytest.raises(FailedPrecondition, match="cost_my_cost") as caught:

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from cloudact_cli.convert import convert_files
-from tests.oci.conftest import SAMPLE, csv_bytes, needs_sample, sample_rows
+from tests.oci.conftest import SAMPLE, csv_bytes, sample_rows
 
 TENANCY = "ocid1.tenancy.oc1..aaaaaaaadsyhydp66mjpsohqocfcgzaabtrit47ex2igzu2j6lhuadrrglca"
 
@@ -27,12 +27,9 @@ def _focus(tmp_path: Path, inputs: list[Path]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def sample_focus(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    if not SAMPLE.is_file():
-        pytest.skip("needs ../shared/samples")
     return _focus(tmp_path_factory.mktemp("focus"), [SAMPLE])
 
 
-@needs_sample
 def test_first_sample_row(sample_focus: list[dict[str, Any]]) -> None:
     row = next(
         r
@@ -75,7 +72,6 @@ def test_first_sample_row(sample_focus: list[dict[str, Any]]) -> None:
     assert row["x_source_provider"] == "oci" and row["x_service_code"] == "DATABASE"
 
 
-@needs_sample
 def test_every_sample_service_is_categorized_and_periods_match(sample_focus: list[dict[str, Any]]) -> None:
     assert len(sample_focus) == 506
     assert {r["ServiceCategory"] for r in sample_focus} <= {
@@ -97,7 +93,6 @@ def test_every_sample_service_is_categorized_and_periods_match(sample_focus: lis
     assert telemetry["ResourceType"] == "TELEMETRY" and telemetry["PricingUnit"] == "1000000 Datapoints"
 
 
-@needs_sample
 def test_correction_overage_and_month_boundary(tmp_path: Path) -> None:
     base = sample_rows()[0]
     correction = {

@@ -16,7 +16,7 @@ from cloudact_shared.settings import CloudactSettings
 from tests.channels import org_channel
 from tests.conftest import Services
 from tests.e2e.helpers import error_reason, read_table, run_pipeline
-from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, SAMPLE, focus_rows, needs_sample, sample_rows
+from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, SAMPLE, focus_rows, sample_rows
 
 ORG = "acme"
 NOV_2023 = date(2023, 11, 1)
@@ -39,7 +39,6 @@ async def _credential(
     return str(created.credential.credential_id)
 
 
-@needs_sample
 async def test_cost_reports_load_once_per_run_with_lineage_and_conserved_cost(
     services: Services, api_key: ApiKey, object_storage: FakeObjectStorage
 ) -> None:
@@ -70,7 +69,6 @@ async def test_cost_reports_load_once_per_run_with_lineage_and_conserved_cost(
     assert billed == sum(rounded)
 
 
-@needs_sample
 async def test_a_key_oci_does_not_know_is_unauthenticated_over_grpc(
     services: Services, object_storage: FakeObjectStorage, api_key: ApiKey
 ) -> None:

@@ -8,14 +8,11 @@ from pathlib import Path
 import pytest
 
 from cloudact_cli.convert import convert_files
-from tests.conformance.validator import VALIDATOR, assert_conforms
+from tests.conformance.validator import assert_conforms
 from tests.oci.conftest import FOCUS_FIXTURE, SAMPLE
-
-pytestmark = pytest.mark.skipif(not VALIDATOR.exists(), reason="focus-validate not available")
 
 
 @pytest.mark.timeout(960)
-@pytest.mark.skipif(not SAMPLE.is_file(), reason="needs ../shared/samples")
 def test_validator_passes_every_rule_but_known_defects(tmp_path: Path) -> None:
     output = tmp_path / "focus.parquet"
     result = convert_files("oci", [SAMPLE], output)
