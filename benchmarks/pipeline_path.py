@@ -33,6 +33,7 @@ from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pipe_pb
 from cloudact_shared.gen.cloudact.pipeline.v1.pipeline_service_pb2_grpc import PipelineServiceStub
+from cloudact_shared.readiness import wait_until
 from cloudact_shared.settings import CloudactSettings
 
 PERIOD = date(2025, 1, 1)
@@ -41,7 +42,7 @@ _GENERATE = """
 import sys
 from datetime import date
 from pathlib import Path
-from cloudact_cli.synthetic import generate_cur2
+from cloudact_providers.aws.synthetic import generate_cur2
 e = generate_cur2(Path(sys.argv[1]), int(sys.argv[2]), export_name="cur2", billing_period=date(2025, 1, 1),
                   file_format=sys.argv[3], bucket="bench", prefix="exports")
 print(*e.data_files, e.manifest_path)
@@ -83,14 +84,17 @@ def _free_port() -> int:
 def _start_moto(port: int) -> subprocess.Popen[bytes]:
     moto = Path(sys.executable).parent / "moto_server"
     process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("moto_server did not start")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        wait_until(listening, what="moto_server", timeout=30)
+    except TimeoutError:
+        process.kill()
+        raise
+    return process
 
 
 async def _run(settings: CloudactSettings, endpoint: str, source: dict[str, str]) -> dict[str, float]:

@@ -1,13 +1,14 @@
-"""`make bench`, other clouds: Azure, OCI and GCP export files -> FOCUS 1.3, side by side.
+"""`make bench`, every registered provider: a synthetic export file -> FOCUS 1.3, side by side.
 
-Per provider, one real export sample is scaled to N rows (``scale_sample``): the sample's rows
-repeated, with the provider's identifying columns made unique per copy (``-c<copy>`` appended), so
-no tool can profit from duplicate rows and the dates stay inside the sample's billing month. Then
-three tools convert the same file, each in its own process (``benchmarks.measure``):
+Per provider, its registered generator (``ProviderSpec.synthetic_generator``) writes an export file
+of N rows (AWS a legacy CUR CSV, Azure EA cost details CSV, OCI a cost report CSV, GCP the nested
+BigQuery export as Parquet; each a mix of charge kinds repeated with its ids made unique per copy,
+so no tool can profit from duplicate rows). Then three tools convert the same file, each in its own
+process (``benchmarks.measure``):
 
 * bare DuckDB: the file read and written to Parquet as is, every column: the floor;
-* focus-converter 1.0.0, where it converts that provider (Azure cost details, OCI cost reports, GCP
-  as the nested BigQuery export);
+* focus-converter 1.0.0, where it converts that provider's file (``FOCUS_CONVERTER_ARGS``; its
+  AWS reader needs Athena column names, which the AWS section of ``run.py`` measures);
 * ``cloudact convert --provider P``.
 
 Medians of the repeats; ratios are against focus-converter measured in the same run.
@@ -17,109 +18,29 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from benchmarks.measure import ROOT, Result, count_rows, measure, warm_page_cache
-from cloudact_cli.synthetic.gcp import write_gcp_export_parquet
+from cloudact_providers.registry import known_providers, registration
 
-SAMPLES = ROOT / "tests" / "data" / "samples"
+PROVIDERS = known_providers()
+"""The providers measured by default: every registered one."""
 
-
-def _gcp_nested_sample(data_dir: Path) -> Path:
-    """A month of the nested BigQuery billing export as Parquet (cloudact's GCP generator)."""
-    path = data_dir / "gcp-sample-month.parquet"
-    return path if path.exists() else write_gcp_export_parquet(path, projects=10)
-
-
-@dataclass(frozen=True)
-class ProviderBench:
-    """One provider's bench input and how focus-converter reads it."""
-
-    provider: str
-    sample: Callable[[Path], Path]
-    """Returns the sample file (made in the given directory when it is generated)."""
-    vary: tuple[str, ...]
-    """Columns made unique per copy when the sample is scaled up (ids the mapping may key on)."""
-    fc_args: str | None
-    """focus-converter's ``--data-format ...`` arguments for this input; None: it cannot read it."""
-
-
-def _shared(relative: str) -> Callable[[Path], Path]:
-    return lambda _dir: SAMPLES / relative
-
-
-PROVIDERS: dict[str, ProviderBench] = {
-    "azure": ProviderBench(
-        "azure",
-        _shared("azure/ea_actual_sample-anonymous-ea-export-dataset.csv"),
-        ("ResourceId", "ResourceName"),
-        "--data-format csv",
-    ),
-    "oci": ProviderBench(
-        "oci",
-        _shared("oci/reports_cost-csv_0000000030000269.csv"),
-        ("lineItem/referenceNo", "lineItem/backreferenceNo", "product/resourceId"),
-        "--data-format csv",
-    ),
-    "gcp": ProviderBench("gcp", _gcp_nested_sample, (), "--data-format parquet --parquet-data-format file"),
+FOCUS_CONVERTER_ARGS = {
+    "azure": "--data-format csv",
+    "oci": "--data-format csv",
+    "gcp": "--data-format parquet --parquet-data-format file",
 }
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def scale_sample(sample: Path, rows: int, dest: Path, vary: tuple[str, ...]) -> Path:
-    """Writes ``rows`` rows made of copies of ``sample`` to ``dest`` (same format as the sample)."""
-    if dest.exists():
-        return dest
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    is_csv = sample.suffix == ".csv"
-    reader = (
-        f"read_csv({_literal(str(sample))}, header = true, all_varchar = true)"
-        if is_csv
-        else f"read_parquet({_literal(str(sample))})"
-    )
-    names = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    sample_rows = int(con.sql(f"SELECT count(*) FROM {reader}").fetchall()[0][0])
-    copies = -(-rows // sample_rows)
-    cols = ", ".join(
-        f"CASE WHEN s.{_quoted(n)} IS NULL OR s.{_quoted(n)} = '' THEN s.{_quoted(n)} "
-        f"ELSE s.{_quoted(n)} || '-c' || c.copy END AS {_quoted(n)}"
-        if n in vary
-        else f"s.{_quoted(n)}"
-        for n in names
-    )
-    # Copies in order (all of copy 0, then copy 1 ...) so every row group holds the sample's mix.
-    select = (
-        f"SELECT {cols} FROM range({copies}) c(copy), {reader} s ORDER BY c.copy LIMIT {rows}"
-        if vary
-        else f"SELECT s.* FROM range({copies}) c(copy), {reader} s ORDER BY c.copy LIMIT {rows}"
-    )
-    tmp = dest.with_name(dest.name + ".tmp")
-    options = "FORMAT csv, HEADER true" if is_csv else "FORMAT parquet, COMPRESSION zstd"
-    con.execute(f"COPY ({select}) TO {_literal(str(tmp))} ({options})")
-    con.close()
-    tmp.replace(dest)
-    return dest
+"""focus-converter's ``--data-format ...`` arguments for the generated file of a provider it reads."""
 
 
 def provider_inputs(names: list[str], rows: int, data_dir: Path) -> dict[str, Path]:
-    """Each provider's bench file of ``rows`` rows (generated once, cached in ``data_dir``)."""
+    """Each provider's bench file of ``rows`` rows (generated once, cached in ``data_dir/<provider>``)."""
     inputs: dict[str, Path] = {}
     for name in names:
-        bench = PROVIDERS[name]
-        sample = bench.sample(data_dir)
-        inputs[name] = scale_sample(sample, rows, data_dir / f"{name}-{rows}{sample.suffix}", bench.vary)
+        directory = data_dir / name
+        directory.mkdir(parents=True, exist_ok=True)
+        inputs[name] = registration(name).synthetic_generator()(directory, rows)
     return inputs
 
 
@@ -131,7 +52,7 @@ def commands(name: str, src: Path, out_dir: Path, python: Path, fc_exe: Path | N
         f"--output {out_dir / 'cloudact' / 'focus.parquet'}"
     )
     tools = {"bare-duckdb": (bare, "file"), "cloudact": (cloudact, "file")}
-    fc_args = PROVIDERS[name].fc_args
+    fc_args = FOCUS_CONVERTER_ARGS.get(name)
     if fc_exe is not None and fc_args is not None:
         tools["focus-converter"] = (
             f"{fc_exe} convert --provider {name} {fc_args} --data-path {src} "
@@ -187,12 +108,12 @@ def render_providers(results: list[Result], fc_label: str) -> str:
     by = {r.tool: r for r in results}
     lines = [
         "",
-        "## Azure, OCI and GCP: export file -> FOCUS",
+        "## Every provider: synthetic export file -> FOCUS",
         "",
-        "`benchmarks/providers.py`: a real sample per provider scaled to the row count (ids made unique per",
-        "copy): Azure EA cost details CSV (the anonymised EA sample), OCI cost report CSV, GCP nested",
-        "BigQuery export as Parquet (cloudact's generator). Medians of the runs; the ratio is throughput",
-        "against focus-converter on the same file in the same run.",
+        "`benchmarks/providers.py`: each registered provider's generator writes an export file of the row",
+        "count (a mix of charge kinds repeated, ids made unique per copy): AWS legacy CUR CSV, Azure EA cost",
+        "details CSV, OCI cost report CSV, GCP nested BigQuery export as Parquet. Medians of the runs; the",
+        "ratio is throughput against focus-converter on the same file in the same run.",
         "",
         "| provider | rows | tool | runs | wall s (median) | rows/s | peak RSS MB (tree) | vs focus-converter "
         "| vs bare DuckDB | rows out | note |",

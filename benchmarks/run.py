@@ -1,7 +1,7 @@
 """`make bench`: raw legacy CUR CSV -> FOCUS, cloudact vs focus-converter 1.0.0 vs bare DuckDB.
 
 For each size it generates (and caches) a synthetic legacy CUR CSV with
-``cloudact_cli.synthetic.generate_legacy_cur_csv``, then runs every tool as its own subprocess
+``cloudact_providers.aws.synthetic.generate_legacy_cur_csv``, then runs every tool as its own subprocess
 (own session) and measures:
 
 * wall seconds (``time.perf_counter`` around spawn..exit);
@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import Result, count_rows, measure, warm_page_cache  # noqa: E402
 from benchmarks.providers import PROVIDERS, render_providers, run_providers  # noqa: E402
-from cloudact_cli.synthetic import (  # noqa: E402
+from benchmarks.small_file import render_small_file, run_small_file  # noqa: E402
+from cloudact_providers.aws.synthetic import (  # noqa: E402
     LEGACY_CUR_COLUMNS,
     athena_column_name,
     generate_legacy_cur_csv,
@@ -339,7 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    p.add_argument("--only", default="bare-duckdb,focus-converter,cloudact,pipeline", help="tools to run")
+    p.add_argument(
+        "--only", default="small-file,bare-duckdb,focus-converter,cloudact,pipeline", help="tools and cases to run"
+    )
+    p.add_argument("--small-file-repeats", type=int, default=9, help="runs per tool on the 1,281-row sample")
     p.add_argument(
         "--pipeline-max-rows",
         type=int,
@@ -349,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--focus-converter-max-rows", type=int, default=1_000_000)
     p.add_argument("--cloudact-cmd", default="", help="command template; {input} {output} {python}")
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per run before it is killed")
-    p.add_argument("--providers", default=",".join(PROVIDERS), help="other clouds to measure ('' for none)")
+    p.add_argument("--providers", default=",".join(PROVIDERS), help="registered providers to measure ('' for none)")
     p.add_argument("--provider-rows", type=int, default=1_000_000, help="rows per provider file")
     p.add_argument("--provider-repeats", type=int, default=3)
     args = p.parse_args(argv)
@@ -360,12 +364,18 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
 
     fc_venv = data_dir / ".venv-focus-converter"
-    fc_exe = ensure_focus_converter(fc_venv) if "focus-converter" in args.only else None
+    wants_fc = "focus-converter" in args.only or "small-file" in args.only
+    fc_exe = ensure_focus_converter(fc_venv) if wants_fc else None
     tools = build_tools(args, fc_exe)
     info = machine_info(fc_venv / "bin" / "python")
     results: list[Result] = []
     pipeline_runs: list[dict[str, object]] = []
     out_dir = data_dir / "out"
+
+    small_file: list[Result] = []
+    cloudact_exe = ROOT / ".venv" / "bin" / "cloudact"
+    if "small-file" in args.only and fc_exe is not None:
+        small_file = run_small_file(cloudact_exe, fc_exe, args.small_file_repeats, out_dir / "small", args.timeout)
 
     for n in sizes:
         free = shutil.disk_usage(data_dir).free
@@ -416,12 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     fc_label = f"focus-converter {FC_VERSION}"
     report = (
         render(results, tools, info, args)
+        + render_small_file(small_file, {"cloudact": "cloudact convert", "focus-converter": fc_label})
         + render_pipeline(pipeline_runs)
         + render_providers(provider_results, fc_label)
     )
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(report, encoding="utf-8")
-    payload = {"machine": info, "results": [asdict(r) | {"ok": r.ok} for r in results + provider_results]}
+    every = results + small_file + provider_results
+    payload = {"machine": info, "results": [asdict(r) | {"ok": r.ok} for r in every]}
     (data_dir / "results.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     print(report)
     return 0

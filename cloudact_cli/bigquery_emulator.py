@@ -19,7 +19,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+
+from cloudact_shared.readiness import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv-bqemulator"
@@ -134,17 +135,17 @@ def _offline_home(venv: Path) -> Path:
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], log: Path, project: str, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    port: int | None = None
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-3000:]
-            _stop(process)
-            raise RuntimeError(f"bqemulator did not become ready (exit {process.returncode}):\n{tail}")
-        port = port or _listening_port(log)
-        if port is not None and _answers(port, project):
-            return port
-        time.sleep(0.1)
+    def answering_port() -> int | None:
+        if process.poll() is not None:
+            raise RuntimeError(f"bqemulator exited ({process.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
+        port = _listening_port(log)
+        return port if port is not None and _answers(port, project) else None
+
+    try:
+        return wait_until(answering_port, what="bqemulator", timeout=timeout)
+    except (RuntimeError, TimeoutError):
+        _stop(process)
+        raise
 
 
 def _listening_port(log: Path) -> int | None:

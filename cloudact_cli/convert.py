@@ -1,36 +1,36 @@
 """Converts local billing export files straight to a FOCUS 1.3 file, in-process (no services).
 
-The same SQL as the service path: the connector's raw SELECT per file, then the FOCUS mapping of
-focus_svc.conversion, streamed by DuckDB into one Parquet or CSV file with bounded memory.
+The pipeline's own two steps, fused into one statement: ingest_svc's staging SELECT
+(``StagingQuery``: the provider's raw SELECT per file, lineage bound as variables, quarantined rows
+counted by ``QuarantineTally``), then focus_svc's conversion (``focus_select_sql``), streamed by
+DuckDB into one Parquet or CSV file with bounded memory. No raw table in between: nothing is kept.
 """
 
 from __future__ import annotations
 
-import re
 import tempfile
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-from duckdb.func import FunctionNullHandling, PythonUDFType
 
+from cloudact_providers.registry import registration
 from cloudact_shared import duck
 from cloudact_shared.errors import InvalidArgument
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
-from ingest_svc.connectors.registry import connector
+from ingest_svc.adapters.staging import KEEP_ROW, ExportFile, QuarantineTally, StagingQuery, named_file_errors
 
-# Row reasons end with ": '<value>'"; counts group by the reason without the value.
-_REASON_VALUE = re.compile(r": '.*$", re.DOTALL)
+_QUARANTINE_CSV = (
+    "SELECT source_object, _source_row_number AS source_row_number, _quarantine_reason AS reason, "
+    "_record AS record FROM raw_numbered WHERE _quarantine_reason IS NOT NULL "
+    "ORDER BY source_object, source_row_number"
+)
 
 
 @dataclass(frozen=True)
-class ConvertResult:
+class ConvertedFiles:
     """What a conversion wrote and set aside."""
 
     rows_written: int
@@ -47,7 +47,7 @@ def convert_files(
     lineage: Lineage | None = None,
     memory_limit: str = "640MB",
     threads: int | None = None,
-) -> ConvertResult:
+) -> ConvertedFiles:
     """Converts billing export files of one provider to one FOCUS 1.3 file.
 
     Args:
@@ -66,10 +66,11 @@ def convert_files(
 
     Raises:
         InvalidArgument: unknown provider, no inputs, or an unsupported output suffix.
-        FailedPrecondition: an input is empty, has no rows, or is not an export of that provider.
+        FailedPrecondition: an input is empty, has no rows, is not an export of that provider, or
+            cannot be read further in.
     """
     started = time.perf_counter()
-    builder = connector(provider).raw_select
+    raw_select = registration(provider).raw_select_builder()
     if not inputs:
         raise InvalidArgument("no input files")
     fmt = _output_format(output)
@@ -77,33 +78,53 @@ def convert_files(
     output.parent.mkdir(parents=True, exist_ok=True)
     quarantine = output.with_name(output.name + ".quarantine.csv")
     quarantine.unlink(missing_ok=True)
+    files = [ExportFile(path, str(path)) for path in inputs]
+    tally = QuarantineTally()
     with tempfile.TemporaryDirectory(prefix="cloudact-convert-") as spill:
-        con = duck.connect(memory_limit=memory_limit, temp_dir=Path(spill), threads=threads)
+        con = _connect(memory_limit, Path(spill), threads)
         try:
-            # Pushing "WHERE _quarantine_reason IS NULL" down into the raw SELECT makes DuckDB
-            # evaluate every TRY_CAST twice (once in the filter, once in the projection); measured
-            # ~20% slower at 1M rows. Nothing else in this statement benefits from the pushdown.
-            con.execute("SET disabled_optimizers = 'filter_pushdown'")
-            duck.unordered(con)  # one COPY to a file: order is not needed
-            conversion.set_lineage(con, lineage)
-            conversion.prepare(con)
-            # Two views over the same SQL: "fast" leaves CSV rows unnumbered so DuckDB scans in
-            # parallel; "numbered" is only read when some row was quarantined.
-            for view, numbered in (("raw_fast", False), ("raw_numbered", True)):
-                selects = [f"({builder(con, path, source_object=str(path), row_numbers=numbered)})" for path in inputs]
-                con.execute(f"CREATE TEMP VIEW {view} AS {' UNION ALL BY NAME '.join(selects)}")
-            tally = _QuarantineTally()
-            tally.register(con)
-            con.execute(
-                "CREATE TEMP VIEW raw_good AS SELECT * FROM raw_fast WHERE cloudact_keep_row(_quarantine_reason)"
-            )
-            written = _copy(con, conversion.focus_select_sql(provider, "raw_good"), output, fmt)
-            reasons = tally.by_kind()
-            if reasons:
-                _write_quarantine(con, quarantine)
+            with named_file_errors(files, Path(spill)):
+                staging = StagingQuery(con, files, raw_select, lineage)
+                written = _convert(con, provider, _staged(con, staging, tally), output, fmt)
+                if tally.by_kind():
+                    _set_aside(con, staging, quarantine)
         finally:
             con.close()
-    return ConvertResult(written, sum(reasons.values()), reasons, time.perf_counter() - started)
+    reasons = tally.by_kind()
+    return ConvertedFiles(written, sum(reasons.values()), reasons, time.perf_counter() - started)
+
+
+def _connect(memory_limit: str, spill: Path, threads: int | None) -> duckdb.DuckDBPyConnection:
+    """A connection tuned for one COPY of the staged rows' conversion."""
+    con = duck.connect(memory_limit=memory_limit, temp_dir=spill, threads=threads)
+    # Pushing "WHERE _quarantine_reason IS NULL" down into the raw SELECT makes DuckDB evaluate
+    # every TRY_CAST twice (once in the filter, once in the projection); measured ~20% slower at
+    # 1M rows. Nothing else in this statement benefits from the pushdown.
+    con.execute("SET disabled_optimizers = 'filter_pushdown'")
+    duck.unordered(con)  # one COPY to a file: order is not needed
+    return con
+
+
+def _staged(con: duckdb.DuckDBPyConnection, staging: StagingQuery, tally: QuarantineTally) -> str:
+    """The staging step: the SELECT of the good raw rows, the quarantined ones counted as they are dropped."""
+    # Unnumbered: DuckDB scans CSV rows in parallel. Row numbers are only needed for the rows set
+    # aside, so ``_set_aside`` reads the files a second time, numbered, only when there are any.
+    tally.register(con)
+    return f"SELECT * FROM ({staging.sql(row_numbers=False)}) WHERE {KEEP_ROW}(_quarantine_reason)"
+
+
+def _set_aside(con: duckdb.DuckDBPyConnection, staging: StagingQuery, quarantine: Path) -> None:
+    """Writes the quarantined rows, with their source row numbers and reasons, to ``quarantine``."""
+    con.execute(f"CREATE TEMP VIEW raw_numbered AS {staging.sql(row_numbers=True)}")
+    _copy(con, _QUARANTINE_CSV, quarantine, "(FORMAT csv, HEADER true)")
+
+
+def _convert(con: duckdb.DuckDBPyConnection, provider: str, staged: str, output: Path, fmt: str) -> int:
+    """The conversion step: focus_svc's FOCUS SELECT over the ``staged`` rows, in one COPY to ``output``."""
+    conversion.prepare(con, [provider])
+    # A CTE, not a view: a view is bound when created and again when read, and each binding
+    # sniffs every CSV file once more (~0.1 s a file).
+    return _copy(con, f"WITH raw_good AS ({staged}) {conversion.focus_select_sql(provider, 'raw_good')}", output, fmt)
 
 
 def _output_format(output: Path) -> str:
@@ -120,54 +141,5 @@ def _output_format(output: Path) -> str:
 
 
 def _copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, fmt: str) -> int:
-    quoted = "'" + str(path).replace("'", "''") + "'"
-    rows = con.execute(f"COPY ({select}) TO {quoted} {fmt}").fetchall()
+    rows = con.execute(f"COPY ({select}) TO ? {fmt}", [str(path)]).fetchall()
     return int(rows[0][0]) if rows else 0
-
-
-class _QuarantineTally:
-    """Counts quarantined rows inside the one conversion pass, as DuckDB filters them out.
-
-    A vectorised (Arrow) UDF in the WHERE clause sees each 2048-row vector's reasons, tallies the
-    non-null ones and returns the keep-mask. Without it, counting needs a second full scan of the
-    input (a third of the conversion time at 1M rows).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def register(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.create_function(
-            "cloudact_keep_row",
-            self._keep,
-            [duckdb.sqltype("VARCHAR")],
-            duckdb.sqltype("BOOLEAN"),
-            type=PythonUDFType.ARROW,
-            null_handling=FunctionNullHandling.SPECIAL,  # a NULL reason (a good row) must reach the function too
-            side_effects=True,  # so DuckDB neither folds nor re-evaluates it
-        )
-
-    def _keep(self, reasons: pa.Array) -> pa.Array:
-        if reasons.null_count != len(reasons):
-            found = pc.value_counts(reasons.drop_null()).to_pylist()
-            with self._lock:
-                for item in found:
-                    self._counts[_REASON_VALUE.sub("", item["values"])] += item["counts"]
-        return pc.is_null(reasons)
-
-    def by_kind(self) -> dict[str, int]:
-        """Counts by reason, the offending value stripped (most frequent first)."""
-        return dict(sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def _write_quarantine(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Writes the quarantined rows, numbered and with their source record (only run when there are any)."""
-    _copy(
-        con,
-        "SELECT source_object, _source_row_number AS source_row_number, _quarantine_reason AS reason, "
-        "_record AS record FROM raw_numbered WHERE _quarantine_reason IS NOT NULL "
-        "ORDER BY source_object, source_row_number",
-        path,
-        "(FORMAT csv, HEADER true)",
-    )

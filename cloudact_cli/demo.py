@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import json
 import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -39,8 +41,9 @@ from cloudact_cli.main import list_all_credentials, pipeline_request, print_cost
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
 from cloudact_cli.rpc import caller_channel
 from cloudact_cli.supervisor import SERVICES, start_services, stop_services
-from cloudact_cli.synthetic import generate_cur2, generate_legacy_cur_csv
-from cloudact_cli.synthetic.gcp import NESTED_SCHEMA, month_rows
+from cloudact_providers.aws.synthetic import generate_cur2, generate_legacy_cur_csv
+from cloudact_providers.gcp.synthetic import NESTED_SCHEMA, month_rows
+from cloudact_providers.registry import known_providers, registration
 from cloudact_shared.auth import Role, TokenAuthority, ensure_local_pki
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -201,27 +204,32 @@ async def _gcp(settings: CloudactSettings, export: GcpExport) -> None:
     await _run_and_report(settings, "gcp", credential_id, GCP_MONTH)
 
 
-async def _run(
-    settings: CloudactSettings,
-    endpoint: str,
-    exports: list[DemoExport],
-    azure: Azurite | None,
-    oci: tuple[FakeObjectStorage, ApiKey] | None,
-    gcp: GcpExport | None,
-) -> None:
+DemoSource = Callable[[CloudactSettings], Awaitable[None]]
+"""Stores a provider's demo credential(s) and runs its pipeline against its emulator."""
+
+
+async def _aws_exports(settings: CloudactSettings, exports: list[DemoExport], endpoint: str) -> None:
+    for export in exports:
+        await _aws(settings, export, endpoint)
+
+
+async def _run_sources(settings: CloudactSettings, sources: dict[str, DemoSource]) -> None:
+    """Runs the demo source of every registered provider, in the registry's order."""
+    for slug in known_providers():
+        source = sources.get(slug)
+        if source is None:
+            _console.print(f"[yellow]{registration(slug).name}: no demo source is running; skipped[/yellow]")
+            continue
+        await source(settings)
+
+
+async def _run(settings: CloudactSettings, sources: dict[str, DemoSource]) -> None:
     # The demo owns org "acme": it starts from an empty dataset, so every run shows the same answer
     # (its credentials are recreated for each run's endpoints, and a new credential is a new slice).
     shutil.rmtree(settings.data_dir / f"{ORG}_prod", ignore_errors=True)
-    processes = await start_services(settings, list(SERVICES), log=_console.print)
+    processes, settings = await start_services(settings, list(SERVICES), log=_console.print)
     try:
-        for export in exports:
-            await _aws(settings, export, endpoint)
-        if azure is not None:
-            await _azure(settings, azure)
-        if oci is not None:
-            await _oci(settings, *oci)
-        if gcp is not None:
-            await _gcp(settings, gcp)
+        await _run_sources(settings, sources)
         _console.rule("BilledCost and EffectiveCost by month, provider and ServiceCategory, from query_svc")
         dimensions = ["x_source_provider", "ServiceCategory"]
         question = query_pb.QueryCostsRequest(
@@ -277,22 +285,24 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             exports = [_upload_legacy(s3, Path(tmp)), _upload_cur2(s3, Path(tmp))]
         _console.print(f"S3 (moto) on {endpoint}: s3://{BUCKET} holds {len(exports)} exports")
+        sources: dict[str, DemoSource] = {"aws": functools.partial(_aws_exports, exports=exports, endpoint=endpoint)}
         with contextlib.ExitStack() as stack:
-            azure = stack.enter_context(azurite()) if _azure_ready() else None
-            if azure is not None:
+            if _azure_ready():
+                azure = stack.enter_context(azurite())
                 _console.print(f"Azure Blob Storage (Azurite) on {azure.account_url}")
-            oci = None
+                sources["azure"] = functools.partial(_azure, endpoint=azure)
             if OCI_SAMPLE.is_file():
                 key, storage = ApiKey(), FakeObjectStorage()
                 storage.accept(key)
-                oci = (stack.enter_context(running(storage)), key)
+                stack.enter_context(running(storage))
                 _console.print(f"OCI Object Storage (local, signature-checking) on {storage.endpoint}")
-            gcp = None
+                sources["oci"] = functools.partial(_oci, storage=storage, key=key)
             if bqemulator_available():
                 gcp = _load_gcp(stack.enter_context(bigquery_emulator()))
+                sources["gcp"] = functools.partial(_gcp, export=gcp)
             else:
                 _console.print("[yellow]bqemulator missing (run 'make install'): skipping the GCP export[/yellow]")
-            asyncio.run(_run(settings, endpoint, exports, azure, oci, gcp))
+            asyncio.run(_run(settings, sources))
     finally:
         server.stop()
     _console.print("[green]demo finished[/green]")

@@ -12,7 +12,6 @@ import json
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from azure.storage.blob.aio import BlobServiceClient
+
+from cloudact_shared.readiness import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 AZURITE_SCRIPT = REPO / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
@@ -159,13 +160,14 @@ def _free_port() -> int:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def listening() -> bool:
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"Azurite exited before listening on port {port}: {err[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"Azurite did not start on port {port}: {err[-2000:]}") from None
-            time.sleep(0.1)
+            return False
+
+    wait_until(listening, what=f"Azurite on port {port}", timeout=timeout)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import sys
+from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +20,7 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
+from cloudact_cli.convert_command import convert
 from cloudact_cli.rpc import call, caller_channel, pairs
 from cloudact_shared.errors import CloudactError
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
@@ -70,6 +73,9 @@ def _print_json(message: object) -> None:
 @app.command()
 def serve(
     only: Annotated[list[str] | None, typer.Option(help="Start only these services (repeatable).")] = None,
+    addresses_file: Annotated[
+        Path | None, typer.Option(help="Write {service: [address, ...]} here (JSON) once all serve.")
+    ] = None,
 ) -> None:
     """Starts the four services as four processes and supervises them until Ctrl-C / SIGTERM."""
     from cloudact_cli.supervisor import SERVICES, supervise
@@ -81,7 +87,9 @@ def serve(
     settings = _settings()
     if not settings.ca_path.exists():
         _auth_init(settings, force=False)
-    raise typer.Exit(asyncio.run(supervise(settings, names, log=lambda line: _console.print(line))))
+    raise typer.Exit(
+        asyncio.run(supervise(settings, names, log=lambda line: _console.print(line), addresses_file=addresses_file))
+    )
 
 
 # --- auth and tokens ---------------------------------------------------------------------------
@@ -168,9 +176,12 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (
 # --- credentials -------------------------------------------------------------------------------
 
 
-def _credential_stub(settings: CloudactSettings) -> tuple[CredentialServiceStub, object]:
-    channel = caller_channel(settings, settings.credential_address)
-    return CredentialServiceStub(channel), channel
+@contextlib.asynccontextmanager
+async def _credentials() -> AsyncIterator[CredentialServiceStub]:
+    """A stub of credential_svc over a channel closed on exit."""
+    settings = _settings()
+    async with caller_channel(settings, settings.credential_address) as channel:
+        yield CredentialServiceStub(channel)
 
 
 @credentials_app.command("create")
@@ -190,17 +201,16 @@ def credentials_create(
         fields |= {str(k): str(v) for k, v in json.loads(secret_file.read_text()).items()}
 
     async def run() -> None:
-        stub, channel = _credential_stub(_settings())
-        request = cred_pb.CreateCredentialRequest(
-            org_slug=org,
-            provider=provider,
-            display_name=name,
-            secret=fields,
-            config=pairs(config or [], "--config"),
-        )
-        response = await call(lambda: stub.CreateCredential(request, timeout=_TIMEOUT))
-        _print_json(response.credential)
-        await channel.close()  # type: ignore[attr-defined]
+        async with _credentials() as stub:
+            request = cred_pb.CreateCredentialRequest(
+                org_slug=org,
+                provider=provider,
+                display_name=name,
+                secret=fields,
+                config=pairs(config or [], "--config"),
+            )
+            response = await call(lambda: stub.CreateCredential(request, timeout=_TIMEOUT))
+            _print_json(response.credential)
 
     asyncio.run(run())
 
@@ -222,12 +232,11 @@ def credentials_list(org: Org, provider: Annotated[str, typer.Option(help="Only 
     """Lists an organisation's credentials (metadata only)."""
 
     async def run() -> None:
-        stub, channel = _credential_stub(_settings())
-        table = Table("credential_id", "provider", "name", "key version", "created")
-        for c in await list_all_credentials(stub, org, provider):
-            table.add_row(c.credential_id, c.provider, c.display_name, c.key_version, c.created_at.ToJsonString())
-        _console.print(table)
-        await channel.close()  # type: ignore[attr-defined]
+        async with _credentials() as stub:
+            table = Table("credential_id", "provider", "name", "key version", "created")
+            for c in await list_all_credentials(stub, org, provider):
+                table.add_row(c.credential_id, c.provider, c.display_name, c.key_version, c.created_at.ToJsonString())
+            _console.print(table)
 
     asyncio.run(run())
 
@@ -237,11 +246,10 @@ def credentials_get(org: Org, credential_id: Annotated[str, typer.Option("--id")
     """Shows one credential's metadata."""
 
     async def run() -> None:
-        stub, channel = _credential_stub(_settings())
-        request = cred_pb.GetCredentialRequest(org_slug=org, credential_id=credential_id)
-        response = await call(lambda: stub.GetCredential(request, timeout=_TIMEOUT))
-        _print_json(response.credential)
-        await channel.close()  # type: ignore[attr-defined]
+        async with _credentials() as stub:
+            request = cred_pb.GetCredentialRequest(org_slug=org, credential_id=credential_id)
+            response = await call(lambda: stub.GetCredential(request, timeout=_TIMEOUT))
+            _print_json(response.credential)
 
     asyncio.run(run())
 
@@ -256,11 +264,10 @@ def credentials_rotate(
     new_secret = {str(k): str(v) for k, v in json.loads(secret_file.read_text()).items()} if secret_file else {}
 
     async def run() -> None:
-        stub, channel = _credential_stub(_settings())
-        request = cred_pb.RotateCredentialRequest(org_slug=org, credential_id=credential_id, new_secret=new_secret)
-        response = await call(lambda: stub.RotateCredential(request, timeout=_TIMEOUT))
-        _print_json(response.credential)
-        await channel.close()  # type: ignore[attr-defined]
+        async with _credentials() as stub:
+            request = cred_pb.RotateCredentialRequest(org_slug=org, credential_id=credential_id, new_secret=new_secret)
+            response = await call(lambda: stub.RotateCredential(request, timeout=_TIMEOUT))
+            _print_json(response.credential)
 
     asyncio.run(run())
 
@@ -270,11 +277,10 @@ def credentials_delete(org: Org, credential_id: Annotated[str, typer.Option("--i
     """Deletes a credential."""
 
     async def run() -> None:
-        stub, channel = _credential_stub(_settings())
-        request = cred_pb.DeleteCredentialRequest(org_slug=org, credential_id=credential_id)
-        await call(lambda: stub.DeleteCredential(request, timeout=_TIMEOUT))
-        _console.print(f"deleted {credential_id}")
-        await channel.close()  # type: ignore[attr-defined]
+        async with _credentials() as stub:
+            request = cred_pb.DeleteCredentialRequest(org_slug=org, credential_id=credential_id)
+            await call(lambda: stub.DeleteCredential(request, timeout=_TIMEOUT))
+            _console.print(f"deleted {credential_id}")
 
     asyncio.run(run())
 
@@ -303,22 +309,19 @@ async def run_pipeline(
     settings: CloudactSettings, request: pipe_pb.RunPipelineRequest, timeout: float
 ) -> pipe_pb.RunResult:
     """Runs a pipeline, printing each progress event as it streams; returns the result."""
-    channel = caller_channel(settings, settings.ingest_address)
-    stub = PipelineServiceStub(channel)
     result = pipe_pb.RunResult()
 
-    async def stream() -> None:
-        async for event in stub.RunPipeline(request, timeout=timeout):
-            if event.HasField("progress"):
-                p = event.progress
-                _console.print(f"[cyan]{_STAGES.get(p.stage, '?'):>22}[/cyan]  {p.message}")
-            else:
-                result.CopyFrom(event.result)
+    async with caller_channel(settings, settings.ingest_address) as channel:
 
-    try:
+        async def stream() -> None:
+            async for event in PipelineServiceStub(channel).RunPipeline(request, timeout=timeout):
+                if event.HasField("progress"):
+                    p = event.progress
+                    _console.print(f"[cyan]{_STAGES.get(p.stage, '?'):>22}[/cyan]  {p.message}")
+                else:
+                    result.CopyFrom(event.result)
+
         await call(stream)
-    finally:
-        await channel.close()
     return result
 
 
@@ -344,15 +347,14 @@ def pipeline_list() -> None:
 
     async def run() -> None:
         settings = _settings()
-        channel = caller_channel(settings, settings.ingest_address)
-        response = await call(
-            lambda: PipelineServiceStub(channel).ListPipelines(pipe_pb.ListPipelinesRequest(), timeout=_TIMEOUT)
-        )
+        async with caller_channel(settings, settings.ingest_address) as channel:
+            request = pipe_pb.ListPipelinesRequest()
+            stub = PipelineServiceStub(channel)
+            response = await call(functools.partial(stub.ListPipelines, request, timeout=_TIMEOUT))
         table = Table("pipeline", "raw table", "description")
         for p in response.pipelines:
             table.add_row(p.pipeline_id, p.raw_table, p.description)
         _console.print(table)
-        await channel.close()
 
     asyncio.run(run())
 
@@ -413,11 +415,8 @@ _GRAINS = {
 
 async def query_costs(settings: CloudactSettings, request: query_pb.QueryCostsRequest) -> query_pb.QueryCostsResponse:
     """Calls QueryService.QueryCosts."""
-    channel = caller_channel(settings, settings.query_address)
-    try:
-        return await call(lambda: QueryServiceStub(channel).QueryCosts(request, timeout=_TIMEOUT))
-    finally:
-        await channel.close()
+    async with caller_channel(settings, settings.query_address) as channel:
+        return await call(functools.partial(QueryServiceStub(channel).QueryCosts, request, timeout=_TIMEOUT))
 
 
 def print_costs(response: query_pb.QueryCostsResponse, group_by: list[str]) -> None:
@@ -490,17 +489,14 @@ def query_costs_command(
 
 async def export_focus(settings: CloudactSettings, request: focus_pb.ExportFocusRequest, out: Path) -> int:
     """Streams the FOCUS table from focus_svc into a Parquet or CSV file; returns rows written."""
-    channel = caller_channel(settings, settings.focus_address)
     chunks: list[bytes] = []
+    async with caller_channel(settings, settings.focus_address) as channel:
 
-    async def stream() -> None:
-        async for response in FocusServiceStub(channel).ExportFocus(request, timeout=1800.0):
-            chunks.append(response.arrow_ipc_chunk)
+        async def stream() -> None:
+            async for response in FocusServiceStub(channel).ExportFocus(request, timeout=1800.0):
+                chunks.append(response.arrow_ipc_chunk)
 
-    try:
         await call(stream)
-    finally:
-        await channel.close()
     table = pa.ipc.open_stream(pa.py_buffer(b"".join(chunks))).read_all()
     if out.suffix == ".csv":
         pacsv.write_csv(table, out)
@@ -524,36 +520,9 @@ def focus_export(
     _console.print(f"wrote {rows} FOCUS rows to {out}")
 
 
-# --- convert (in-process, no services) ---------------------------------------------------------
+# --- convert (in-process, no services; its own module so ``cloudact convert`` starts fast) -----
 
-
-@app.command()
-def convert(
-    provider: Annotated[str, typer.Option(help="Provider of the input files, e.g. aws.")],
-    input_: Annotated[list[Path], typer.Option("--input", help="Export file(s) (repeatable).")],
-    output: Annotated[Path, typer.Option(help="FOCUS 1.3 output: .parquet or .csv.")],
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; spills to disk beyond it.")] = "640MB",
-) -> None:
-    """Converts billing export files on disk to FOCUS 1.3, in-process (no services needed)."""
-    from cloudact_cli.convert import convert_files
-
-    missing = [str(p) for p in input_ if not p.is_file()]
-    if missing:
-        raise typer.BadParameter(f"no such file(s): {', '.join(missing)}", param_hint="--input")
-    if output.suffix not in (".parquet", ".csv"):
-        raise typer.BadParameter("the output must end in .parquet or .csv", param_hint="--output")
-    try:
-        result = convert_files(provider, list(input_), output, memory_limit=memory_limit)
-    except CloudactError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        raise typer.Exit(1) from None
-    print(
-        f"wrote {result.rows_written} FOCUS rows to {output} in {result.seconds:.2f} s; "
-        f"{result.rows_quarantined} rows quarantined",
-        file=sys.stderr,
-    )
-    for reason, count in result.quarantine_reasons.items():
-        print(f"  quarantined {count}: {reason}", file=sys.stderr)
+app.command()(convert)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cloudact_shared.auth.files import write_atomically
 from cloudact_shared.auth.tls import ensure_local_pki
 from cloudact_shared.clients import open_channel
+from cloudact_shared.readiness import await_until
 from cloudact_shared.server import BuiltServer
 from cloudact_shared.settings import CloudactSettings
 
@@ -33,18 +36,17 @@ async def wait_healthy(settings: CloudactSettings, address: str, *, timeout: flo
     Raises:
         TimeoutError: when it is not SERVING within ``timeout`` seconds.
     """
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
     async with open_channel(settings, address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            with contextlib.suppress(grpc.aio.AioRpcError):
+
+        async def serving() -> bool:
+            try:
                 reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            if loop.time() > end:
-                raise TimeoutError(f"no SERVING health status from {address} within {timeout:.0f} s")
-            await asyncio.sleep(0.2)
+            except grpc.aio.AioRpcError:
+                return False
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+        await await_until(serving, what=f"SERVING health status from {address}", timeout=timeout, interval=0.2)
 
 
 def service_environment(settings: CloudactSettings) -> dict[str, str]:
@@ -68,34 +70,51 @@ def service_environment(settings: CloudactSettings) -> dict[str, str]:
 
 async def start_services(
     settings: CloudactSettings, names: Sequence[str], *, log: Callable[[str], None], timeout: float = 60.0
-) -> list[asyncio.subprocess.Process]:
-    """Starts each service as ``python -m NAME`` and waits until all report SERVING."""
-    env = {**os.environ, **service_environment(settings)}
-    processes = []
-    for name in names:
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", name, env=env)
-        processes.append(process)
-    try:
-        for name, process in zip(names, processes, strict=True):
-            await _healthy_or_exited(settings, name, process, timeout)
-            log(f"{name} SERVING on {', '.join(settings.service_addresses(name))} (pid {process.pid})")
-    except BaseException:
-        await stop_services(processes, grace=5.0)
-        raise
-    return processes
+) -> tuple[list[asyncio.subprocess.Process], CloudactSettings]:
+    """Starts each service as ``python -m NAME``, one after the other, each once the previous serves.
+
+    Each child writes the ports it bound to a ready file; the next child (ingest_svc dials the
+    others) and the health check get those, so an address ending in ``:0`` works everywhere.
+
+    Returns:
+        The processes, and the settings with every address at the port its service bound.
+    """
+    processes: list[asyncio.subprocess.Process] = []
+    with tempfile.TemporaryDirectory(prefix="cloudact-serve-") as ready_dir:
+        try:
+            for name in names:
+                ready = Path(ready_dir) / f"{name}.json"
+                env = {**os.environ, **service_environment(settings), "CLOUDACT_READY_FILE": str(ready)}
+                process = await asyncio.create_subprocess_exec(sys.executable, "-m", name, env=env)
+                processes.append(process)
+                settings = await _bound(settings, name, process, ready, timeout)
+                await wait_healthy(settings, public_address(settings, name), timeout=timeout)
+                log(f"{name} SERVING on {', '.join(settings.service_addresses(name))} (pid {process.pid})")
+        except BaseException:
+            await stop_services(processes, grace=5.0)
+            raise
+    return processes, settings
 
 
-async def _healthy_or_exited(
-    settings: CloudactSettings, name: str, process: asyncio.subprocess.Process, timeout: float
-) -> None:
-    health = asyncio.create_task(wait_healthy(settings, public_address(settings, name), timeout=timeout))
-    exited = asyncio.create_task(process.wait())
-    done, _ = await asyncio.wait({health, exited}, return_when=asyncio.FIRST_COMPLETED)
-    if exited in done:
-        health.cancel()
-        raise RuntimeError(f"{name} exited with code {exited.result()} before it was healthy")
-    exited.cancel()
-    health.result()
+async def _bound(
+    settings: CloudactSettings, name: str, process: asyncio.subprocess.Process, ready: Path, timeout: float
+) -> CloudactSettings:
+    """``settings`` with ``name``'s addresses at the ports it reports in ``ready`` once serving."""
+
+    async def reported() -> dict[str, int | None] | None:
+        if process.returncode is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} before it was serving")
+        return await asyncio.to_thread(_read_ports, ready)
+
+    ports = await await_until(reported, what=f"{name}'s bound ports", timeout=timeout)
+    return settings.with_ports(name, int(ports["port"] or 0), ports.get("internal_port"))
+
+
+def _read_ports(ready: Path) -> dict[str, int | None] | None:
+    if not ready.exists():
+        return None
+    ports: dict[str, int | None] = json.loads(ready.read_text())
+    return ports
 
 
 async def stop_services(processes: Sequence[asyncio.subprocess.Process], *, grace: float) -> None:
@@ -111,13 +130,25 @@ async def stop_services(processes: Sequence[asyncio.subprocess.Process], *, grac
             await process.wait()
 
 
-async def supervise(settings: CloudactSettings, names: Sequence[str], *, log: Callable[[str], None]) -> int:
-    """Runs the services until SIGINT/SIGTERM or until one dies; returns the exit code."""
+async def supervise(
+    settings: CloudactSettings,
+    names: Sequence[str],
+    *,
+    log: Callable[[str], None],
+    addresses_file: Path | None = None,
+) -> int:
+    """Runs the services until SIGINT/SIGTERM or until one dies; returns the exit code.
+
+    Once all serve, ``addresses_file`` (when given) receives ``{service: [address, ...]}`` as JSON.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    processes = await start_services(settings, names, log=log)
+    processes, settings = await start_services(settings, names, log=log)
+    if addresses_file is not None:
+        bound = {name: settings.service_addresses(name) for name in names}
+        write_atomically(addresses_file, json.dumps(bound).encode(), mode=0o644)
     waits = [asyncio.create_task(p.wait()) for p in processes]
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopper, *waits}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,8 +1,14 @@
-"""The providers CloudAct knows, and the validation of a credential for one of them.
+"""The providers CloudAct knows: one registration each, and the validation of a credential for one of them.
 
-Every service reads providers from here, as data: credential_svc checks a credential when it is
-created or rotated, ingest_svc again before it builds a connector (the setting may have changed
-since, and old records predate the checks). Nothing here imports a cloud SDK.
+Every service, the CLI, the demo, the benchmarks and the tests read providers from here, as data
+(``cloudact_providers.spec.ProviderSpec``): credential_svc checks a credential when it is created or
+rotated, ingest_svc again before it builds a connector (the setting may have changed since, and old
+records predate the checks) and finds the pipeline and the connector here; focus_svc finds the
+mapping and the reference data. Importing this module imports the providers' packages, which hold
+data and pydantic models only: no cloud SDK, no DuckDB, no service.
+
+Adding a provider is one package ``cloudact_providers/<slug>/`` defining ``SPEC`` and one line in
+``PROVIDER_PACKAGES``. ``register`` adds one at run time (a test's throwaway provider).
 
 ``validate_credential`` checks, in order: the provider is known (``UNKNOWN_PROVIDER``); the config
 and the secret match the provider's models, and each other (``BAD_CREDENTIAL_CONFIG``); every
@@ -13,48 +19,80 @@ violations name the fields (``config.bucket``, ``secret.client_secret``), never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+import importlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from pydantic import BaseModel
 
-from cloudact_providers.aws.credential import AwsSecret, AwsSourceConfig
-from cloudact_providers.azure.credential import AzureSecret, AzureSourceConfig
-from cloudact_providers.azure.credential import check_pair as azure_check_pair
 from cloudact_providers.endpoints import endpoint_violations
-from cloudact_providers.gcp.credential import GcpServiceAccountKey, GcpSourceConfig
-from cloudact_providers.oci.credential import OciSecret, OciSourceConfig
+from cloudact_providers.spec import ProviderSpec
 from cloudact_providers.validation import summary, validate_part
 from cloudact_shared.errors import FieldViolation, InvalidArgument
-from cloudact_shared.naming import echo
+from cloudact_shared.naming import PROVIDER_PATTERN, echo
 
-PairCheck = Callable[[Any, Any], list[tuple[str, str]]]
-"""Rules across a validated config and secret: (``config.x`` / ``secret.y`` field, what is wrong)."""
+__all__ = [
+    "PROVIDERS",
+    "PROVIDER_PACKAGES",
+    "known_providers",
+    "register",
+    "registered",
+    "registration",
+    "unregister",
+    "validate_credential",
+]
+
+PROVIDER_PACKAGES = (
+    "cloudact_providers.aws",
+    "cloudact_providers.azure",
+    "cloudact_providers.gcp",
+    "cloudact_providers.oci",
+)
+"""The built-in providers: one package each, whose ``SPEC`` is its registration."""
+
+PROVIDERS: dict[str, ProviderSpec] = {}
+"""Every registered provider by slug: the built-in ones, and any added by ``register``."""
 
 
-@dataclass(frozen=True)
-class Provider:
-    """One provider's registration: its slug, its name for people, and its credential models."""
+def register(spec: ProviderSpec) -> ProviderSpec:
+    """Adds a provider to the registry (the built-in ones are added when this module is imported).
 
-    slug: str
-    name: str
-    config: type[BaseModel]
-    """The non-secret config of a credential (where the export is)."""
-    secret: type[BaseModel]
-    """The secret of a credential (how to read the export)."""
-    check_pair: PairCheck | None = None
+    Raises:
+        ValueError: a provider with that slug is already registered, or ``spec`` breaks the
+            naming rules every service relies on (its slug, its raw and quarantine table names).
+    """
+    if not PROVIDER_PATTERN.fullmatch(spec.slug):
+        raise ValueError(f"provider slug {spec.slug!r} must match {PROVIDER_PATTERN.pattern}")
+    if spec.slug in PROVIDERS:
+        raise ValueError(f"provider {spec.slug!r} is already registered")
+    expected = (f"cloud_{spec.slug}_billing_raw_daily", f"cloud_{spec.slug}_billing_quarantine")
+    if (spec.raw_schema, spec.quarantine_schema) != expected:
+        raise ValueError(f"provider {spec.slug!r}: its raw and quarantine schemas must be {expected}")
+    PROVIDERS[spec.slug] = spec
+    return spec
 
 
-PROVIDERS: dict[str, Provider] = {
-    p.slug: p
-    for p in (
-        Provider("aws", "AWS", AwsSourceConfig, AwsSecret),
-        Provider("azure", "Azure", AzureSourceConfig, AzureSecret, azure_check_pair),
-        Provider("gcp", "GCP", GcpSourceConfig, GcpServiceAccountKey),
-        Provider("oci", "OCI", OciSourceConfig, OciSecret),
-    )
-}
+def unregister(slug: str) -> None:
+    """Removes a provider added with ``register`` (a test's throwaway provider)."""
+    PROVIDERS.pop(slug, None)
+
+
+@contextmanager
+def registered(spec: ProviderSpec) -> Iterator[ProviderSpec]:
+    """``register(spec)`` for the duration of a ``with`` block, then ``unregister``."""
+    register(spec)
+    try:
+        yield spec
+    finally:
+        unregister(spec.slug)
+
+
+def _register_built_in() -> None:
+    for package in PROVIDER_PACKAGES:
+        spec = getattr(importlib.import_module(package), "SPEC", None)
+        if not isinstance(spec, ProviderSpec):
+            raise TypeError(f"{package}.SPEC must be a ProviderSpec")
+        register(spec)
 
 
 def known_providers() -> list[str]:
@@ -62,7 +100,7 @@ def known_providers() -> list[str]:
     return sorted(PROVIDERS)
 
 
-def registration(slug: str) -> Provider:
+def registration(slug: str) -> ProviderSpec:
     """The registration of ``slug``.
 
     Raises:
@@ -126,3 +164,6 @@ def validate_credential(
             reason="ENDPOINT_OVERRIDE_DISABLED",
             violations=disallowed,
         )
+
+
+_register_built_in()

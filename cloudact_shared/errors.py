@@ -1,8 +1,8 @@
 """Domain errors that know their gRPC status, and the one place they become google.rpc.Status.
 
-Handlers raise these; ``error_interceptor`` turns them into a status with ``ErrorInfo`` (and
-``BadRequest`` for field errors) so no handler maps errors itself. Messages must never contain
-secrets: they are shown to callers verbatim.
+Handlers raise these; the servers' ``ErrorInterceptor`` (cloudact_shared/server.py) turns them into
+a status with ``ErrorInfo`` (and ``BadRequest`` for field errors) so no handler maps errors itself.
+Messages must never contain secrets: they are shown to callers verbatim.
 """
 
 from __future__ import annotations

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from cloudact_shared.auth.audit import AuditLog
+from cloudact_shared.auth.files import write_atomically
 from cloudact_shared.auth.interceptor import AuthInterceptor
 from cloudact_shared.auth.policy import OPEN_METHODS, rules_of
 from cloudact_shared.auth.tls import TlsFiles, server_credentials
@@ -191,6 +194,7 @@ async def serve_until_stopped(
     grace_seconds: float,
     stop_event: asyncio.Event | None = None,
     drain: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_serving: Callable[[], None] | None = None,
 ) -> None:
     """Starts the server and runs until SIGTERM/SIGINT (or ``stop_event``), then stops gracefully.
 
@@ -205,6 +209,8 @@ async def serve_until_stopped(
             loop.add_signal_handler(sig, stop.set)
     await server.start()
     await mark_serving(health_servicer, names)
+    if on_serving is not None:
+        on_serving()
     try:
         await stop.wait()
     finally:
@@ -250,15 +256,29 @@ class BuiltServer:
             await release()
 
 
-async def run_until_signal(built: BuiltServer, grace_seconds: float) -> None:
-    """Runs a built server until SIGTERM/SIGINT, then stops it gracefully and releases resources."""
+async def run_until_signal(built: BuiltServer, grace_seconds: float, ready_file: Path | None = None) -> None:
+    """Runs a built server until SIGTERM/SIGINT, then stops it gracefully and releases resources.
+
+    Once it serves, the ports it bound are written to ``ready_file`` (JSON) when one is given.
+    """
     try:
         await serve_until_stopped(
-            built.server, built.health, built.service_names, grace_seconds=grace_seconds, drain=built.on_drain
+            built.server,
+            built.health,
+            built.service_names,
+            grace_seconds=grace_seconds,
+            drain=built.on_drain,
+            on_serving=(lambda: write_ready_file(ready_file, built)) if ready_file else None,
         )
     finally:
         for release in built.on_stop:
             await release()
+
+
+def write_ready_file(path: Path, built: BuiltServer) -> None:
+    """Writes the ports ``built`` bound, atomically: a reader sees no file or the whole of it."""
+    content = json.dumps({"port": built.port, "internal_port": built.internal_port}).encode()
+    write_atomically(path, content, mode=0o600)
 
 
 def build_service_server(
@@ -295,6 +315,6 @@ def serve_main(build: Callable[[CloudactSettings], Awaitable[BuiltServer]], serv
     configure_logging(settings.log_level, service)
 
     async def run() -> None:
-        await run_until_signal(await build(settings), settings.shutdown_grace_seconds)
+        await run_until_signal(await build(settings), settings.shutdown_grace_seconds, settings.ready_file)
 
     asyncio.run(run())

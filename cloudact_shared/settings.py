@@ -77,6 +77,9 @@ class CloudactSettings(BaseSettings):
     duckdb_memory_limit: str = "1GB"
     """DuckDB memory_limit for conversions; DuckDB spills to disk beyond it."""
     log_level: str = "INFO"
+    ready_file: Path | None = None
+    """Where a service writes the ports it bound (JSON) once it serves; ``cloudact serve`` sets it, so
+    addresses ending in ``:0`` work (the supervisor hands the ports it reads to the next service)."""
     token: SecretStr | None = None
     """The bearer token the ``cloudact`` command sends (CLOUDACT_TOKEN); mint one with
     ``cloudact tokens create``. Services never read it."""
@@ -99,12 +102,15 @@ class CloudactSettings(BaseSettings):
 
     def service_addresses(self, service: str) -> list[str]:
         """Where ``service`` listens: its public address, then its internal (mutual TLS) one if any."""
-        return {
-            "credential_svc": [self.credential_address, self.credential_internal_address],
-            "ingest_svc": [self.ingest_address],
-            "focus_svc": [self.focus_address, self.focus_internal_address],
-            "query_svc": [self.query_address],
-        }[service]
+        return [getattr(self, name) for name in _ADDRESS_FIELDS[service]]
+
+    def with_ports(self, service: str, port: int, internal_port: int | None) -> CloudactSettings:
+        """These settings with ``service``'s addresses moved to the ports it actually bound."""
+        fields = _ADDRESS_FIELDS[service]
+        update = {fields[0]: _with_port(getattr(self, fields[0]), port)}
+        if len(fields) > 1 and internal_port is not None:
+            update[fields[1]] = _with_port(getattr(self, fields[1]), internal_port)
+        return self.model_copy(update=update)
 
     @property
     def secrets_path(self) -> Path:
@@ -130,6 +136,19 @@ class CloudactSettings(BaseSettings):
     @property
     def audit_path(self) -> Path:
         return self.audit_log_file or self.data_dir / "audit" / "audit.jsonl"
+
+
+_ADDRESS_FIELDS = {
+    "credential_svc": ("credential_address", "credential_internal_address"),
+    "ingest_svc": ("ingest_address",),
+    "focus_svc": ("focus_address", "focus_internal_address"),
+    "query_svc": ("query_address",),
+}
+"""Each service's address settings: its public address, then its internal (mutual TLS) one if any."""
+
+
+def _with_port(address: str, port: int) -> str:
+    return f"{address.rsplit(':', 1)[0]}:{port}"
 
 
 def port_of(address: str) -> int:

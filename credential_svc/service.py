@@ -1,10 +1,8 @@
-"""Credential vault logic: validation, envelope encryption, org scoping, decrypt for the pipeline.
+"""The credential vault: create, list, rotate, delete and (for the pipeline) decrypt, org-scoped.
 
-Plain async Python over dataclasses; no gRPC here. Each secret is serialised as canonical JSON and
-sealed with AES-256-GCM under its own fresh 256-bit data key and a random 96-bit nonce. The AAD
-binds org, provider and credential id, so a ciphertext (or wrapped key) copied to another
-credential or organisation fails authentication. The data key is wrapped by a
-``KeyEncryptionService`` (local key ring, or Cloud KMS in production).
+Plain async Python over dataclasses; no gRPC here. What a credential may hold is checked by
+``limits``; its secret is sealed by ``envelope`` (AES-256-GCM under a fresh data key wrapped by the
+``KeyEncryptionService``, today the local key ring).
 
 Plaintext secrets live only in memory: in a bounded TTL cache (at most 5 minutes) and in the one
 decrypt response. They are never logged, never put in an error, and their repr is redacted.
@@ -16,28 +14,22 @@ the largest credentials stays far below 4 MiB.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import json
 import logging
-import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TypeVar
 
 from cachetools import TTLCache
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cloudact_providers.registry import validate_credential
 from cloudact_shared.errors import (
     AlreadyExists,
     CloudactError,
-    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
@@ -47,14 +39,14 @@ from cloudact_shared.naming import echo, validate_org_slug, validate_provider
 from cloudact_shared.paging import PageTokens
 from cloudact_shared.paging import page_size as page_size_of
 from credential_svc import limits
-from credential_svc.adapters.kms import KeyEncryptionService, WrappedKey, undecryptable
+from credential_svc.adapters.kms import KeyEncryptionService
 from credential_svc.adapters.records import (
     CredentialRecord,
     CredentialRecords,
-    Envelope,
     InsertOutcome,
     ListPosition,
 )
+from credential_svc.envelope import EnvelopeCipher
 from credential_svc.secret import Secret
 
 _log = logging.getLogger(__name__)
@@ -70,11 +62,8 @@ _PAGE_BUDGET_BYTES = 2 * 1024 * 1024
 """A page also ends early at this size: half of gRPC's default 4 MiB receive limit."""
 _RECORD_OVERHEAD_BYTES = 256
 _FIELD_OVERHEAD_BYTES = 8
-_DATA_KEY_BITS = 256
-_NONCE_BYTES = 12
 _MAX_ECHOED_ID = 64
 _ROTATE_ATTEMPTS = 3
-_AAD_CONTEXT = "cloudact.credential.v1"
 
 
 def _utc_now() -> datetime:
@@ -134,7 +123,7 @@ class CredentialVault:
 
     Args:
         records: Where the records live (SQLite in the embedded deployment).
-        kek: Wraps and unwraps data keys (local key ring, or Cloud KMS).
+        kek: Wraps and unwraps data keys (the local key ring).
         cache_ttl_seconds: How long a decrypted secret stays cached (at most 300).
         cache_max_entries: Bound on cached secrets.
         max_credentials_per_org: Creating one more is RESOURCE_EXHAUSTED.
@@ -161,7 +150,7 @@ class CredentialVault:
         if max_credentials_per_org < 1:
             raise ValueError("max_credentials_per_org must be at least 1")
         self._records = records
-        self._kek = kek
+        self._cipher = EnvelopeCipher(kek)
         self._max_per_org = max_credentials_per_org
         self._allow_endpoint_overrides = allow_endpoint_overrides
         self._tokens: PageTokens | None = None
@@ -173,7 +162,7 @@ class CredentialVault:
         )
 
     def __repr__(self) -> str:
-        return f"CredentialVault(kek={self._kek!r}, cached={len(self._cache)})"
+        return f"CredentialVault({self._cipher!r}, cached={len(self._cache)})"
 
     async def create(self, new: NewCredential, *, timeout: float | None = None) -> CredentialMetadata:
         """Validates and stores a new credential under a fresh data key.
@@ -196,7 +185,7 @@ class CredentialVault:
         # Only now, on input within every bound: the registry parses it against the provider's models.
         self._check_with_provider(new.provider, new.config, new.secret, "secret")
         credential_id = str(uuid.uuid4())
-        envelope = await self._seal(new.org_slug, new.provider, credential_id, new.secret, timeout)
+        envelope = await self._cipher.seal(new.org_slug, new.provider, credential_id, new.secret, timeout)
         record = CredentialRecord(
             credential_id=credential_id,
             org_slug=new.org_slug,
@@ -301,7 +290,7 @@ class CredentialVault:
         for _attempt in range(_ROTATE_ATTEMPTS):
             record = await self._require(org_slug, credential_id)
             secret = new_secret if new_secret is not None else await self._plaintext(record, timeout, remember=False)
-            envelope = await self._seal(record.org_slug, record.provider, record.credential_id, secret, timeout)
+            envelope = await self._cipher.seal(record.org_slug, record.provider, record.credential_id, secret, timeout)
             rotated_at = self._now()
             # Compare-and-swap on the nonce: a concurrent rotation in between (here or on another replica)
             # must not be overwritten with a secret read before it.
@@ -392,66 +381,10 @@ class CredentialVault:
         cached = self._cache.get(key)
         if cached is not None and hmac.compare_digest(cached.nonce, record.envelope.nonce):
             return cached.secret
-        secret = await self._unseal(record, timeout)
+        secret = await self._cipher.open(record, timeout)
         if remember:
             self._cache[key] = _CachedSecret(record.envelope.nonce, secret)
         return secret
-
-    async def _seal(
-        self, org_slug: str, provider: str, credential_id: str, secret: Secret, timeout: float | None
-    ) -> Envelope:
-        aad = _aad(org_slug, provider, credential_id)
-        data_key = AESGCM.generate_key(bit_length=_DATA_KEY_BITS)
-        nonce = os.urandom(_NONCE_BYTES)
-        ciphertext = AESGCM(data_key).encrypt(nonce, secret._canonical_json(), aad)
-        wrapped = await _within(timeout, self._kek.wrap(data_key, aad, timeout=timeout))
-        return Envelope(wrapped.key_version, wrapped.ciphertext, nonce, ciphertext)
-
-    async def _unseal(self, record: CredentialRecord, timeout: float | None) -> Secret:
-        aad = _aad(record.org_slug, record.provider, record.credential_id)
-        envelope = record.envelope
-        wrapped = WrappedKey(envelope.key_version, envelope.wrapped_data_key)
-        data_key = await _within(timeout, self._kek.unwrap(wrapped, aad, timeout=timeout))
-        secret = _open_secret(data_key, envelope.nonce, envelope.ciphertext, aad)
-        if secret is None:
-            # Raised here, outside any except block, so nothing (e.g. a JSONDecodeError holding the
-            # plaintext in .doc) is chained to the error.
-            _log.error("credential %s (org=%s) failed authentication", record.credential_id, record.org_slug)
-            raise undecryptable()
-        return secret
-
-
-async def _within(timeout: float | None, call: Awaitable[_T]) -> _T:
-    """Awaits a key-service call, but never past the caller's deadline (whatever the backend does)."""
-    try:
-        async with asyncio.timeout(timeout):
-            return await call
-    except TimeoutError:
-        raise DeadlineExceeded("deadline exceeded waiting for the key-encryption service") from None
-
-
-def _open_secret(data_key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> Secret | None:
-    """The decrypted secret, or None if the ciphertext fails authentication or is not a str map."""
-    if len(nonce) != _NONCE_BYTES:
-        return None
-    try:
-        values = json.loads(AESGCM(data_key).decrypt(nonce, ciphertext, aad))
-    except (InvalidTag, ValueError):
-        return None
-    if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
-        return None
-    return Secret.of(values)
-
-
-def _aad(org_slug: str, provider: str, credential_id: str) -> bytes:
-    """Additional authenticated data: binds a ciphertext and its wrapped key to one credential."""
-    context = {
-        "context": _AAD_CONTEXT,
-        "org_slug": org_slug,
-        "provider": provider,
-        "credential_id": credential_id,
-    }
-    return json.dumps(context, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _within_page_budget(records: list[CredentialRecord]) -> list[CredentialMetadata]:

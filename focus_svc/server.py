@@ -39,14 +39,14 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
         work = asyncio.to_thread(self._converter.convert, request.org_slug, request.provider, lineage, periods)
         remaining = context.time_remaining()
         try:
-            outcome = await asyncio.wait_for(work, timeout=remaining) if remaining is not None else await work
+            converted = await asyncio.wait_for(work, timeout=remaining) if remaining is not None else await work
         except TimeoutError:
             # The worker thread finishes its (atomic) commit or fails; the caller is told now.
             raise DeadlineExceeded("deadline exceeded while converting to FOCUS") from None
         return pb.ConvertToFocusResponse(
-            raw_rows_read=outcome.raw_rows_read,
-            focus_rows_written=outcome.focus_rows_written,
-            focus_table_version=outcome.focus_table_version,
+            raw_rows_read=converted.raw_rows_read,
+            focus_rows_written=converted.focus_rows_written,
+            focus_table_version=converted.focus_table_version,
         )
 
     async def ExportFocus(

@@ -10,17 +10,32 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from cloudact_providers.registry import PROVIDERS
 from cloudact_shared import duck
 from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name, raw_table_name, validate_provider
-from cloudact_shared.storage import SliceKey, TableStore, load_schema
+from cloudact_shared.storage import SliceKey, TableStore, load_schema, read_schema
 from cloudact_shared.workspace import WorkDirs
 from focus_svc import conversion
 
+# The run's raw slice: its credential's rows of its months, read through the variables _bind sets.
+_RAW_SLICE = (
+    "CREATE TEMP VIEW raw_slice AS SELECT * FROM raw_all WHERE x_credential_id = getvariable('x_credential_id') "
+    "AND list_contains(getvariable('billing_periods'), billing_period)"
+)
+# A row outside the run's months would escape the slice predicate and duplicate on re-run:
+# error() aborts the stream, and with it the whole Delta commit.
+_GUARD = (
+    "WHERE CASE WHEN list_contains(getvariable('billing_periods'), CAST(BillingPeriodStart AS DATE)) "
+    "THEN true ELSE error('FOCUS row outside the run''s billing periods: ' || BillingPeriodStart) END"
+)
+
 
 @dataclass(frozen=True)
-class ConversionOutcome:
+class ConversionResult:
+    """What a conversion of a run's raw slice did (ConvertToFocus's response)."""
+
     raw_rows_read: int
     focus_rows_written: int
     focus_table_version: int
@@ -35,7 +50,7 @@ class FocusConverter:
         self._batch_rows = batch_rows
         self._memory_limit = memory_limit
 
-    def convert(self, org_slug: str, provider: str, lineage: Lineage, periods: Sequence[date]) -> ConversionOutcome:
+    def convert(self, org_slug: str, provider: str, lineage: Lineage, periods: Sequence[date]) -> ConversionResult:
         """Converts the raw slice (provider, lineage.credential_id, periods) written by ``lineage``'s run.
 
         Raises:
@@ -54,32 +69,34 @@ class FocusConverter:
         with self._work_dirs.claim(prefix="focus-") as spill:
             con = duck.connect(memory_limit=self._memory_limit, temp_dir=spill)
             try:
-                return self._convert(con, dataset, raw_table, provider, lineage, periods)
+                rows = self._bind(con, dataset, provider, lineage, periods)
+                version = self._replace_focus_slice(con, dataset, provider, lineage, periods)
             finally:
                 con.close()
-
-    def _convert(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        dataset: str,
-        raw_table: str,
-        provider: str,
-        lineage: Lineage,
-        periods: Sequence[date],
-    ) -> ConversionOutcome:
-        conversion.prepare(con)
-        # DuckDB reads the version's Parquet files itself: bounded memory, filters pushed into the scan.
-        raw_relation = self._store.relation_sql(dataset, load_schema(raw_table))
-        con.execute(f"CREATE TEMP VIEW raw_all AS SELECT * FROM {raw_relation}")
-        months = ", ".join(f"DATE '{p.isoformat()}'" for p in periods)
-        # A view cannot take bound parameters; the id is quoted as a SQL string literal instead.
-        credential = "'" + lineage.credential_id.replace("'", "''") + "'"
-        con.execute(
-            "CREATE TEMP VIEW raw_slice AS SELECT * FROM raw_all "
-            f"WHERE x_credential_id = {credential} AND billing_period IN ({months})"
+        written = self._store.scan(dataset, FOCUS_TABLE).count_rows(
+            filter=(pads.field("x_run_id") == lineage.run_id) & (pads.field("x_source_provider") == provider)
         )
+        return ConversionResult(rows, int(written), version)
+
+    def _bind(
+        self, con: duckdb.DuckDBPyConnection, dataset: str, provider: str, lineage: Lineage, periods: Sequence[date]
+    ) -> int:
+        """Prepares the conversion on ``con`` over the view ``raw_slice``; returns the slice's rows.
+
+        The run's lineage and months are bound as DuckDB variables (a view takes no parameters).
+
+        Raises:
+            FailedPrecondition: ``STALE_RUN``, the slice holds rows of another run.
+        """
+        conversion.prepare(con, [provider])
+        duck.set_lineage(con, lineage)
+        con.execute("SET VARIABLE billing_periods = ?", [list(periods)])
+        # DuckDB reads the version's Parquet files itself: bounded memory, filters pushed into the scan.
+        raw_relation = self._store.relation_sql(dataset, read_schema(PROVIDERS[provider].raw_schema_path))
+        con.execute(f"CREATE TEMP VIEW raw_all AS SELECT * FROM {raw_relation}")
+        con.execute(_RAW_SLICE)
         [(rows, foreign_runs)] = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE x_run_id <> ?) FROM raw_slice", [lineage.run_id]
+            "SELECT count(*), count(*) FILTER (WHERE x_run_id <> getvariable('x_run_id')) FROM raw_slice"
         ).fetchall()
         if foreign_runs:
             raise FailedPrecondition(
@@ -87,14 +104,13 @@ class FocusConverter:
                 "a newer run replaced it, so this conversion was not applied",
                 reason="STALE_RUN",
             )
-        focus_sql = conversion.focus_select_sql(provider, "raw_slice")
-        # A row outside the run's months would escape the slice predicate and duplicate on re-run:
-        # error() aborts the stream, and with it the whole Delta commit.
-        guarded = (
-            f"SELECT * FROM ({focus_sql}) WHERE CASE WHEN CAST(BillingPeriodStart AS DATE) IN ({months}) "
-            "THEN true ELSE error('FOCUS row outside the run''s billing periods: ' || BillingPeriodStart) END"
-        )
-        schema = load_schema(FOCUS_TABLE)
+        return int(rows)
+
+    def _replace_focus_slice(
+        self, con: duckdb.DuckDBPyConnection, dataset: str, provider: str, lineage: Lineage, periods: Sequence[date]
+    ) -> int:
+        """Streams the FOCUS rows of ``raw_slice`` into the run's FOCUS slice; returns the table version."""
+        guarded = f"SELECT * FROM ({conversion.focus_select_sql(provider, 'raw_slice')}) {_GUARD}"
         # con.sql() streams; execute().to_arrow_reader() would first copy every row.
         reader = con.sql(guarded).to_arrow_reader(self._batch_rows)
         slice_key: SliceKey = {
@@ -102,11 +118,7 @@ class FocusConverter:
             "x_credential_id": lineage.credential_id,
             "BillingPeriodStart": list(periods),
         }
-        version = self._store.replace_slice(dataset, schema, slice_key, reader)
-        written = self._store.scan(dataset, FOCUS_TABLE).count_rows(
-            filter=(pads.field("x_run_id") == lineage.run_id) & (pads.field("x_source_provider") == provider)
-        )
-        return ConversionOutcome(int(rows), int(written), version)
+        return self._store.replace_slice(dataset, load_schema(FOCUS_TABLE), slice_key, reader)
 
     def export(self, org_slug: str, start: date | None, end: date | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The FOCUS table's schema and its rows (ChargePeriodStart within [start, end]) as Arrow batches."""

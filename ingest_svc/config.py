@@ -1,48 +1,56 @@
-"""Pipeline configs: ingest_svc/configs/{cloud|saas|genai}/{provider}/{domain}/{pipeline}.yml."""
+"""Pipeline configs: each registered provider's pipeline, ``{provider}/{domain}/{pipeline}``.
+
+The pipelines are part of the providers' registrations (``cloudact_providers.registry``): a provider
+registered is a pipeline configured, with nothing else to keep in step.
+"""
 
 from __future__ import annotations
 
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
-
+from cloudact_providers.registry import PROVIDERS
+from cloudact_providers.spec import ProviderSpec
 from cloudact_shared.errors import NotFound
 
-CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
 
-
-class PipelineConfig(BaseModel):
-    """One pipeline's YAML; a misspelt key fails at load time."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One pipeline as ingest_svc runs it: where it writes, and how far back it re-reads."""
 
     provider: str
     domain: str
     pipeline: str
     description: str
-    connector: str
     raw_schema: str
     quarantine_schema: str
-    revision_window_months: int = Field(ge=1, le=24)
+    raw_schema_path: Path
+    quarantine_schema_path: Path
+    revision_window_months: int
 
     @property
     def pipeline_id(self) -> str:
         return f"{self.provider}/{self.domain}/{self.pipeline}"
 
 
-@cache
+def _config(spec: ProviderSpec) -> PipelineConfig:
+    return PipelineConfig(
+        provider=spec.slug,
+        domain=spec.pipeline.domain,
+        pipeline=spec.pipeline.pipeline,
+        description=spec.pipeline.description,
+        raw_schema=spec.raw_schema,
+        quarantine_schema=spec.quarantine_schema,
+        raw_schema_path=spec.raw_schema_path,
+        quarantine_schema_path=spec.quarantine_schema_path,
+        revision_window_months=spec.pipeline.revision_window_months,
+    )
+
+
 def all_pipeline_configs() -> dict[str, PipelineConfig]:
-    """Every pipeline config under configs/, keyed by pipeline id."""
-    configs: dict[str, PipelineConfig] = {}
-    for path in sorted(CONFIG_ROOT.glob("*/*/*/*.yml")):
-        config = PipelineConfig.model_validate(yaml.safe_load(path.read_text()))
-        expected = (path.parent.parent.name, path.parent.name, path.stem)
-        if (config.provider, config.domain, config.pipeline) != expected:
-            raise ValueError(f"{path}: provider/domain/pipeline do not match the file's path")
-        configs[config.pipeline_id] = config
-    return configs
+    """Every registered provider's pipeline, keyed by pipeline id, sorted."""
+    configs = (_config(spec) for spec in PROVIDERS.values())
+    return {c.pipeline_id: c for c in sorted(configs, key=lambda c: c.pipeline_id)}
 
 
 def pipeline_config(provider: str, domain: str, pipeline: str) -> PipelineConfig:
@@ -52,8 +60,9 @@ def pipeline_config(provider: str, domain: str, pipeline: str) -> PipelineConfig
         NotFound: when no such pipeline is configured.
     """
     pipeline_id = f"{provider}/{domain}/{pipeline}"
+    configs = all_pipeline_configs()
     try:
-        return all_pipeline_configs()[pipeline_id]
+        return configs[pipeline_id]
     except KeyError:
-        known = ", ".join(sorted(all_pipeline_configs()))
+        known = ", ".join(configs)
         raise NotFound(f"no pipeline {pipeline_id!r}; configured: {known}", reason="UNKNOWN_PIPELINE") from None

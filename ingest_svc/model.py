@@ -1,4 +1,4 @@
-"""The domain values of a pipeline run: its stages, its progress, its result and its run-log record.
+"""The domain values of a pipeline run: its request, stages, progress, result and run-log record.
 
 Plain Python, no gRPC: the servicer turns these into protobuf, the run log into SQLite rows.
 """
@@ -12,6 +12,20 @@ from enum import Enum
 
 from cloudact_shared.errors import CloudactError
 from cloudact_shared.lineage import Lineage
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A request to run ``{provider}/{domain}/{pipeline}`` with a credential, as the caller sent it."""
+
+    org_slug: str
+    provider: str
+    domain: str
+    pipeline: str
+    credential_id: str
+    """Any spelling of the credential's UUID; the run only ever uses the canonical one."""
+    periods: list[date]
+    """Billing months (first days); empty means the pipeline's revision window ending this month."""
 
 
 class Stage(Enum):

@@ -28,7 +28,8 @@ from ingest_svc.adapters.runs import RunLog
 from ingest_svc.adapters.slices import RunSlice, SliceInspector, SliceRuns
 from ingest_svc.config import all_pipeline_configs
 from ingest_svc.model import RunError, RunRecord, RunStatus, Stage
-from ingest_svc.service import FocusConverter, SliceLocks
+from ingest_svc.pipeline import ConvertsToFocus
+from ingest_svc.service import SliceLocks
 
 _logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Reconciler:
         self,
         runs: RunLog,
         inspector: SliceInspector,
-        focus: FocusConverter,
+        focus: ConvertsToFocus,
         locks: SliceLocks,
         *,
         owner: str,

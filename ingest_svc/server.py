@@ -29,10 +29,10 @@ from ingest_svc.adapters.leases import ProcessLease, leases_dir, owner_alive
 from ingest_svc.adapters.runs import SqliteRunLog, run_log_path
 from ingest_svc.adapters.slices import TableSliceInspector
 from ingest_svc.config import all_pipeline_configs
-from ingest_svc.model import Progress, RunRecord, RunResult
+from ingest_svc.model import Progress, RunRecord, RunRequest, RunResult
 from ingest_svc.reconcile import Reconciler
 from ingest_svc.runs import RunHistory
-from ingest_svc.service import PipelineRunner, RunRequest, SliceLocks, months_between
+from ingest_svc.service import PipelineRunner, SliceLocks, months_between
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PipelineService"].full_name
 

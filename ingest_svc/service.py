@@ -1,49 +1,46 @@
-"""The pipeline run: credential -> source listing -> download -> stage -> raw table -> FOCUS.
+"""The pipeline runner: starts runs as background tasks and records them from start to outcome.
 
-Plain async Python, no gRPC: the servicer turns these events into protobuf.
+Plain async Python, no gRPC: the servicer turns the events into protobuf. A run's steps are
+``pipeline.PipelineRun``'s; this module runs it under its slice lock, records each event and its
+outcome in the run log, and hands the events to whoever watches.
 
-A run is a background task, recorded in the run log from its first moment to its outcome; the
-caller's stream only watches it. A caller that disconnects (or a server that stops while nobody
-watches) therefore never leaves a run's outcome unknown: it is in the log, and the reconciler
-(reconcile.py) repairs what a killed process or a missing focus_svc left out of step.
+A run is recorded in the run log from its first moment to its outcome; the caller's stream only
+watches it. A caller that disconnects (or a server that stops while nobody watches) therefore never
+leaves a run's outcome unknown: it is in the log, and the reconciler (reconcile.py) repairs what a
+killed process or a missing focus_svc left out of step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Protocol
 
-from cloudact_shared.errors import (
-    CloudactError,
-    DeadlineExceeded,
-    FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
-    Unavailable,
-)
+from cloudact_shared.errors import CloudactError, FieldViolation, InvalidArgument, Unavailable
 from cloudact_shared.lineage import Lineage
-from cloudact_shared.naming import canonical_credential_id, dataset_name, validate_org_slug, validate_provider
-from cloudact_shared.storage import SliceKey, TableStore, load_schema
+from cloudact_shared.naming import canonical_credential_id, validate_org_slug, validate_provider
+from cloudact_shared.storage import TableStore
 from cloudact_shared.workspace import WorkDirs
-from ingest_svc.adapters.focus import ConversionResult
 from ingest_svc.adapters.runs import RunLog
-from ingest_svc.adapters.staging import StagedFiles, stage_files
 from ingest_svc.config import PipelineConfig, pipeline_config
-from ingest_svc.connectors.base import ResolvedCredential, SourceObject
-from ingest_svc.connectors.registry import connector, source_factory
-from ingest_svc.model import Progress, RunError, RunRecord, RunResult, RunStatus, Stage
+from ingest_svc.model import Progress, RunError, RunRecord, RunRequest, RunResult, RunStatus, Stage
+from ingest_svc.pipeline import (
+    ConvertsToFocus,
+    CredentialCheck,
+    CredentialSource,
+    Deadline,
+    PipelineRun,
+    RunEnvironment,
+)
+from ingest_svc.recorder import RunRecorder
 
 __all__ = [
+    "ConvertsToFocus",
     "CredentialCheck",
     "CredentialSource",
-    "FocusConverter",
     "PipelineRunner",
     "Progress",
     "RunHandle",
@@ -57,35 +54,6 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunRequest:
-    """A request to run ``{provider}/{domain}/{pipeline}`` with a credential, as the caller sent it."""
-
-    org_slug: str
-    provider: str
-    domain: str
-    pipeline: str
-    credential_id: str
-    """Any spelling of the credential's UUID; the run only ever uses the canonical one."""
-    periods: list[date]
-    """Billing months (first days); empty means the pipeline's revision window ending this month."""
-
-
-class CredentialSource(Protocol):
-    async def decrypt(self, org_slug: str, credential_id: str, *, timeout: float) -> ResolvedCredential: ...
-
-
-class FocusConverter(Protocol):
-    async def convert(
-        self, org_slug: str, provider: str, lineage: Lineage, periods: Sequence[date], *, timeout: float
-    ) -> ConversionResult: ...
-
-
-CredentialCheck = Callable[[str, Mapping[str, str], Mapping[str, str]], object]
-"""Validates a decrypted credential (provider, config, secret) before a connector is built from
-it; raises a CloudactError naming what is wrong (never a secret value)."""
-
-
 class SliceLocks:
     """One lock per (org, provider, canonical credential): one run or repair of a slice at a time."""
 
@@ -94,19 +62,6 @@ class SliceLocks:
 
     def of(self, org_slug: str, provider: str, credential_id: str) -> asyncio.Lock:
         return self._locks.setdefault((org_slug, provider, credential_id), asyncio.Lock())
-
-
-class _Deadline:
-    """The caller's deadline, handed down as a timeout to each downstream call."""
-
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-
-    def remaining(self, what: str) -> float:
-        left = self._end - time.monotonic()
-        if left <= 0:
-            raise DeadlineExceeded(f"deadline exceeded before {what}; nothing was written after that point")
-        return left
 
 
 @dataclass(frozen=True)
@@ -147,61 +102,6 @@ class RunHandle:
             self._queue.put_nowait(item)
 
 
-class _Recorder:
-    """Keeps a run's record and writes every change of stage or outcome to the run log."""
-
-    def __init__(self, runs: RunLog, record: RunRecord, clock: Callable[[], datetime]) -> None:
-        self._runs = runs
-        self.record = record
-        self._clock = clock
-
-    async def stage(self, stage: Stage) -> None:
-        if stage is not self.record.stage:
-            await self._save(replace(self.record, stage=stage))
-
-    async def raw_written(self, version: int, files_read: int, staged: StagedFiles) -> None:
-        await self._save(
-            replace(
-                self.record,
-                raw_table_version=version,
-                files_read=files_read,
-                rows_read=staged.rows_read,
-                raw_rows_written=staged.rows_good,
-                rows_quarantined=staged.rows_quarantined,
-                quarantine=dict(staged.quarantine),
-            )
-        )
-
-    async def succeeded(self, result: RunResult) -> None:
-        await self._save(
-            replace(
-                self.record,
-                status=RunStatus.SUCCEEDED,
-                stage=Stage.DONE,
-                focus_rows_written=result.focus_rows_written,
-                focus_table_version=result.focus_table_version,
-                finished_at=self._clock(),
-            )
-        )
-
-    async def failed(self, error: RunError) -> None:
-        # Once the raw slice is committed, FOCUS may or may not have caught up (a conversion cut off
-        # mid-call can still commit): the reconciler checks the tables and repairs.
-        await self._save(
-            replace(
-                self.record,
-                status=RunStatus.FAILED,
-                error=error,
-                finished_at=self._clock(),
-                repair_pending=self.record.raw_table_version is not None,
-            )
-        )
-
-    async def _save(self, record: RunRecord) -> None:
-        await self._runs.save(record)
-        self.record = record
-
-
 @dataclass
 class _Active:
     handle: RunHandle
@@ -215,7 +115,7 @@ class PipelineRunner:
         self,
         store: TableStore,
         credentials: CredentialSource,
-        focus: FocusConverter,
+        focus: ConvertsToFocus,
         runs: RunLog,
         *,
         work_dirs: WorkDirs,
@@ -242,16 +142,11 @@ class PipelineRunner:
             locks: The slice locks, shared with the reconciler.
             clock: Now, in UTC.
         """
-        self._store = store
-        self._credentials = credentials
-        self._focus = focus
+        self._env = RunEnvironment(store, credentials, focus, check_credential, batch_rows, memory_limit)
         self._runs = runs
         self._work_dirs = work_dirs
-        self._batch_rows = batch_rows
-        self._memory_limit = memory_limit
         self._owner = owner
         self._locks = locks or SliceLocks()
-        self._check_credential = check_credential
         self._clock = clock
         self._active: dict[str, _Active] = {}
         self._closing = False
@@ -281,10 +176,9 @@ class PipelineRunner:
         _log_start(record)
         handle = RunHandle(lineage.run_id)
         handle.publish(Progress(Stage.RESOLVING_CREDENTIAL, f"run {lineage.run_id} started"))
-        recorder = _Recorder(self._runs, record, self._clock)
+        recorder = RunRecorder(self._runs, record, self._clock)
         task = asyncio.create_task(
-            self._execute(handle, recorder, request, config, _Deadline(deadline_seconds)),
-            name=f"run-{lineage.run_id}",
+            self._execute(handle, recorder, config, Deadline(deadline_seconds)), name=f"run-{lineage.run_id}"
         )
         self._active[lineage.run_id] = _Active(handle, task)
         task.add_done_callback(lambda _: self._active.pop(lineage.run_id, None))
@@ -312,16 +206,17 @@ class PipelineRunner:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _execute(
-        self, handle: RunHandle, recorder: _Recorder, request: RunRequest, config: PipelineConfig, deadline: _Deadline
+        self, handle: RunHandle, recorder: RunRecorder, config: PipelineConfig, deadline: Deadline
     ) -> None:
         """The run's task: runs it under its slice lock and records and publishes its outcome."""
         started = time.monotonic()
+        record = recorder.record
         try:
-            async with self._locks.of(request.org_slug, request.provider, request.credential_id):
-                await self._run_and_record(handle, recorder, request, config, deadline)
+            async with self._locks.of(record.org_slug, record.provider, record.credential_id):
+                await self._run_and_record(handle, recorder, config, deadline)
         except asyncio.CancelledError:
             if recorder.record.status is RunStatus.RUNNING:  # cancelled while waiting for the slice lock
-                await _record_failure(recorder, _cancelled(recorder.record))
+                await recorder.failed(_cancelled(recorder.record))
                 handle.publish(_Failure(Unavailable("ingest_svc stopped before the run started")))
             raise
         finally:
@@ -330,168 +225,26 @@ class PipelineRunner:
             _log_end(recorder.record, time.monotonic() - started)
 
     async def _run_and_record(
-        self, handle: RunHandle, recorder: _Recorder, request: RunRequest, config: PipelineConfig, deadline: _Deadline
+        self, handle: RunHandle, recorder: RunRecorder, config: PipelineConfig, deadline: Deadline
     ) -> None:
         try:
-            async for event in self._run_locked(request, config, recorder, deadline):
-                if isinstance(event, RunResult):
-                    await recorder.succeeded(event)
-                else:
-                    await recorder.stage(event.stage)
-                handle.publish(event)
+            # A claimed directory: removed when the run ends, and swept at the next start if the process dies.
+            with self._work_dirs.claim(prefix=f"run-{recorder.record.run_id}-") as work_dir:
+                async for event in PipelineRun(self._env, config, recorder, deadline, work_dir).events():
+                    await recorder.event(event)
+                    handle.publish(event)
         except asyncio.CancelledError:
-            await _record_failure(recorder, _cancelled(recorder.record))
+            await recorder.failed(_cancelled(recorder.record))
             handle.publish(_Failure(Unavailable("ingest_svc stopped before the run finished")))
             raise
         except CloudactError as exc:
-            await _record_failure(recorder, RunError.of(exc))
+            await recorder.failed(RunError.of(exc))
             handle.publish(_Failure(exc))
         except Exception as exc:
             # Nobody may be watching to have the error interceptor log it: log it here.
             _logger.exception("run %s failed unexpectedly", recorder.record.run_id)
-            await _record_failure(recorder, RunError.of(exc))
+            await recorder.failed(RunError.of(exc))
             handle.publish(_Failure(exc))
-
-    async def _run_locked(
-        self, request: RunRequest, config: PipelineConfig, recorder: _Recorder, deadline: _Deadline
-    ) -> AsyncIterator[Progress | RunResult]:
-        started = time.monotonic()
-        lineage = recorder.record.lineage
-        periods = list(recorder.record.billing_periods)
-        yield Progress(Stage.RESOLVING_CREDENTIAL, f"decrypting credential {request.credential_id}")
-        credential = await self._credentials.decrypt(
-            request.org_slug, request.credential_id, timeout=deadline.remaining("decrypting the credential")
-        )
-        if credential.provider != request.provider:
-            raise InvalidArgument(
-                f"credential {request.credential_id} is for provider {credential.provider!r}, not {request.provider!r}",
-                reason="CREDENTIAL_PROVIDER_MISMATCH",
-                violations=[FieldViolation("credential_id", "belongs to another provider")],
-            )
-        # Before any connector sees it: a credential must not point the pipeline anywhere it likes.
-        self._check_credential(credential.provider, credential.config, credential.secret)
-        # A claimed directory: removed when the run ends, and swept at the next start if the process dies.
-        with self._work_dirs.claim(prefix=f"run-{lineage.run_id}-") as work_dir:
-            run = self._ingest(request, config, credential, lineage, periods, deadline, started, work_dir, recorder)
-            # The plaintext secret should live no longer than the source phase needs it: _ingest drops
-            # its own reference once the downloads are done, so this frame must not keep one either.
-            del credential
-            async for event in run:
-                yield event
-
-    async def _ingest(
-        self,
-        request: RunRequest,
-        config: PipelineConfig,
-        credential: ResolvedCredential,
-        lineage: Lineage,
-        periods: list[date],
-        deadline: _Deadline,
-        started: float,
-        work_dir: Path,
-        recorder: _Recorder,
-    ) -> AsyncIterator[Progress | RunResult]:
-        months = ", ".join(f"{p:%Y-%m}" for p in periods)
-        yield Progress(Stage.LISTING_SOURCE, f"run {lineage.run_id}: reading the export manifests for {months}")
-        files: list[tuple[Path, SourceObject]] = []
-        async with source_factory(config.connector)(credential) as source:
-            objects = await source.list_objects(periods)
-            for index, obj in enumerate(objects):
-                deadline.remaining(f"downloading {obj.uri}")
-                yield Progress(Stage.READING_SOURCE, f"downloading {obj.uri} ({obj.size} bytes)", obj.uri)
-                local = work_dir / f"{index:05d}-{Path(obj.key).name}"
-                await source.download(obj, local)
-                files.append((local, obj))
-        del credential, source  # the secret is not needed past the downloads
-        if not files:
-            raise FailedPrecondition(f"the manifests for {months} name no data files", reason="EMPTY_DELIVERY")
-        raw_schema = load_schema(config.raw_schema)
-        staged = await asyncio.to_thread(
-            stage_files,
-            files,
-            lineage,
-            work_dir,
-            raw_schema,
-            connector(config.connector).raw_select,
-            memory_limit=self._memory_limit,
-            batch_rows=self._batch_rows,
-        )
-        yield Progress(
-            Stage.READING_SOURCE,
-            f"parsed {staged.rows_read} rows from {len(files)} files; {staged.rows_quarantined} quarantined",
-            rows_read=staged.rows_read,
-            rows_quarantined=staged.rows_quarantined,
-        )
-        deadline.remaining("writing the raw table")
-        yield Progress(Stage.WRITING_RAW, f"replacing {config.raw_schema} for {months}", rows_read=staged.rows_read)
-        raw_version = await self._commit_raw(request, config, staged, periods, len(files), recorder)
-        yield Progress(Stage.CONVERTING_TO_FOCUS, f"converting {staged.rows_good} raw rows to FOCUS 1.3")
-        converted = await self._focus.convert(
-            request.org_slug,
-            request.provider,
-            lineage,
-            periods,
-            timeout=deadline.remaining("converting to FOCUS"),
-        )
-        yield Progress(Stage.DONE, f"wrote {converted.focus_rows_written} FOCUS rows")
-        yield RunResult(
-            lineage=lineage,
-            billing_periods=periods,
-            files_read=len(files),
-            rows_read=staged.rows_read,
-            raw_rows_written=staged.rows_good,
-            rows_quarantined=staged.rows_quarantined,
-            quarantine=staged.quarantine,
-            focus_rows_written=converted.focus_rows_written,
-            raw_table_version=raw_version,
-            focus_table_version=converted.focus_table_version,
-            duration_seconds=time.monotonic() - started,
-        )
-
-    async def _commit_raw(
-        self,
-        request: RunRequest,
-        config: PipelineConfig,
-        staged: StagedFiles,
-        periods: list[date],
-        files_read: int,
-        recorder: _Recorder,
-    ) -> int:
-        """Writes the raw slice and records it; a cancellation waits for the commit to settle first.
-
-        The write runs in a worker thread that a cancellation cannot stop: were the run recorded
-        and its slice lock released before the thread finished, a commit landing afterwards would
-        be unknown to the run log and to the reconciler.
-        """
-        write = asyncio.ensure_future(asyncio.to_thread(self._write_raw, request, config, staged, periods))
-        try:
-            version = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await write
-            if write.done() and not write.cancelled() and write.exception() is None:
-                await recorder.raw_written(write.result(), files_read, staged)
-            raise
-        await recorder.raw_written(version, files_read, staged)
-        return version
-
-    def _write_raw(self, request: RunRequest, config: PipelineConfig, staged: StagedFiles, periods: list[date]) -> int:
-        """Replaces the run's quarantine slice, then its raw slice (each one atomic commit)."""
-        dataset = dataset_name(request.org_slug)
-        slice_key: SliceKey = {"x_credential_id": request.credential_id, "billing_period": list(periods)}
-        quarantine_schema = load_schema(config.quarantine_schema)
-        self._store.replace_slice(dataset, quarantine_schema, slice_key, staged.quarantined_rows(quarantine_schema))
-        raw_schema = load_schema(config.raw_schema)
-        return self._store.replace_slice(dataset, raw_schema, slice_key, staged.good_rows(self._batch_rows))
-
-
-async def _record_failure(recorder: _Recorder, error: RunError) -> None:
-    try:
-        await recorder.failed(error)
-    except Exception:
-        # The run log is closing or failing under us: the run stays RUNNING in it, and the reconciler
-        # resolves it once this process is gone. The caller must still hear of the failure.
-        _logger.exception("run %s: could not record its failure", recorder.record.run_id)
 
 
 def _cancelled(record: RunRecord) -> RunError:

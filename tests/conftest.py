@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
 
 from cloudact_cli.supervisor import start_in_process
+from cloudact_providers.spec import ProviderSpec, Sample
 from cloudact_shared.server import BuiltServer
 from cloudact_shared.settings import CloudactSettings
 from tests.channels import org_token
@@ -27,6 +28,19 @@ EA_AMORTIZED = SAMPLES / "azure" / "EA_AmortizedCost_Small.csv"
 EA_FOCUS_CONVERTERS = SAMPLES / "azure" / "ea_actual_sample-anonymous-ea-export-dataset.csv"
 KOKU_GCP = SAMPLES / "gcp" / "koku_2022-08-01_5.csv"
 OCI_COST_REPORT = SAMPLES / "oci" / "reports_cost-csv_0000000030000269.csv"
+
+
+def sample_inputs(spec: ProviderSpec, sample: Sample, directory: Path) -> list[Path]:
+    """The input files of one of a provider's registered samples (``ProviderSpec.samples``).
+
+    Args:
+        spec: the provider's registration.
+        sample: one of its samples: files named relative to ``DATA``, or generated.
+        directory: where a generated sample is written.
+    """
+    if sample.make is not None:
+        return spec.sample_writer(sample)(directory)
+    return [DATA / name for name in sample.files]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The TableStore protocol every storage backend implements (embedded Delta, BigQuery)."""
+"""The TableStore protocol a storage backend implements (today the embedded Delta Lake one)."""
 
 from __future__ import annotations
 

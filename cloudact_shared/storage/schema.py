@@ -101,7 +101,12 @@ class TableSchema:
 @cache
 def load_schema(name: str) -> TableSchema:
     """Loads ``sql/schemas/{name}.json``."""
-    path = SCHEMA_DIR / f"{name}.json"
+    return read_schema(SCHEMA_DIR / f"{name}.json")
+
+
+@cache
+def read_schema(path: Path) -> TableSchema:
+    """Loads a table schema file (a provider's, found through its registration, may live elsewhere)."""
     doc = json.loads(path.read_text())
     columns = tuple(
         Column(c["name"], c["type"], c.get("mode", "NULLABLE") != "REQUIRED", c.get("description", ""))

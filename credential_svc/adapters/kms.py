@@ -2,8 +2,8 @@
 
 ``credential_svc`` never holds a key-encryption key (KEK) itself. It asks a
 ``KeyEncryptionService`` to wrap each fresh data key and to unwrap it again on decrypt. The
-embedded deployment uses ``LocalKeyRing`` (``adapters/keyring.py``); production plugs in Google
-Cloud KMS behind the same three calls, without a change to the service or the servicer.
+only implementation today is ``LocalKeyRing`` (``adapters/keyring.py``); another key service
+implements the same three calls, with no change to the service or the servicer.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class WrappedKey:
     """
 
     key_version: str
-    """Which KEK version wrapped the key (``local-v3``, or a Cloud KMS ``cryptoKeyVersions/3`` name)."""
+    """Which KEK version wrapped the key (e.g. ``local-v3``)."""
     ciphertext: bytes
     """The wrapped key, in whatever format the backend produced."""
 
@@ -49,24 +49,6 @@ class KeyEncryptionService(Protocol):
       key material.
     * ``timeout`` is the caller's remaining deadline in seconds (``None``: no deadline); a remote
       backend passes it to its client call.
-
-    A Google Cloud KMS backend maps the three calls one to one, with no change to callers
-    (``google.cloud.kms_v1.KeyManagementServiceAsyncClient``, configured with the CryptoKey name
-    ``projects/P/locations/L/keyRings/R/cryptoKeys/K``):
-
-    * ``wrap``: ``client.encrypt(name=crypto_key, plaintext=plaintext_key,
-      additional_authenticated_data=aad, plaintext_crc32c=..., additional_authenticated_data_crc32c=...,
-      timeout=timeout)``; returns ``WrappedKey(key_version=response.name, ciphertext=response.ciphertext)``
-      (``response.name`` is the CryptoKeyVersion that encrypted, i.e. the primary).
-    * ``unwrap``: ``client.decrypt(name=crypto_key, ciphertext=wrapped.ciphertext,
-      additional_authenticated_data=aad, ..., timeout=timeout)`` on the CryptoKey (KMS finds the
-      version inside the ciphertext); ``InvalidArgument`` from KMS becomes ``undecryptable()``,
-      ``ServiceUnavailable`` / ``DeadlineExceeded`` become the matching CloudAct errors.
-    * ``current_version``: ``client.get_crypto_key(name=crypto_key, timeout=timeout).primary.name``
-      (cache it for a minute or so; it changes only on KMS rotation).
-
-    KMS rotation (a new primary version) then needs nothing from CloudAct except
-    ``RotateCredential`` calls to move old credentials onto the new version.
     """
 
     async def wrap(self, plaintext_key: bytes, aad: bytes, *, timeout: float | None = None) -> WrappedKey:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
+from cloudact_providers.connector import ResolvedCredential
 from cloudact_shared.errors import from_rpc_error
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
-from ingest_svc.connectors.base import ResolvedCredential
 
 
 class CredentialClient:

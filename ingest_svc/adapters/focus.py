@@ -16,6 +16,8 @@ from cloudact_shared.lineage import Lineage
 
 @dataclass(frozen=True)
 class ConversionResult:
+    """What focus_svc's conversion of a run's raw slice did (ConvertToFocus's response)."""
+
     raw_rows_read: int
     focus_rows_written: int
     focus_table_version: int
@@ -30,6 +32,7 @@ class FocusClient:
     async def convert(
         self, org_slug: str, provider: str, lineage: Lineage, periods: Sequence[date], *, timeout: float
     ) -> ConversionResult:
+        """Converts the raw slice of ``lineage``'s run; errors keep focus_svc's code and reason."""
         request = pb.ConvertToFocusRequest(
             org_slug=org_slug,
             provider=provider,

@@ -1,6 +1,9 @@
 -- AWS CUR (2.0 naming; legacy CUR is renamed on ingest) -> FOCUS 1.3 Cost and Usage.
 -- One SELECT over {{raw}} (rows of cloud_aws_billing_raw_daily); focus_svc substitutes the relation.
--- Needs the macros and reference tables of sql/procedures/cloud/sp_cloud_1_convert_to_focus.sql.
+-- Needs the macros and reference tables of sql/procedures/cloud/sp_cloud_1_convert_to_focus.sql, and
+-- follows the mapping contract at its top: only the columns AWS states; the FOCUS wrapper adds the
+-- lineage, x_source_provider, the PricingCurrency* prices (= the billing-currency ones) and a NULL for
+-- every other column (Allocated*, CapacityReservation*, ContractApplied, ResourceName).
 -- Cost columns follow AWS's own amortization rules (the "amortized cost" of Cost Explorer):
 --   BilledCost    = what the invoice says: (net) unblended cost; 0 on RI-covered usage (the RI fee row bills it).
 --   EffectiveCost = amortized: RI/SP effective cost on covered usage, 0 on commitment purchases and on
@@ -8,11 +11,6 @@
 --   ListCost      = ListUnitPrice x PricingQuantity when both are set, else public on-demand cost / the amount.
 --   ContractedCost= ContractedUnitPrice x PricingQuantity when both are set, else the amount before commitments.
 SELECT
-    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
-    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
-    CAST(NULL AS VARCHAR) AS AllocatedTags,
     x.line_item_availability_zone AS AvailabilityZone,
     focus_money(x.billed_cost) AS BilledCost,
     x.bill_payer_account_id AS BillingAccountId,
@@ -24,8 +22,6 @@ SELECT
     x.line_item_currency_code AS BillingCurrency,
     coalesce(x.bill_billing_period_end_date, x.bill_billing_period_start_date + INTERVAL 1 MONTH) AS BillingPeriodEnd,
     x.bill_billing_period_start_date AS BillingPeriodStart,
-    CAST(NULL AS VARCHAR) AS CapacityReservationId,
-    CAST(NULL AS VARCHAR) AS CapacityReservationStatus,
     x.charge_category AS ChargeCategory,
     -- Refunds (by line type or by a Refund bill) correct an earlier, invoiced charge.
     CASE WHEN x.line_item_line_item_type = 'Refund' OR x.bill_bill_type = 'Refund' THEN 'Correction' END
@@ -63,7 +59,6 @@ SELECT
     focus_money(CASE WHEN x.has_price AND x.charge_category = 'Usage' THEN x.line_item_usage_amount END)
         AS ConsumedQuantity,
     CASE WHEN x.has_price AND x.charge_category = 'Usage' THEN x.focus_unit END AS ConsumedUnit,
-    CAST(NULL AS VARCHAR) AS ContractApplied,
     focus_money(x.contracted_cost) AS ContractedCost,
     focus_money(x.contracted_unit_price) AS ContractedUnitPrice,
     focus_money(x.effective_cost) AS EffectiveCost,
@@ -84,11 +79,9 @@ SELECT
         WHEN x.pricing_term = 'OnDemand' OR x.pricing_term IS NULL THEN 'Standard'
         ELSE 'Other'
     END AS PricingCategory,
-    -- CUR states rates and costs in the same currency, so the pricing-currency columns repeat them.
+    -- CUR states rates and costs in one currency: the PricingCurrency* prices are the wrapper's defaults
+    -- (the billing-currency values); only the currency code is CUR's own when it states one.
     coalesce(x.pricing_currency, x.line_item_currency_code) AS PricingCurrency,
-    focus_money(x.contracted_unit_price) AS PricingCurrencyContractedUnitPrice,
-    focus_money(x.effective_cost) AS PricingCurrencyEffectiveCost,
-    focus_money(x.list_unit_price) AS PricingCurrencyListUnitPrice,
     focus_money(x.pricing_quantity) AS PricingQuantity,
     CASE WHEN x.has_price THEN x.focus_unit END AS PricingUnit,
     'AWS' AS ProviderName,
@@ -97,7 +90,6 @@ SELECT
     CASE WHEN g.region_id IS NOT NULL OR x.region_key LIKE '%-%-%' THEN coalesce(g.region_name, x.region_key) END
         AS RegionName,
     x.line_item_resource_id AS ResourceId,
-    CAST(NULL AS VARCHAR) AS ResourceName,
     CASE WHEN x.line_item_resource_id IS NOT NULL
          THEN coalesce(nullif(regexp_extract(x.line_item_resource_id, '^arn:[^:]+:[^:]+:[^:]*:[^:]*:([^/:]+)[/:]', 1), ''),
                        x.product_product_family) END AS ResourceType,
@@ -118,16 +110,10 @@ SELECT
     coalesce(x.line_item_usage_account_name, x.line_item_usage_account_id) AS SubAccountName,
     CASE WHEN x.line_item_usage_account_id IS NOT NULL THEN 'Linked Account' END AS SubAccountType,
     focus_tags(x.resource_tags, x.cost_category) AS Tags,
-    'aws' AS x_source_provider,
     x.line_item_product_code AS x_service_code,
     x.line_item_usage_type AS x_usage_type,
     x.line_item_operation AS x_operation,
-    x.line_item_line_item_type AS x_charge_type,
-    x.x_pipeline_id,
-    x.x_credential_id,
-    x.x_run_id,
-    x.x_ingested_at,
-    x.x_pipeline_run_date
+    x.line_item_line_item_type AS x_charge_type
 FROM (
     SELECT
         c.*,

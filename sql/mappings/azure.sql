@@ -1,5 +1,10 @@
 -- Azure Cost Management cost details (EA and MCA, ActualCost + AmortizedCost) -> FOCUS 1.3 Cost and Usage.
--- One SELECT over {{raw}} (rows of cloud_azure_billing_raw_daily); focus_svc substitutes the relation.
+-- Two SELECTs over {{raw}} (rows of cloud_azure_billing_raw_daily), joined with UNION ALL BY NAME; focus_svc
+-- substitutes the relation. Follows the mapping contract at the top of
+-- sql/procedures/cloud/sp_cloud_1_convert_to_focus.sql: each branch states only Azure's columns (both
+-- state every PricingCurrency* column: MCA prices in a pricing currency of its own); the FOCUS wrapper
+-- adds to each the lineage, x_source_provider and a NULL for every column it leaves out (Allocated*,
+-- ContractApplied; CapacityReservation* in the first, AvailabilityZone and x_charge_type in the second).
 -- Follows Microsoft's documented conversion (finops-toolkit docs-mslearn/focus/convert.md):
 --   rows          = every amortized row + the actual rows that are commitment Purchase/Refund
 --                   (PricingModel Reservation/SavingsPlan). When a billing month of a billing account has
@@ -12,11 +17,6 @@
 --                   Quantity 0.0129, EffectivePrice 0.004379084, Cost 5.649E-05), so the block size is
 --                   applied to ConsumedQuantity (Quantity x block) instead of dividing PricingQuantity.
 SELECT
-    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
-    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
-    CAST(NULL AS VARCHAR) AS AllocatedTags,
     x.availability_zone AS AvailabilityZone,
     focus_money(x.billed_cost) AS BilledCost,
     x.account_id AS BillingAccountId,
@@ -26,8 +26,6 @@ SELECT
     CAST(coalesce(x.billing_period_end_date + INTERVAL 1 DAY, x.billing_period + INTERVAL 1 MONTH) AS TIMESTAMPTZ)
         AS BillingPeriodEnd,
     CAST(x.billing_period AS TIMESTAMPTZ) AS BillingPeriodStart,
-    CAST(NULL AS VARCHAR) AS CapacityReservationId,
-    CAST(NULL AS VARCHAR) AS CapacityReservationStatus,
     x.charge_category AS ChargeCategory,
     CASE WHEN x.charge_type = 'Refund' THEN 'Correction' END AS ChargeClass,
     coalesce(x.product_name, x.meter_name) AS ChargeDescription,
@@ -55,7 +53,6 @@ SELECT
         AS CommitmentDiscountUnit,
     focus_money(CASE WHEN x.is_consumed THEN x.quantity * x.block_size END) AS ConsumedQuantity,
     CASE WHEN x.is_consumed THEN x.base_unit END AS ConsumedUnit,
-    CAST(NULL AS VARCHAR) AS ContractApplied,
     focus_money(CASE
         WHEN x.has_price THEN x.contracted_unit_price * x.quantity
         WHEN x.is_unused THEN 0
@@ -119,16 +116,10 @@ SELECT
     coalesce(x.subscription_name, x.subscription_id) AS SubAccountName,
     CASE WHEN x.subscription_id IS NOT NULL THEN 'Subscription' END AS SubAccountType,
     focus_tags(x.tags, CAST(NULL AS MAP(VARCHAR, VARCHAR))) AS Tags,
-    'azure' AS x_source_provider,
     x.consumed_service AS x_service_code,
     x.meter_sub_category AS x_usage_type,
     x.meter_name AS x_operation,
-    x.charge_type AS x_charge_type,
-    x.x_pipeline_id,
-    x.x_credential_id,
-    x.x_run_id,
-    x.x_ingested_at,
-    x.x_pipeline_run_date
+    x.charge_type AS x_charge_type
 FROM (
     SELECT
         c.*,
@@ -275,10 +266,10 @@ LEFT JOIN ref_azure_services AS s2
     ON s2.consumed_service IS NULL AND lower(s2.meter_category) = lower(x.meter_category)
 LEFT JOIN ref_azure_services AS s3
     ON lower(s3.consumed_service) = lower(x.consumed_service) AND s3.meter_category IS NULL
-UNION ALL
+UNION ALL BY NAME
 -- ==== FocusCost (Microsoft's FOCUS export, dataset 1.0 / 1.0r2 / 1.2-preview) upgraded to FOCUS 1.3 ====
 -- Microsoft's values stay (costs, prices, charge and commitment columns, services, tags); only what
--- changed for 1.3 is adjusted or filled (columns in the same order as the branch above):
+-- changed for 1.3 is adjusted or filled (columns in the order of the branch above, matched by name):
 --   ServiceProviderName / HostProviderName from ProviderName / PublisherName (deprecated, both kept);
 --   1.0's x_InvoiceId, x_PricingCurrency, x_SkuMeterName -> InvoiceId, PricingCurrency, SkuMeter
 --     (the raw SELECT already put them in invoice_id, pricing_currency, meter_name);
@@ -296,14 +287,8 @@ UNION ALL
 --   ServiceSubcategory (1.2-preview) kept when it is a 1.3 pair of its ServiceCategory, else from
 --     sql/reference/azure_services.csv by ServiceName, else 'Other (<category>)';
 --   PricingCurrency* (not delivered by Microsoft) from the billing-currency values and x_BillingExchangeRate.
---   AvailabilityZone, ContractApplied and Allocated* are not in FocusCost: null.
+--   AvailabilityZone, ContractApplied, Allocated* and x_charge_type are not in FocusCost: left out (null).
 SELECT
-    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
-    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
-    CAST(NULL AS VARCHAR) AS AllocatedTags,
-    CAST(NULL AS VARCHAR) AS AvailabilityZone,
     focus_money(f.billed_cost) AS BilledCost,
     f.billing_account_id AS BillingAccountId,
     f.billing_account_name AS BillingAccountName,
@@ -333,7 +318,6 @@ SELECT
     CASE WHEN f.commitment_quantity IS NOT NULL THEN f.commitment_unit END AS CommitmentDiscountUnit,
     focus_money(f.consumed) AS ConsumedQuantity,
     CASE WHEN f.consumed IS NOT NULL THEN f.consumed_unit END AS ConsumedUnit,
-    CAST(NULL AS VARCHAR) AS ContractApplied,
     focus_money(f.contracted_cost) AS ContractedCost,
     focus_money(focus_upgrade_priced(f.sku_price_id, f.contracted_unit_price)) AS ContractedUnitPrice,
     focus_money(f.effective_cost) AS EffectiveCost,
@@ -377,16 +361,9 @@ SELECT
     f.sub_account_name AS SubAccountName,
     CASE WHEN f.sub_account_id IS NOT NULL THEN coalesce(f.sub_account_type, 'Subscription') END AS SubAccountType,
     focus_tags(f.tags, CAST(NULL AS MAP(VARCHAR, VARCHAR))) AS Tags,
-    'azure' AS x_source_provider,
     lower(split_part(f.extra_columns['x_ResourceType'], '/', 1)) AS x_service_code,
     f.meter_sub_category AS x_usage_type,
-    f.meter_name AS x_operation,
-    CAST(NULL AS VARCHAR) AS x_charge_type,
-    f.x_pipeline_id,
-    f.x_credential_id,
-    f.x_run_id,
-    f.x_ingested_at,
-    f.x_pipeline_run_date
+    f.meter_name AS x_operation
 FROM (
     SELECT
         d.*,

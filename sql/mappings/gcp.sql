@@ -1,6 +1,10 @@
 -- GCP Cloud Billing export (detailed or standard, rows of cloud_gcp_billing_raw_daily) -> FOCUS 1.3 Cost and Usage.
 -- One SELECT over {{raw}}; needs the macros and reference tables of sql/procedures/cloud/sp_cloud_1_convert_to_focus.sql
--- (ref_gcp_services keyed by service.id with a fallback on service.description, ref_gcp_regions).
+-- (ref_gcp_services keyed by service.id with a fallback on service.description, ref_gcp_regions), and
+-- follows the mapping contract at its top: only the columns GCP states; the FOCUS wrapper adds the
+-- lineage, x_source_provider, the PricingCurrency* columns (the export has one currency: the billing
+-- currency and its prices) and a NULL for every other column (Allocated*, CapacityReservation*,
+-- ContractApplied, InvoiceId, x_operation).
 --
 -- Rows: every export row gives one "charge" row, plus one Credit row per credit of a credit-row type.
 -- Credits (credits[], nested in the charge row, amounts negative), by credits.type:
@@ -42,11 +46,6 @@
 -- SubAccount = the project (project.id / project.name); BillingAccount = billing_account_id (the export has
 --   no account name: the id is shown, as the console does for an unnamed account).
 SELECT
-    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
-    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
-    CAST(NULL AS VARCHAR) AS AllocatedTags,
     x.location_zone AS AvailabilityZone,
     focus_money(x.billed_cost) AS BilledCost,
     x.billing_account_id AS BillingAccountId,
@@ -55,8 +54,6 @@ SELECT
     x.currency AS BillingCurrency,
     timezone('America/Los_Angeles', CAST(x.billing_period + INTERVAL 1 MONTH AS TIMESTAMP)) AS BillingPeriodEnd,
     timezone('America/Los_Angeles', CAST(x.billing_period AS TIMESTAMP)) AS BillingPeriodStart,
-    CAST(NULL AS VARCHAR) AS CapacityReservationId,
-    CAST(NULL AS VARCHAR) AS CapacityReservationStatus,
     x.charge_category AS ChargeCategory,
     CASE WHEN x.is_correction THEN 'Correction' END AS ChargeClass,
     CASE WHEN x.is_credit_row THEN coalesce(x.cr.full_name, x.cr.name, x.cr.type)
@@ -82,14 +79,12 @@ SELECT
     END AS CommitmentDiscountUnit,
     focus_money(CASE WHEN x.has_price AND x.charge_category = 'Usage' THEN x.usage_amount END) AS ConsumedQuantity,
     CASE WHEN x.has_price AND x.charge_category = 'Usage' THEN x.usage_unit END AS ConsumedUnit,
-    CAST(NULL AS VARCHAR) AS ContractApplied,
     focus_money(x.contracted_cost) AS ContractedCost,
     focus_money(x.contracted_unit_price) AS ContractedUnitPrice,
     focus_money(x.billed_cost) AS EffectiveCost,
     CASE WHEN x.service_provider = 'Google Cloud' THEN 'Google Cloud'
          WHEN x.location_region IS NOT NULL OR x.resource_global_name IS NOT NULL THEN 'Google Cloud'
          ELSE x.service_provider END AS HostProviderName,
-    CAST(NULL AS VARCHAR) AS InvoiceId,
     'Google Cloud' AS InvoiceIssuerName,
     focus_money(x.list_cost) AS ListCost,
     focus_money(x.list_unit_price) AS ListUnitPrice,
@@ -100,10 +95,6 @@ SELECT
         WHEN x.sku_description ILIKE '%preemptible%' OR x.sku_description ILIKE 'spot %' THEN 'Dynamic'
         ELSE 'Standard'
     END AS PricingCategory,
-    x.currency AS PricingCurrency,
-    focus_money(x.contracted_unit_price) AS PricingCurrencyContractedUnitPrice,
-    focus_money(x.billed_cost) AS PricingCurrencyEffectiveCost,
-    focus_money(x.list_unit_price) AS PricingCurrencyListUnitPrice,
     focus_money(CASE WHEN x.has_price THEN x.usage_amount_in_pricing_units END) AS PricingQuantity,
     CASE WHEN x.has_price THEN x.pricing_unit END AS PricingUnit,
     'Google Cloud' AS ProviderName,
@@ -132,16 +123,9 @@ SELECT
     coalesce(x.project_name, x.project_id) AS SubAccountName,
     CASE WHEN x.project_id IS NOT NULL THEN 'Project' END AS SubAccountType,
     focus_tags(CASE WHEN cardinality(x.all_tags) > 0 THEN x.all_tags END, CAST(NULL AS MAP(VARCHAR, VARCHAR))) AS Tags,
-    'gcp' AS x_source_provider,
     x.service_id AS x_service_code,
     x.sku_description AS x_usage_type,
-    CAST(NULL AS VARCHAR) AS x_operation,
-    CASE WHEN x.is_credit_row THEN coalesce(x.cr.type, 'CREDIT') ELSE coalesce(x.cost_type, 'regular') END AS x_charge_type,
-    x.x_pipeline_id,
-    x.x_credential_id,
-    x.x_run_id,
-    x.x_ingested_at,
-    x.x_pipeline_run_date
+    CASE WHEN x.is_credit_row THEN coalesce(x.cr.type, 'CREDIT') ELSE coalesce(x.cost_type, 'regular') END AS x_charge_type
 FROM (
     SELECT
         c.*,

@@ -1,7 +1,12 @@
 -- OCI cost and usage reports -> FOCUS 1.3 Cost and Usage.
--- One SELECT over {{raw}} (rows of cloud_oci_billing_raw_daily); focus_svc substitutes the relation.
+-- One query over {{raw}} (rows of cloud_oci_billing_raw_daily); focus_svc substitutes the relation.
 -- Needs the macros and reference tables of sql/procedures/cloud/sp_cloud_1_convert_to_focus.sql
--- (focus_money, focus_subcategory, focus_tags and the "upgrade FOCUS 1.x" macros).
+-- (focus_money, focus_subcategory, focus_tags and the "upgrade FOCUS 1.x" macros), and follows the
+-- mapping contract at its top: each branch states only OCI's columns; the FOCUS wrapper adds to each
+-- the lineage, x_source_provider, the PricingCurrency* columns (OCI bills in the currency it prices in:
+-- the branch's billing currency and prices) and a NULL for every column it leaves out (Allocated*,
+-- CapacityReservation*, ContractApplied, x_operation, CommitmentDiscountQuantity/Unit; the cost report
+-- also every other CommitmentDiscount* column and InvoiceId).
 -- Two branches, told apart by the raw source_format, joined with UNION ALL BY NAME:
 --   oci_cost_csv  : the proprietary cost report (reports/cost-csv), mapped column by column.
 --   oci_focus_csv : OCI's own FOCUS report (FOCUS Reports/), 1.0-preview or 1.0 names, UPGRADED to
@@ -172,11 +177,6 @@ focus_priced AS (
 )
 
 SELECT
-    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
-    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
-    CAST(NULL AS VARCHAR) AS AllocatedTags,
     x.product_availability_domain AS AvailabilityZone,
     focus_money(x.cost_my_cost) AS BilledCost,
     -- The tenancy is what OCI bills (the bucket of the reports is the tenancy OCID); the report has
@@ -187,38 +187,23 @@ SELECT
     x.cost_currency_code AS BillingCurrency,
     CAST(x.billing_period AS TIMESTAMPTZ) + INTERVAL 1 MONTH AS BillingPeriodEnd,
     CAST(x.billing_period AS TIMESTAMPTZ) AS BillingPeriodStart,
-    CAST(NULL AS VARCHAR) AS CapacityReservationId,
-    CAST(NULL AS VARCHAR) AS CapacityReservationStatus,
     'Usage' AS ChargeCategory,
     CASE WHEN x.is_correction THEN 'Correction' END AS ChargeClass,
     coalesce(x.product_description, x.cost_product_sku, x.product_service) AS ChargeDescription,
     'Usage-Based' AS ChargeFrequency,
     x.line_item_interval_usage_end AS ChargePeriodEnd,
     x.line_item_interval_usage_start AS ChargePeriodStart,
-    CAST(NULL AS VARCHAR) AS CommitmentDiscountCategory,
-    CAST(NULL AS VARCHAR) AS CommitmentDiscountId,
-    CAST(NULL AS VARCHAR) AS CommitmentDiscountName,
-    CAST(NULL AS DECIMAL(38, 12)) AS CommitmentDiscountQuantity,
-    CAST(NULL AS VARCHAR) AS CommitmentDiscountStatus,
-    CAST(NULL AS VARCHAR) AS CommitmentDiscountType,
-    CAST(NULL AS VARCHAR) AS CommitmentDiscountUnit,
     focus_money(CASE WHEN x.has_price THEN x.usage_billed_quantity END) AS ConsumedQuantity,
     CASE WHEN x.has_price THEN x.focus_unit END AS ConsumedUnit,
-    CAST(NULL AS VARCHAR) AS ContractApplied,
     focus_money(x.cost_my_cost) AS ContractedCost,
     focus_money(CASE WHEN x.has_price THEN x.cost_unit_price END) AS ContractedUnitPrice,
     focus_money(x.cost_my_cost) AS EffectiveCost,
     'Oracle' AS HostProviderName,
-    CAST(NULL AS VARCHAR) AS InvoiceId,
     'Oracle' AS InvoiceIssuerName,
     focus_money(CASE WHEN x.has_price THEN x.cost_unit_price * x.usage_billed_quantity ELSE x.cost_my_cost END)
         AS ListCost,
     focus_money(CASE WHEN x.has_price THEN x.cost_unit_price END) AS ListUnitPrice,
     CASE WHEN x.has_price THEN 'Standard' END AS PricingCategory,
-    x.cost_currency_code AS PricingCurrency,
-    focus_money(CASE WHEN x.has_price THEN x.cost_unit_price END) AS PricingCurrencyContractedUnitPrice,
-    focus_money(x.cost_my_cost) AS PricingCurrencyEffectiveCost,
-    focus_money(CASE WHEN x.has_price THEN x.cost_unit_price END) AS PricingCurrencyListUnitPrice,
     focus_money(CASE WHEN x.has_price THEN x.usage_billed_quantity END) AS PricingQuantity,
     CASE WHEN x.has_price THEN x.focus_unit END AS PricingUnit,
     'Oracle' AS ProviderName,
@@ -249,20 +234,13 @@ SELECT
     coalesce(x.product_compartment_name, x.product_compartment_id) AS SubAccountName,
     CASE WHEN x.product_compartment_id IS NOT NULL THEN 'Compartment' END AS SubAccountType,
     focus_tags(x.tags, NULL) AS Tags,
-    'oci' AS x_source_provider,
     x.product_service AS x_service_code,
     x.cost_billing_unit_readable AS x_usage_type,
-    CAST(NULL AS VARCHAR) AS x_operation,
     CASE
         WHEN x.is_correction AND NOT x.has_original THEN 'Correction (original not in period)'
         WHEN x.is_correction THEN 'Correction'
         ELSE 'Usage'
-    END AS x_charge_type,
-    x.x_pipeline_id,
-    x.x_credential_id,
-    x.x_run_id,
-    x.x_ingested_at,
-    x.x_pipeline_run_date
+    END AS x_charge_type
 FROM cost_report AS x
 LEFT JOIN ref_oci_services AS s ON s.product_code = x.product_service
 LEFT JOIN ref_oci_regions AS g ON g.region_id = x.product_region
@@ -270,11 +248,6 @@ LEFT JOIN ref_oci_regions AS g ON g.region_id = x.product_region
 UNION ALL BY NAME
 
 SELECT
-    CAST(NULL AS VARCHAR) AS AllocatedMethodDetails,
-    CAST(NULL AS VARCHAR) AS AllocatedMethodId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceId,
-    CAST(NULL AS VARCHAR) AS AllocatedResourceName,
-    CAST(NULL AS VARCHAR) AS AllocatedTags,
     x.focus_availability_zone AS AvailabilityZone,
     focus_money(x.focus_billed_cost) AS BilledCost,
     x.focus_billing_account_id AS BillingAccountId,
@@ -285,8 +258,6 @@ SELECT
     x.focus_billing_currency AS BillingCurrency,
     coalesce(x.focus_billing_period_end, x.focus_billing_period_start + INTERVAL 1 MONTH) AS BillingPeriodEnd,
     x.focus_billing_period_start AS BillingPeriodStart,
-    CAST(NULL AS VARCHAR) AS CapacityReservationId,
-    CAST(NULL AS VARCHAR) AS CapacityReservationStatus,
     x.focus_charge_category AS ChargeCategory,
     CASE WHEN x.is_correction THEN 'Correction' END AS ChargeClass,
     x.focus_charge_description AS ChargeDescription,
@@ -302,15 +273,12 @@ SELECT
     x.focus_commitment_discount_id AS CommitmentDiscountId,
     CASE WHEN x.focus_commitment_discount_id IS NOT NULL THEN x.focus_commitment_discount_name END
         AS CommitmentDiscountName,
-    CAST(NULL AS DECIMAL(38, 12)) AS CommitmentDiscountQuantity,
     x.commitment_status AS CommitmentDiscountStatus,
     CASE WHEN x.focus_commitment_discount_id IS NOT NULL THEN x.focus_commitment_discount_type END
         AS CommitmentDiscountType,
-    CAST(NULL AS VARCHAR) AS CommitmentDiscountUnit,
     focus_money(CASE WHEN x.measured THEN coalesce(x.focus_consumed_quantity, x.pricing_quantity) END)
         AS ConsumedQuantity,
     CASE WHEN x.measured THEN coalesce(x.focus_consumed_unit, x.focus_pricing_unit) END AS ConsumedUnit,
-    CAST(NULL AS VARCHAR) AS ContractApplied,
     focus_money(CASE
         WHEN x.contracted_unit_price IS NOT NULL AND x.pricing_quantity IS NOT NULL
             THEN x.contracted_unit_price * x.pricing_quantity
@@ -333,10 +301,6 @@ SELECT
         WHEN x.focus_pricing_category = 'Dynamic' THEN 'Dynamic'
         ELSE 'Other'
     END) AS PricingCategory,
-    x.focus_billing_currency AS PricingCurrency,
-    focus_money(x.contracted_unit_price) AS PricingCurrencyContractedUnitPrice,
-    focus_money(coalesce(x.focus_effective_cost, x.focus_billed_cost)) AS PricingCurrencyEffectiveCost,
-    focus_money(x.list_unit_price) AS PricingCurrencyListUnitPrice,
     focus_money(x.pricing_quantity) AS PricingQuantity,
     focus_upgrade_priced(x.sku_price_id, x.focus_pricing_unit) AS PricingUnit,
     x.provider AS ProviderName,
@@ -374,18 +338,11 @@ SELECT
         ELSE 'Sub Account'
     END AS SubAccountType,
     focus_tags(x.tags, NULL) AS Tags,
-    'oci' AS x_source_provider,
     x.focus_service_name AS x_service_code,
     x.focus_consumed_unit AS x_usage_type,
-    CAST(NULL AS VARCHAR) AS x_operation,
     CASE
         WHEN x.is_correction AND NOT x.has_original THEN 'Correction (original not in period)'
         WHEN x.is_correction THEN 'Correction'
         ELSE coalesce(x.focus_charge_subcategory, x.focus_charge_category)
-    END AS x_charge_type,
-    x.x_pipeline_id,
-    x.x_credential_id,
-    x.x_run_id,
-    x.x_ingested_at,
-    x.x_pipeline_run_date
+    END AS x_charge_type
 FROM focus_priced AS x

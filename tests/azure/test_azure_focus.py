@@ -1,5 +1,6 @@
 """Microsoft's FOCUS export (FocusCost 1.0 / 1.0r2 / 1.2-preview) -> raw -> FOCUS 1.3: file parsing,
-the upgrade mapping, Parquet parts, precedence over cost details, and the validator gate."""
+the upgrade mapping, Parquet parts and precedence over cost details (the validator gate is
+tests/conformance/test_focus_validator.py, parametrized from the registration)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from cloudact_shared.lineage import LINEAGE_COLUMNS
 from tests.azure.conftest import EA_ACTUAL
 from tests.azure.test_azure_formats import _rows as _raw
 from tests.azure.test_azure_formats import _write_csv
-from tests.conformance.validator import assert_conforms
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "azure"
 FOCUS_10 = DATA / "FocusCost_1.0_ea.csv"
@@ -190,14 +190,3 @@ def test_focuscost_wins_over_cost_details_of_the_same_account_and_month(tmp_path
     assert both == alone
     # Another month of the same account is untouched.
     assert len(_focus([EA_ACTUAL, FOCUS_10R2], tmp_path / "apart")) == len(_focus([EA_ACTUAL], tmp_path / "ea")) + 10
-
-
-# -- the validator gate ---------------------------------------------------------------------------------
-@pytest.mark.timeout(960)
-@pytest.mark.parametrize("path", FIXTURES, ids=IDS)
-def test_validator_passes_every_rule_but_known_defects(path: Path, tmp_path: Path) -> None:
-    output = tmp_path / "focus.parquet"
-    result = convert_files("azure", [path], output)
-    assert result.rows_written == 10 and result.rows_quarantined == 0
-    total = assert_conforms(output)
-    assert total.startswith("Total:")

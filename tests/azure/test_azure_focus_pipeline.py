@@ -10,8 +10,8 @@ import grpc
 import pyarrow.compute as pc
 import pytest
 
+from cloudact_providers.azure.connector import AzureBlobConnector
 from cloudact_shared.errors import FailedPrecondition
-from ingest_svc.connectors.azure import AzureBlobConnector
 from tests.azure.conftest import Azurite, put_run
 from tests.azure.test_azure_focus import FOCUS_10R2, FOCUS_12, _rows, _sum
 from tests.azure.test_azure_pipeline import ORG, _credential, _resolved

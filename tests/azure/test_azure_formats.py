@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from cloudact_providers.azure.formats import RAW_TABLE, build_raw_select, normalize_header
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.storage import load_schema
-from ingest_svc.connectors.azure_formats import RAW_TABLE, build_raw_select, normalize_header
 from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL
 
 MCA_ROW = {

@@ -10,12 +10,12 @@ import grpc
 import pyarrow.compute as pc
 import pytest
 
+from cloudact_providers.azure.connector import AzureBlobConnector
+from cloudact_providers.connector import ResolvedCredential
 from cloudact_shared.errors import InvalidArgument, NotFound, Unauthenticated
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.lineage import LINEAGE_COLUMNS
-from ingest_svc.connectors.azure import AzureBlobConnector
-from ingest_svc.connectors.base import ResolvedCredential
 from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL, Azurite, put_run
 from tests.channels import org_channel
 from tests.conftest import Services

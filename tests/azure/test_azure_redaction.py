@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
+from cloudact_providers.azure.connector import AzureBlobConnector
+from cloudact_providers.connector import ResolvedCredential
 from cloudact_providers.registry import validate_credential
 from cloudact_shared.errors import CloudactError, InvalidArgument, NotFound, Unavailable
 from cloudact_shared.lineage import Lineage
@@ -19,8 +21,6 @@ from cloudact_shared.storage.embedded import EmbeddedTableStore
 from cloudact_shared.workspace import WorkDirs
 from ingest_svc.adapters.focus import ConversionResult
 from ingest_svc.adapters.runs import SqliteRunLog
-from ingest_svc.connectors.azure import AzureBlobConnector
-from ingest_svc.connectors.base import ResolvedCredential
 from ingest_svc.service import PipelineRunner, Progress, RunRequest
 from tests.azure.conftest import ACCOUNT, ACCOUNT_KEY, EA_ACTUAL, Azurite, put_run
 from tests.providers.loopback import BODY_MARKER, GARBAGE, GARBAGE_MARKER, answering, closed_port, marker_bodies

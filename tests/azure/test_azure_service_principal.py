@@ -22,9 +22,9 @@ from cryptography.x509.oid import NameOID
 
 from cloudact_cli.emulators import Azurite, azurite_available
 from cloudact_cli.emulators import azurite as run_azurite
+from cloudact_providers.azure.connector import AzureBlobConnector
+from cloudact_providers.connector import ResolvedCredential
 from cloudact_shared.errors import InvalidArgument, Unauthenticated
-from ingest_svc.connectors.azure import AzureBlobConnector
-from ingest_svc.connectors.base import ResolvedCredential
 from tests.azure.conftest import put_run
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"

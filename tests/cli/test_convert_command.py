@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from cloudact_cli.convert import convert_files
+from cloudact_shared.errors import FailedPrecondition
 from tests.conftest import KOKU_GCP
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aws"
@@ -44,9 +47,22 @@ def test_a_clean_input_leaves_no_quarantine_file(tmp_path: Path) -> None:
         assert sum(1 for _ in csv.DictReader(handle)) == result.rows_written > 0
 
 
+def test_a_file_failing_past_its_header_is_refused_as_the_pipeline_refuses_it(tmp_path: Path) -> None:
+    lines = (DATA / "legacy_small.csv").read_bytes().splitlines(keepends=True)
+    # Far past DuckDB's sniffing sample, so the scan fails mid-stream, inside the conversion.
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(gzip.compress(lines[0] + lines[1] * 30_000 + b"a9,\xff\xfe\xfd,broken\n" + lines[1] * 10))
+
+    with pytest.raises(FailedPrecondition) as caught:
+        convert_files("aws", [broken], tmp_path / "focus.parquet")
+
+    assert caught.value.reason == "UNREADABLE_FILE" and str(caught.value).startswith(f"{broken}: cannot be read")
+    assert "not utf-8" in str(caught.value) and "Original Line" not in str(caught.value)
+
+
 def _cloudact(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cloudact_cli.main", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "cloudact_cli.entry", *args], capture_output=True, text=True, timeout=120, check=False
     )
 
 

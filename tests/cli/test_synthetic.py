@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cloudact_cli.synthetic import (
+from cloudact_providers.aws.synthetic import (
     CUR2_COLUMNS,
     LEGACY_CUR_COLUMNS,
     LINE_ITEM_TYPES,

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from cloudact_cli.convert import convert_files
+from cloudact_providers.spec import ProviderSpec, Sample
+from tests.conftest import sample_inputs
+
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR_VENV = ROOT / ".venv-validator"
 RULES = Path(__file__).parent / "rules"
@@ -57,6 +61,20 @@ def assert_conforms(focus_file: Path) -> str:
     assert total, f"validator printed no Total line:\n{report[-3000:]}"
     assert _unexplained(_failed_rules(report)) == [], f"{total[-1]}\n{report[-5000:]}"
     return str(total[-1])
+
+
+def assert_sample_conforms(spec: ProviderSpec, sample: Sample, directory: Path) -> str:
+    """Converts one of a provider's registered samples with ``cloudact convert`` and validates it.
+
+    The sample converts whole (no row quarantined; exactly ``sample.focus_rows`` FOCUS rows when the
+    registration pins them) and passes every rule but the known defects. Returns the Total line.
+    """
+    output = directory / "focus.parquet"
+    result = convert_files(spec.slug, sample_inputs(spec, sample, directory), output)
+    assert result.rows_quarantined == 0 and result.rows_written > 0, result.quarantine_reasons
+    if sample.focus_rows is not None:
+        assert result.rows_written == sample.focus_rows
+    return assert_conforms(output)
 
 
 def _failed_rules(report: str) -> dict[str, list[str]]:

@@ -22,14 +22,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from cloudact_cli.convert import convert_files
-from cloudact_cli.synthetic import generate_cur2, generate_legacy_cur_csv
+from cloudact_providers.aws.synthetic import generate_cur2, generate_legacy_cur_csv
+from cloudact_providers.gcp.synthetic import write_nested_parquet
+from cloudact_providers.registry import registration
 from cloudact_shared import duck
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
-from ingest_svc.connectors.registry import connector
 from tests.conftest import DATA, EA_ACTUAL, EA_AMORTIZED, EA_FOCUS_CONVERTERS, KOKU_GCP, LEGACY_CUR_SAMPLE
 from tests.conftest import OCI_COST_REPORT as OCI_SAMPLE
-from tests.gcp.conftest import write_nested_parquet
 
 GOLDEN = DATA / "golden" / "focus_outputs.json"
 LINEAGE = Lineage(
@@ -96,7 +96,7 @@ def _raw_rows(provider: str, inputs: list[Path]) -> pa.Table:
     con = duck.connect(memory_limit="512MB", threads=2)
     try:
         conversion.set_lineage(con, LINEAGE)
-        selects = [connector(provider).raw_select(con, path, source_object=path.name) for path in inputs]
+        selects = [registration(provider).raw_select_builder()(con, path, source_object=path.name) for path in inputs]
         relation = con.sql(" UNION ALL BY NAME ".join(f"({select})" for select in selects))
         assert relation is not None
         return relation.to_arrow_table().drop_columns(["_record"])

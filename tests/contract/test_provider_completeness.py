@@ -1,33 +1,62 @@
-"""Every registered connector has everything a provider needs: config, schemas, FOCUS mapping."""
+"""Every registered provider has every part, found through its one registration.
+
+The parts (``tests/contract/parts.py``): credential models, pipeline, raw and quarantine schemas,
+mapping, the reference CSVs it joins, importable connector factory, raw-SELECT builder and generator,
+samples to validate. Beyond those: a README provider row, the one-package layout, a generator whose
+output converts cleanly, and no SQL file under ``sql/`` that no provider claims.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from cloudact_shared.naming import raw_table_name
-from cloudact_shared.storage.schema import SCHEMA_DIR, load_schema
-from focus_svc import conversion
-from ingest_svc.config import all_pipeline_configs
-from ingest_svc.connectors.registry import CONNECTORS
+from cloudact_cli.convert import convert_files
+from cloudact_providers.registry import PROVIDER_PACKAGES, known_providers, registration
+from cloudact_providers.spec import SQL_ROOT
+from tests.conftest import REPO
+from tests.contract.parts import missing_parts
 
-PROVIDERS = sorted(CONNECTORS)
+PROVIDERS = known_providers()
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_provider_has_schemas_mapping_and_a_config_when_it_has_a_source(provider: str) -> None:
-    configs = [c for c in all_pipeline_configs().values() if c.connector == provider]
-    has_source = CONNECTORS[provider].factory is not None
-    assert [c.pipeline_id for c in configs] == ([f"{provider}/cost/billing"] if has_source else [])
-
-    raw = load_schema(raw_table_name(provider))
-    lineage = {"x_pipeline_id", "x_credential_id", "x_run_id", "x_ingested_at", "x_pipeline_run_date"}
-    assert lineage | {"ingestion_date", "billing_period", "source_object"} <= set(raw.column_names)
-    assert raw.partition_by == ("ingestion_date",)
-    assert (SCHEMA_DIR / f"cloud_{provider}_billing_quarantine.json").is_file()
-    assert all(c.raw_schema == raw_table_name(provider) for c in configs)
-    assert provider in conversion.mappings(), f"sql/mappings/{provider}.sql is missing"
+def test_provider_has_every_part(provider: str) -> None:
+    assert missing_parts(registration(provider)) == []
 
 
-def test_every_pipeline_config_names_a_connector_with_a_source() -> None:
-    for config in all_pipeline_configs().values():
-        assert CONNECTORS[config.connector].factory is not None, config.pipeline_id
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_provider_has_a_readme_row(provider: str) -> None:
+    spec = registration(provider)
+    rows = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| ")]
+    assert any(row.startswith(f"| {spec.name} | `{spec.pipeline_id}` |") for row in rows), spec.name
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_provider_is_one_package_with_its_code_inside(provider: str) -> None:
+    spec = registration(provider)
+    package = f"cloudact_providers.{provider}"
+    assert package in PROVIDER_PACKAGES
+    for entry_point in (spec.connector, spec.raw_select, spec.generator):
+        assert entry_point.startswith(f"{package}."), entry_point
+    assert spec.sql_root == SQL_ROOT
+    assert spec.mapping == f"mappings/{provider}.sql"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_generator_output_converts_without_quarantine(provider: str, tmp_path: Path) -> None:
+    export = registration(provider).synthetic_generator()(tmp_path, 500)
+
+    result = convert_files(provider, [export], tmp_path / "focus.parquet", threads=2)
+
+    assert result.rows_written >= 500 and result.rows_quarantined == 0, result.quarantine_reasons
+    assert registration(provider).synthetic_generator()(tmp_path, 500) == export  # the same file again
+
+
+def test_every_sql_file_belongs_to_a_registered_provider() -> None:
+    specs = [registration(p) for p in PROVIDERS]
+    claimed = {path for spec in specs for path in (*spec.reference_paths, spec.mapping_path)}
+    claimed |= {path for spec in specs for path in (spec.raw_schema_path, spec.quarantine_schema_path)}
+    files = [*SQL_ROOT.glob("mappings/*.sql"), *SQL_ROOT.glob("reference/*.csv"), *SQL_ROOT.glob("schemas/cloud_*")]
+    assert sorted(str(f) for f in files if f not in claimed) == []

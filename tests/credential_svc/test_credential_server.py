@@ -485,10 +485,9 @@ async def test_health_serving_and_reflection_lists_service(channel: grpc.aio.Cha
 
 
 async def test_tiny_deadline_is_honoured(stub: pb_grpc.CredentialServiceStub) -> None:
-    try:
-        await _create_with_timeout(stub, 0.0005)
-    except grpc.aio.AioRpcError as error:
-        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # A microsecond cannot cover a round trip: the call must fail with DEADLINE_EXCEEDED, never succeed.
+    error = await _rpc_error(_create_with_timeout(stub, 0.000001))
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 async def _create_with_timeout(stub: pb_grpc.CredentialServiceStub, deadline: float) -> None:
@@ -510,10 +509,15 @@ class _SlowKeyService:
     def __init__(self, inner: LocalKeyRing) -> None:
         self.inner = inner
         self.seen: list[float | None] = []
+        self.cancelled = asyncio.Event()
 
     async def wrap(self, plaintext_key: bytes, aad: bytes, *, timeout: float | None = None) -> WrappedKey:
         self.seen.append(timeout)
-        await asyncio.sleep(2)
+        try:
+            await asyncio.sleep(2)  # the remote call that takes too long
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
         return await self.inner.wrap(plaintext_key, aad)
 
     async def unwrap(self, wrapped: WrappedKey, aad: bytes, *, timeout: float | None = None) -> bytes:
@@ -546,8 +550,8 @@ async def test_caller_deadline_reaches_the_key_service(tmp_path: Path, settings:
             assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert loop.time() - started < 1.5
             assert slow.seen and slow.seen[0] is not None and 0 < slow.seen[0] < 0.5  # not the 600 s default
-            # The server gave up too (no half-created record left behind).
-            await asyncio.sleep(0.1)
+            # The server gave up too: its wait on the key service was cancelled, and no record was written.
+            await asyncio.wait_for(slow.cancelled.wait(), timeout=5)
             listed = await stub.ListCredentials(pb.ListCredentialsRequest(org_slug=ORG), timeout=T)
             assert list(listed.credentials) == []
     finally:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +19,7 @@ from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pipe_pb
 from cloudact_shared.gen.cloudact.pipeline.v1.pipeline_service_pb2_grpc import PipelineServiceStub
+from cloudact_shared.readiness import await_until
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage.embedded import EmbeddedTableStore
 from tests.channels import org_channel
@@ -142,15 +141,13 @@ async def list_runs(settings: CloudactSettings, org: str, **fields: Any) -> pipe
 async def wait_for_run(
     settings: CloudactSettings, org: str, run_id: str, done: Callable[[pipe_pb.Run], bool], timeout: float = 60
 ) -> pipe_pb.Run:
-    """Polls GetRun until ``done(run)``; fails with the last state seen after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Polls GetRun until ``done(run)``; fails after ``timeout`` seconds."""
+
+    async def finished() -> pipe_pb.Run | None:
         run = await get_run(settings, org, run_id)
-        if done(run):
-            return run
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run {run_id} still {run} after {timeout} s")
-        await asyncio.sleep(0.2)
+        return run if done(run) else None
+
+    return await await_until(finished, what=f"run {run_id}", timeout=timeout, interval=0.2)
 
 
 def read_table(settings: CloudactSettings, org: str, table: str) -> pa.Table:

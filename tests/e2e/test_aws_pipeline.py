@@ -13,10 +13,10 @@ import grpc
 import pyarrow.compute as pc
 import pytest
 
+from cloudact_providers.connector import ResolvedCredential
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as query_pb
 from cloudact_shared.gen.cloudact.query.v1.query_service_pb2_grpc import QueryServiceStub
 from cloudact_shared.lineage import LINEAGE_COLUMNS
-from ingest_svc.connectors.base import ResolvedCredential
 from tests.channels import org_channel
 from tests.conftest import LEGACY_CUR_SAMPLE, Services
 from tests.e2e.helpers import (

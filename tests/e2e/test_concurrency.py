@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
-from cloudact_cli.synthetic import generate_legacy_cur_csv
+from cloudact_providers.aws.synthetic import generate_legacy_cur_csv
 from cloudact_shared.clients import open_channel
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb
 from cloudact_shared.gen.cloudact.focus.v1.focus_service_pb2_grpc import FocusServiceStub

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cloudact_cli.main import export_focus
-from cloudact_cli.synthetic import generate_cur2
+from cloudact_providers.aws.synthetic import generate_cur2
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb
 from tests.conftest import Services
 from tests.e2e.helpers import Delivery, create_credential, read_table, run_pipeline

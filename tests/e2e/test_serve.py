@@ -6,14 +6,13 @@ with ``cloudact tokens create``; every call made by grpcurl exactly as the READM
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import jwt
 import pytest
 
 from cloudact_shared.auth import read_audit
+from cloudact_shared.readiness import wait_until
 
 GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or "grpcurl"
 EXPECTED = {
@@ -30,15 +30,10 @@ EXPECTED = {
     "focus": "cloudact.focus.v1.FocusService",
     "query": "cloudact.query.v1.QueryService",
 }
+INTERNAL_ADDRESSES = ("CLOUDACT_CREDENTIAL_INTERNAL_ADDRESS", "CLOUDACT_FOCUS_INTERNAL_ADDRESS")
 CREDENTIAL = "cloudact.credential.v1.CredentialService"
 AWS_CONFIG = {"bucket": "acme-billing", "export_name": "cur", "prefix": "exports", "layout": "cur2"}
 AWS_SECRET = {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "s3cr3t-never-echoed"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -84,28 +79,34 @@ class Served:
         return minted.stdout.strip()
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    addresses = {name: f"127.0.0.1:{_free_port()}" for name in EXPECTED}
-    data_dir = tmp_path / "data"
+@contextlib.contextmanager
+def _serve(tmp_path: Path) -> Iterator[Served]:
+    """``cloudact serve`` with every address on port 0; the ports it bound come back in a file."""
+    data_dir, bound = tmp_path / "data", tmp_path / "addresses.json"
     env = {**os.environ, "CLOUDACT_DATA_DIR": str(data_dir)}
-    env.update({f"CLOUDACT_{name.upper()}_ADDRESS": address for name, address in addresses.items()})
-    env["CLOUDACT_CREDENTIAL_INTERNAL_ADDRESS"] = f"127.0.0.1:{_free_port()}"
-    env["CLOUDACT_FOCUS_INTERNAL_ADDRESS"] = f"127.0.0.1:{_free_port()}"
-    process = subprocess.Popen([sys.executable, "-m", "cloudact_cli.main", "serve"], env=env)
-    served = Served(addresses, env, data_dir, process)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready = (data_dir / "secrets" / "tls" / "ca.pem").exists() and all(
-            served.grpcurl(a, "grpc.health.v1.Health/Check").returncode == 0 for a in addresses.values()
-        )
-        if ready:
-            break
+    for variable in (*(f"CLOUDACT_{name.upper()}_ADDRESS" for name in EXPECTED), *INTERNAL_ADDRESSES):
+        env[variable] = "127.0.0.1:0"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cloudact_cli.main", "serve", "--addresses-file", str(bound)], env=env
+    )
+
+    def started() -> dict[str, list[str]] | None:
         assert process.poll() is None, "cloudact serve exited early"
-        time.sleep(0.5)
-    yield served
-    if process.poll() is None:
-        process.kill()
+        return json.loads(bound.read_text()) if bound.exists() else None
+
+    try:
+        addresses = wait_until(started, what="cloudact serve", timeout=90, interval=0.2)
+        yield Served({name: addresses[f"{name}_svc"][0] for name in EXPECTED}, env, data_dir, process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One deployment for the module: each test mints its own tokens and names its own credentials."""
+    with _serve(tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 def test_every_port_speaks_tls_and_health_needs_no_token(served: Served) -> None:
@@ -206,14 +207,15 @@ def test_an_admin_of_acme_can_do_everything_in_acme_and_internal_rpcs_stay_inter
     deleted = served.call("credential", "DeleteCredential", scoped, token=admin)
     assert deleted.returncode == 0, deleted.stderr
 
-    audit = read_audit(served.data_dir / "audit" / "audit.jsonl")
+    admin_id = jwt.decode(admin, options={"verify_signature": False})["jti"]
+    audit = [e for e in read_audit(served.data_dir / "audit" / "audit.jsonl") if e["who"].get("token_id") == admin_id]
     actions = {(entry["action"].rsplit("/", 1)[-1], entry["result"]) for entry in audit}
     assert {
         ("CreateCredential", "OK"),
         ("DeleteCredential", "OK"),
         ("DecryptCredential", "PERMISSION_DENIED"),
     } <= actions
-    assert all(entry["who"].get("org") in (None, "acme") for entry in audit)
+    assert all(entry["who"]["org"] == "acme" and entry.get("org", "acme") == "acme" for entry in audit)
     assert AWS_SECRET["aws_secret_access_key"] not in json.dumps(audit) and admin not in json.dumps(audit)
 
 
@@ -229,6 +231,7 @@ def test_a_revoked_token_is_refused_from_the_next_call(served: Served) -> None:
     assert refused.returncode != 0 and "Unauthenticated" in refused.stderr and "revoked" in refused.stderr
 
 
-def test_sigterm_stops_every_service(served: Served) -> None:
-    served.process.send_signal(signal.SIGTERM)
-    assert served.process.wait(timeout=30) == 0
+def test_sigterm_stops_every_service(tmp_path: Path) -> None:
+    with _serve(tmp_path) as served:
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(timeout=30) == 0

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from google.cloud import bigquery
 
@@ -24,19 +22,20 @@ from cloudact_cli.bigquery_emulator import (
     load_export_rows,
     throwaway_service_account,
 )
-from cloudact_cli.synthetic.gcp import NESTED_SCHEMA, as_standard, nested_rows, standard_schema
+from cloudact_providers.gcp.formats import build_raw_select
+from cloudact_providers.gcp.synthetic import (
+    NESTED_SCHEMA,
+    as_standard,
+    nested_rows,
+    standard_schema,
+    write_nested_parquet,
+)
 from cloudact_shared import duck
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
-from ingest_svc.connectors.gcp_formats import build_raw_select
 from tests.conftest import KOKU_GCP
 
 KOKU = KOKU_GCP
-
-
-def write_nested_parquet(path: Path) -> Path:
-    pq.write_table(pa.Table.from_pylist(nested_rows(), schema=NESTED_SCHEMA), path)
-    return path
 
 
 def write_nested_jsonl(path: Path) -> Path:

@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from google.auth import jwt
 
 from cloudact_cli.bigquery_emulator import BigQueryEmulator, create_billing_export_table, throwaway_service_account
-from cloudact_cli.synthetic.gcp import month_rows, nested_rows
+from cloudact_providers.connector import ResolvedCredential
+from cloudact_providers.gcp.connector import BigQueryBillingExportConnector
+from cloudact_providers.gcp.synthetic import month_rows, nested_rows, write_nested_parquet
 from cloudact_shared.errors import (
     CloudactError,
     FailedPrecondition,
@@ -26,9 +28,7 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential
-from ingest_svc.connectors.gcp import BigQueryBillingExportConnector
-from tests.gcp.conftest import ExportTable, new_export_table, raw_rows, write_nested_parquet
+from tests.gcp.conftest import ExportTable, new_export_table, raw_rows
 from tests.providers.loopback import BODY_MARKER, GARBAGE, GARBAGE_MARKER, answering, http_error, marker_bodies
 
 FEB, MAR, APR = date(2024, 2, 1), date(2024, 3, 1), date(2024, 4, 1)

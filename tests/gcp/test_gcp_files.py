@@ -1,4 +1,5 @@
-"""GCP billing export files -> raw rows -> FOCUS 1.3: formats, row kinds, bad input, validator."""
+"""GCP billing export files -> raw rows -> FOCUS 1.3: formats, row kinds, bad input (the validator gate is
+tests/conformance/test_focus_validator.py, parametrized from the registration)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from cloudact_cli.synthetic.gcp import write_gcp_export_parquet
+from cloudact_providers.gcp.synthetic import write_gcp_export_parquet, write_nested_parquet
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.storage import load_schema
-from tests.conformance.validator import assert_conforms
-from tests.gcp.conftest import KOKU, gcp_to_focus, write_nested_jsonl, write_nested_parquet
+from tests.gcp.conftest import KOKU, gcp_to_focus, write_nested_jsonl
 from tests.gcp.conftest import raw_rows as _raw
 
 D = Decimal
@@ -209,13 +209,3 @@ def test_dimensions(focus: dict[str, dict[str, Any]]) -> None:
     assert focus["tax"]["SkuPriceId"] is None and focus["tax"]["ConsumedQuantity"] is None
     # Invoice total = gross cost 19.9 + every credit (-6 CUD, -1 SUD, -0.5 promotion).
     assert sum(r["BilledCost"] for r in focus.values()) == D("12.4")
-
-
-# -- validator -------------------------------------------------------------------------------------
-@pytest.mark.timeout(960)
-@pytest.mark.parametrize("source", ["koku", "nested"])
-def test_validator_passes_every_rule_but_known_defects(source: str, tmp_path: Path) -> None:
-    inp = KOKU if source == "koku" else write_nested_parquet(tmp_path / "n.parquet")
-    output = tmp_path / "focus.parquet"
-    assert gcp_to_focus([inp], output) == {}
-    assert_conforms(output)

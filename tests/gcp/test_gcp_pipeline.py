@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from cloudact_cli.main import export_focus
-from cloudact_cli.synthetic.gcp import nested_rows
+from cloudact_providers.gcp.synthetic import nested_rows
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb

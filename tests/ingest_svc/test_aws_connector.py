@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
+from cloudact_providers.aws.connector import AwsS3Connector
+from cloudact_providers.connector import ResolvedCredential
 from cloudact_shared.errors import CloudactError, FailedPrecondition, InvalidArgument, Unavailable
-from ingest_svc.connectors.aws import AwsS3Connector
-from ingest_svc.connectors.base import ResolvedCredential
 from tests.providers.loopback import BODY_MARKER, GARBAGE, GARBAGE_MARKER, answering, marker_bodies
 
 JAN = date(2024, 1, 1)

@@ -11,11 +11,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from cloudact_providers.aws.formats import build_raw_select, legacy_to_snake
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema
 from focus_svc.conversion import set_lineage
-from ingest_svc.connectors.aws_formats import build_raw_select, legacy_to_snake
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aws"
 LEGACY = DATA / "legacy_small.csv"
@@ -98,6 +98,15 @@ def test_bad_rows_are_quarantined_with_reason_and_record(con: duckdb.DuckDBPyCon
         4: "unparsable timestamp in lineItem/UsageStartDate: 'not-a-date'",
     }
     assert '"lineItem/UnblendedCost":"abc"' in rows[1]["_record"]
+
+
+def test_odd_headers_are_identifiers_and_keys_not_sql(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    odd = "we\"ird'col; --"
+    lines = LEGACY.read_text().splitlines()
+    path = tmp_path / "odd.csv"
+    path.write_text("\n".join([lines[0] + ',"we""ird\'col; --"', *(line + ",kept" for line in lines[1:])]) + "\n")
+    good = _rows(con, path)[0]
+    assert good["extra_columns"] == {"lineItem/BrandNewColumn": "hello", odd: "kept"}
 
 
 def test_cur2_csv_maps_arrive_as_json(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,12 +1,14 @@
 """PipelineRunner with fakes around it: runs as background tasks, the run log, stopping, the credential check.
 
 A real S3 (moto) and real Delta tables; credential_svc and focus_svc are replaced by fakes, so a
-test can hold a run at the FOCUS conversion, or fail the credential check, at will.
+test can hold a run at the FOCUS conversion or at its raw commit, or fail the credential check, at will.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,21 +18,24 @@ from typing import Any
 
 import pytest
 
-from cloudact_shared.errors import InvalidArgument, Unavailable
+from cloudact_providers.connector import ResolvedCredential
+from cloudact_shared.errors import CloudactError, InvalidArgument, Unavailable
 from cloudact_shared.lineage import Lineage
+from cloudact_shared.storage import SliceKey
 from cloudact_shared.storage.embedded import EmbeddedTableStore
+from cloudact_shared.storage.schema import TableSchema
 from cloudact_shared.workspace import WorkDirs
 from ingest_svc.adapters.focus import ConversionResult
 from ingest_svc.adapters.runs import SqliteRunLog
-from ingest_svc.connectors.base import ResolvedCredential
-from ingest_svc.model import RunRecord, RunStatus, Stage
-from ingest_svc.service import PipelineRunner, RunRequest, RunResult
+from ingest_svc.model import RunRecord, RunRequest, RunResult, RunStatus, Stage
+from ingest_svc.service import PipelineRunner
 from tests.e2e.helpers import put_legacy_delivery
 
 ORG = "acme"
 NOV_2023 = date(2023, 11, 1)
 LEGACY_SMALL = Path(__file__).resolve().parents[1] / "data" / "aws" / "legacy_small.csv"
 CREDENTIAL = "57175a76-7de3-4c2b-9b1d-1c9f0a6b2e11"
+RAW = "cloud_aws_billing_raw_daily"
 
 
 @dataclass
@@ -67,20 +72,47 @@ class GatedFocus:
         return ConversionResult(3, 3, 7)
 
 
+class GatedStore(EmbeddedTableStore):
+    """The lake, holding the raw table's commit in its worker thread while ``raw_gate`` is clear."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.raw_gate = threading.Event()
+        self.raw_gate.set()
+        self.raw_entered = threading.Event()
+        self.raw_done = threading.Event()
+
+    def replace_slice(self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: Any) -> int:
+        if schema.table != RAW:
+            return super().replace_slice(dataset, schema, slice_key, data)
+        self.raw_entered.set()
+        assert self.raw_gate.wait(30)
+        try:
+            return super().replace_slice(dataset, schema, slice_key, data)
+        finally:
+            self.raw_done.set()
+
+
+@dataclass
+class CredentialCheck:
+    """The server's credential check: records what it was shown, and refuses it when told to."""
+
+    checked: list[tuple[str, Mapping[str, str]]] = field(default_factory=list)
+    refusal: CloudactError | None = None
+
+    def __call__(self, provider: str, config: Mapping[str, str], secret: Mapping[str, str]) -> None:
+        self.checked.append((provider, dict(config)))
+        if self.refusal is not None:
+            raise self.refusal
+
+
 @dataclass
 class Harness:
     runner: PipelineRunner
     runs: SqliteRunLog
     focus: GatedFocus
-    store: EmbeddedTableStore
-    checked: list[tuple[str, Mapping[str, str]]]
-
-
-def _accept(checked: list[tuple[str, Mapping[str, str]]]) -> Any:
-    def check(provider: str, config: Mapping[str, str], secret: Mapping[str, str]) -> None:
-        checked.append((provider, dict(config)))
-
-    return check
+    store: GatedStore
+    check: CredentialCheck
 
 
 @pytest.fixture
@@ -89,9 +121,9 @@ async def harness(tmp_path: Path, s3_client: Any, s3_endpoint: str) -> AsyncIter
     s3_client.create_bucket(Bucket=bucket)
     put_legacy_delivery(s3_client, bucket, "cur", LEGACY_SMALL.read_bytes(), NOV_2023)
     runs = await SqliteRunLog.open(tmp_path / "runs.sqlite")
-    store = EmbeddedTableStore(tmp_path / "lake")
+    store = GatedStore(tmp_path / "lake")
     focus = GatedFocus()
-    checked: list[tuple[str, Mapping[str, str]]] = []
+    check = CredentialCheck()
     runner = PipelineRunner(
         store,
         FakeCredentials(s3_endpoint, bucket),
@@ -101,9 +133,10 @@ async def harness(tmp_path: Path, s3_client: Any, s3_endpoint: str) -> AsyncIter
         batch_rows=1_000,
         memory_limit="256MB",
         owner=uuid.uuid4().hex,
-        check_credential=_accept(checked),
+        check_credential=check,
     )
-    yield Harness(runner, runs, focus, store, checked)
+    yield Harness(runner, runs, focus, store, check)
+    store.raw_gate.set()
     await runner.aclose(0)
     await runs.close()
 
@@ -145,7 +178,7 @@ async def test_a_run_is_recorded_from_its_first_moment_to_its_outcome(harness: H
     )
     assert (done.focus_rows_written, done.focus_table_version, dict(done.quarantine)) == (3, 7, result.quarantine)
     assert done.raw_table_version == result.raw_table_version and done.finished_at is not None
-    assert harness.checked == [("aws", harness.checked[0][1])]  # checked once, before the connector
+    assert harness.check.checked == [("aws", harness.check.checked[0][1])]  # checked once, before the connector
 
 
 async def test_stopping_gives_runs_the_grace_period_then_records_them_cancelled(harness: Harness) -> None:
@@ -200,12 +233,9 @@ async def test_a_watcher_that_leaves_does_not_stop_the_run(harness: Harness) -> 
 async def test_a_rejected_credential_fails_the_run_before_any_connector_is_built(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(provider: str, config: Mapping[str, str], secret: Mapping[str, str]) -> None:
-        raise InvalidArgument("endpoint not allowed", reason="ENDPOINT_OVERRIDE_DISABLED")
-
-    monkeypatch.setattr(harness.runner, "_check_credential", refuse)
+    harness.check.refusal = InvalidArgument("endpoint not allowed", reason="ENDPOINT_OVERRIDE_DISABLED")
     built: list[object] = []
-    monkeypatch.setattr("ingest_svc.service.source_factory", lambda name: built.append(name))
+    monkeypatch.setattr("ingest_svc.pipeline.registration", lambda name: built.append(name))
 
     handle = await harness.runner.start(_request(), deadline_seconds=60)
     with pytest.raises(InvalidArgument):
@@ -214,7 +244,35 @@ async def test_a_rejected_credential_fails_the_run_before_any_connector_is_built
     record = await _record(harness, handle.run_id)
     assert record.status is RunStatus.FAILED and record.error is not None
     assert record.error.reason == "ENDPOINT_OVERRIDE_DISABLED" and record.stage is Stage.RESOLVING_CREDENTIAL
-    assert not built and harness.store.version(f"{ORG}_prod", "cloud_aws_billing_raw_daily") is None
+    assert not built and harness.store.version(f"{ORG}_prod", RAW) is None
+
+
+async def test_the_decrypted_credential_is_dropped_once_the_downloads_are_done(harness: Harness) -> None:
+    handle = await harness.runner.start(_request(), deadline_seconds=60)
+    await asyncio.wait_for(harness.focus.entered.wait(), 30)  # staged and written: converting now
+
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, ResolvedCredential)]
+    harness.focus.gate.set()
+    assert isinstance((await _drain(handle.events()))[-1], RunResult)
+
+
+async def test_a_run_cancelled_during_its_raw_write_waits_for_the_commit_and_records_it(harness: Harness) -> None:
+    harness.store.raw_gate.clear()
+    handle = await harness.runner.start(_request(), deadline_seconds=60)
+    await asyncio.to_thread(harness.store.raw_entered.wait, 30)
+    run = next(task for task in asyncio.all_tasks() if task.get_name() == f"run-{handle.run_id}")
+
+    run.cancel()  # as a stopping server does once the grace period is over, while the commit is held
+    harness.store.raw_gate.set()
+    await asyncio.wait([run], timeout=30)
+    await asyncio.to_thread(harness.store.raw_done.wait, 30)
+
+    record = await _record(harness, handle.run_id)
+    assert record.status is RunStatus.FAILED and record.error is not None and record.error.code == "CANCELLED"
+    assert record.stage is Stage.WRITING_RAW and record.repair_pending
+    assert record.raw_table_version == harness.store.version(f"{ORG}_prod", RAW) is not None
+    assert "its raw slice was written" in record.error.message and not harness.focus.calls
 
 
 @pytest.mark.parametrize("spelling", [CREDENTIAL.upper(), CREDENTIAL.replace("-", ""), f"urn:uuid:{CREDENTIAL}"])
@@ -224,6 +282,6 @@ async def test_runs_lineage_slice_and_lock_use_the_canonical_credential_id(harne
     await _drain(handle.events())
 
     assert harness.focus.calls[-1].credential_id == CREDENTIAL
-    raw = harness.store.scan(f"{ORG}_prod", "cloud_aws_billing_raw_daily").to_table()
+    raw = harness.store.scan(f"{ORG}_prod", RAW).to_table()
     assert set(raw.column("x_credential_id").to_pylist()) == {CREDENTIAL}
     assert (await _record(harness, handle.run_id)).credential_id == CREDENTIAL

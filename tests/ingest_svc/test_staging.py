@@ -1,4 +1,5 @@
-"""Staging names a bad file by its source object, never by the server temp file it was downloaded to."""
+"""Staging names a bad file by its source object, never by the server temp file it was downloaded to; both
+reach the raw SELECT as values, whatever characters they hold."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from cloudact_providers.aws import formats as aws_formats
+from cloudact_providers.azure import formats as azure_formats
+from cloudact_providers.connector import RawSelectBuilder
+from cloudact_providers.gcp import formats as gcp_formats
+from cloudact_providers.oci import formats as oci_formats
+from cloudact_shared import duck
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema
-from ingest_svc.adapters.staging import stage_files
-from ingest_svc.connectors import aws_formats, azure_formats, gcp_formats, oci_formats
-from ingest_svc.connectors.base import RawSelectBuilder, SourceObject
+from ingest_svc.adapters.staging import ExportFile, stage_files
+from tests.conftest import EA_ACTUAL, KOKU_GCP, OCI_COST_REPORT
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "aws" / "legacy_small.csv"
+SAMPLES = {"aws": LEGACY, "azure": EA_ACTUAL, "gcp": KOKU_GCP, "oci": OCI_COST_REPORT}
 NOV = date(2023, 11, 1)
 BUILDERS: dict[str, tuple[RawSelectBuilder, str, str]] = {
     "aws": (aws_formats.build_raw_select, "cloud_aws_billing_raw_daily", "s3://acme-billing/cur/part-1.csv"),
@@ -39,11 +47,16 @@ def _run_dir(tmp_path: Path) -> Path:
 
 def _stage(provider: str, work: Path, local: Path) -> FailedPrecondition:
     builder, raw_table, uri = BUILDERS[provider]
-    obj = SourceObject(uri, uri.rsplit("/", 1)[-1], local.stat().st_size, NOV)
     lineage = Lineage("x/cost/billing", str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC), date.today())
     with pytest.raises(FailedPrecondition) as caught:
         stage_files(
-            [(local, obj)], lineage, work, load_schema(raw_table), builder, memory_limit="256MB", batch_rows=1000
+            [ExportFile(local, uri, NOV)],
+            lineage,
+            work,
+            load_schema(raw_table),
+            builder,
+            memory_limit="256MB",
+            batch_rows=1000,
         )
     return caught.value
 
@@ -89,3 +102,43 @@ def test_a_file_failing_past_its_header_check_is_named_by_its_object(compress: b
     _assert_named_by_object(error, "aws", tmp_path)
     assert error.reason == "UNREADABLE_FILE" and "not utf-8" in str(error)
     assert "Original Line" not in str(error) and "broken" not in str(error)
+
+
+def test_rows_of_another_month_than_their_delivery_are_quarantined_file_by_file(tmp_path: Path) -> None:
+    builder, raw_table, uri = BUILDERS["aws"]
+    work = _run_dir(tmp_path)
+    lineage = Lineage("aws/cost/billing", str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC), date.today())
+    december = ExportFile(LEGACY, "s3://acme-billing/cur/december.csv", date(2023, 12, 1))
+
+    staged = stage_files(
+        [ExportFile(LEGACY, uri, NOV), december],
+        lineage,
+        work,
+        load_schema(raw_table),
+        builder,
+        memory_limit="256MB",
+        batch_rows=1000,
+    )
+
+    assert (staged.rows_read, staged.rows_good) == (8, 1)  # the one good row, of its November delivery
+    assert staged.quarantine["row billing period 2023-11-01 differs from its delivery's period 2023-12-01"] == 1
+    quarantined = staged.quarantined_rows(load_schema("cloud_aws_billing_quarantine")).read_all().to_pylist()
+    moved = [row for row in quarantined if "differs" in row["reason"]]
+    assert [(row["source_object"], row["billing_period"]) for row in moved] == [
+        (december.source_object, december.billing_period)
+    ]
+
+
+@pytest.mark.parametrize("provider", sorted(BUILDERS))
+def test_paths_and_object_names_are_values_not_sql(provider: str, tmp_path: Path) -> None:
+    # Quotes in the local path and in the object name must reach DuckDB as values: never pasted into SQL.
+    odd = tmp_path / 'it\'s "odd"; --' / SAMPLES[provider].name
+    odd.parent.mkdir()
+    odd.write_bytes(SAMPLES[provider].read_bytes())
+    builder, _, uri = BUILDERS[provider]
+    shown = uri.partition("#")[0] + '?o\'clock="1"'
+    with duckdb.connect() as con:
+        duck.set_lineage(con, Lineage("x/cost/billing", "c", "r", datetime.now(UTC), date.today()))
+        sql = builder(con, odd, source_object=shown + uri.partition("#")[1] + uri.partition("#")[2])
+        objects = con.execute(f"SELECT DISTINCT source_object FROM ({sql})").fetchall()
+    assert objects == [(shown,)]

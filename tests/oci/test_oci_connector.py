@@ -11,6 +11,8 @@ import duckdb
 import pytest
 
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage
+from cloudact_providers.connector import ResolvedCredential
+from cloudact_providers.oci.connector import OciObjectStorageConnector
 from cloudact_providers.oci.credential import OciSourceConfig
 from cloudact_shared.errors import (
     CloudactError,
@@ -20,8 +22,6 @@ from cloudact_shared.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ingest_svc.connectors.base import ResolvedCredential
-from ingest_svc.connectors.oci import OciObjectStorageConnector
 from tests.oci.conftest import FOCUS_FIXTURE, FOCUS_PREFIX, PREFIX, csv_bytes, focus_rows, sample_rows
 from tests.providers.loopback import BODY_MARKER, GARBAGE, GARBAGE_MARKER, answering, marker_bodies
 

@@ -1,4 +1,4 @@
-"""OCI FOCUS report files -> raw rows (oci_formats.build_raw_select): both FOCUS namings, quarantine."""
+"""OCI FOCUS report files -> raw rows (the OCI build_raw_select): both FOCUS namings, quarantine."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from cloudact_providers.oci.formats import FOCUS_SOURCE_FORMAT, build_raw_select, month_sql, report_kind
 from cloudact_shared.lineage import Lineage
 from focus_svc.conversion import set_lineage
-from ingest_svc.connectors.oci_formats import FOCUS_SOURCE_FORMAT, build_raw_select, month_sql, report_kind
 from tests.oci.conftest import FOCUS_FIXTURE, csv_bytes, focus_rows
 
 # FOCUS 1.0 renamed these 1.0-preview columns; 1.0 custom columns carry the x_ prefix.

@@ -1,4 +1,4 @@
-"""OCI cost report files -> raw rows (oci_formats.build_raw_select) on DuckDB."""
+"""OCI cost report files -> raw rows (the OCI build_raw_select) on DuckDB."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from cloudact_providers.oci.formats import RAW_TABLE, build_raw_select, oci_to_snake
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema
 from focus_svc.conversion import set_lineage
-from ingest_svc.connectors.oci_formats import RAW_TABLE, build_raw_select, oci_to_snake
 from tests.oci.conftest import SAMPLE, csv_bytes, sample_rows
 
 

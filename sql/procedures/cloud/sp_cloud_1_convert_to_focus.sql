@@ -7,11 +7,43 @@
 --        ref_<provider>_regions(region_id, region_name).
 --   2. The statements of this file: shared macros, so every mapping states money, subcategories
 --      and tags the same way.
---   3. sql/mappings/<provider>.sql: ONE SELECT over the placeholder {{raw}} (a relation holding
---      rows of cloud_<provider>_billing_raw_daily) that yields the columns of
---      sql/schemas/cost_data_standard_1_3.json, in order. focus_svc checks names and types against
---      the schema, substitutes {{raw}}, and for several providers joins the SELECTs with UNION ALL
---      BY NAME. Adding a provider = adding its mapping file and reference CSVs; nothing here changes.
+--   3. sql/mappings/<provider>.sql: ONE query over the placeholder {{raw}} (a relation holding
+--      rows of cloud_<provider>_billing_raw_daily), inside the FOCUS wrapper that
+--      focus_svc.conversion.focus_select_sql builds from sql/schemas/cost_data_standard_1_3.json.
+--      Adding a provider = adding its mapping file and reference CSVs; nothing here changes.
+--
+-- The mapping contract (focus_select_sql checks it and refuses a mapping that breaks it):
+--   A mapping states only what is specific to its provider.
+--   - Shape: top-level SELECTs (no DISTINCT), alone or joined by UNION [ALL] [BY NAME], CTEs
+--     allowed; "top-level" is outside every parenthesis (the wrapper reads the mapping with DuckDB's
+--     tokenizer). Each top-level SELECT has a FROM clause whose rows come from {{raw}} with the raw
+--     columns kept (e.g. through r.* in the subqueries).
+--   - Columns: each one written `expression AS Name` (or a bare column reference, named as its
+--     column), Name exactly a column of sql/schemas/cost_data_standard_1_3.json; no *, none twice,
+--     no other column. Types need not be exact (the wrapper casts); money, price and quantity
+--     columns use focus_money.
+--   - Each top-level SELECT yields every column the schema marks REQUIRED, except
+--     x_source_provider and the lineage columns (x_pipeline_id, x_credential_id, x_run_id,
+--     x_ingested_at, x_pipeline_run_date); it states what the wrapper supplies (below) only to
+--     override it.
+-- What the wrapper does: it rewrites the column list of each top-level SELECT to every FOCUS
+-- column, in schema order, keeping the text of each expression the mapping states and adding:
+--   - the lineage columns of the raw rows, unqualified, so they resolve to the one relation of the
+--     FROM clause that carries them (joined reference tables have none): every FOCUS row carries
+--     the lineage of the raw row it comes from;
+--   - for each other column the SELECT does not yield, its default:
+--       x_source_provider                  = the provider slug
+--       PricingCurrency                    = the SELECT's BillingCurrency      (the source states no
+--       PricingCurrencyContractedUnitPrice = the SELECT's ContractedUnitPrice   pricing currency of
+--       PricingCurrencyEffectiveCost       = the SELECT's EffectiveCost         its own: the prices in
+--       PricingCurrencyListUnitPrice       = the SELECT's ListUnitPrice         it are the billing ones)
+--     (the expression the SELECT writes for the source column, repeated; NULL when it has none), and
+--     for every other column a NULL of its type (Allocated*, CapacityReservation*, ContractApplied,
+--     and whatever the provider does not report).
+--   Then one projection over the result casts every column to its schema type. DuckDB plans the
+--   same query as for a mapping that wrote all 75 columns itself.
+--   A SELECT overrides any of these by yielding the column (Azure yields every PricingCurrency*
+--   column; AWS yields PricingCurrency).
 --
 -- Dialect: DuckDB is the source of truth. Macros are scalar SQL macros (BigQuery: temporary SQL
 -- functions, CREATE TEMP FUNCTION name(x ANY TYPE) AS (...)), so sqlglot-transpiled mappings keep

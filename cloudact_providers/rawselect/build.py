@@ -1,0 +1,200 @@
+"""The one raw-SELECT builder: a declared file format and a local file -> the DuckDB SELECT of raw rows.
+
+The SELECT has five layers, innermost first:
+
+1. the file's columns renamed to aliases ``s#<position>`` (Parquet adds its row number ``_frn``);
+2. every parse, once (``t#<column>``), so checks and outputs read the same value;
+3. the raw columns and ``_quarantine_reason`` (a CASE over the checks: the first that holds wins);
+4. ``_source_row_number``, taken last: a window is a barrier, so a caller's WHERE on
+   ``_quarantine_reason`` is not pushed below it (which would make DuckDB parse every value twice);
+5. empty maps as NULL, and ``_record`` (the source row as JSON text) for quarantined rows only.
+
+Lineage comes from the connection's variables (``cloudact_shared.duck.set_lineage``): only the
+pipeline side sets them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import duckdb
+from sqlglot import exp
+
+from cloudact_providers.rawselect.reading import SourceFile, read_file
+from cloudact_providers.rawselect.routes import Routed, Targets, route
+from cloudact_providers.rawselect.sql import (
+    Check,
+    Expr,
+    alias,
+    case,
+    cast,
+    col,
+    fn,
+    lit,
+    not_null,
+    null,
+    render,
+    select,
+    star,
+)
+from cloudact_providers.rawselect.values import Row, family
+from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.storage import load_schema
+from cloudact_shared.storage.schema import TableSchema
+
+if TYPE_CHECKING:
+    from cloudact_providers.rawselect.model import FileFormat, Layout
+
+PIPELINE_COLUMNS: Final = {
+    "ingestion_date": "DATE",
+    "x_pipeline_id": "VARCHAR",
+    "x_credential_id": "VARCHAR",
+    "x_run_id": "VARCHAR",
+    "x_ingested_at": "TIMESTAMPTZ",
+    "x_pipeline_run_date": "DATE",
+}
+"""The columns the pipeline sets on every raw row, and their DuckDB types."""
+
+_FROM_BUILDER = {*PIPELINE_COLUMNS, "source_object", "source_format", "extra_columns"}
+_FILE_ROW = "_frn"
+
+
+def build_raw_select(
+    fmt: FileFormat, con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+) -> str:
+    """The SELECT that turns ``path``, a file of format ``fmt``, into raw-table rows (``RawSelectBuilder``).
+
+    Args:
+        fmt: the provider's declared file format.
+        con: the connection the SELECT will run on (used here to read the file's columns and first row,
+            and by a layout that looks at the rows).
+        path: the local file.
+        source_object: the object name recorded on every row and named by errors (never ``path``,
+            a server temp file); a parser hint (``fmt.reading.hint``) is stripped from it.
+        row_numbers: number CSV / JSON rows (``_source_row_number``; one ordered pass, so DuckDB scans
+            on one thread). Without it the column is NULL; Parquet rows are always numbered.
+
+    Returns:
+        A SELECT yielding the raw schema's columns in order, then ``_quarantine_reason`` (NULL for
+        good rows), ``_source_row_number`` and ``_record`` (JSON text, quarantined rows only).
+
+    Raises:
+        FailedPrecondition: the file is of an unsupported kind, empty, unreadable, has no rows, is
+            not an export of the format, or lacks a required column.
+    """
+    file = read_file(con, path, source_object, fmt.reading)
+    layout = fmt.detect(file)
+    schema = load_schema(fmt.raw_table)
+    targets = _targets(schema, layout)
+    routed = route(file.columns, layout.routes, targets)
+    _require(file, layout, routed)
+    row = Row(con, file, routed, layout.parsers)
+    for column in schema.columns:
+        if column.name in targets.fillable or column.name == "extra_columns":
+            rule = layout.values.get(column.name)
+            row.outputs[column.name] = row.value(column) if rule is None else rule(row, column)
+    for name, derive in layout.derived.items():
+        row.outputs[name] = derive(row)
+    label = layout.source_format if isinstance(layout.source_format, str) else layout.source_format(routed)
+    row.outputs["source_format"] = lit(f"{label}_{file.container}")
+    row.outputs["source_object"] = lit(file.shown)
+    row.outputs.update(pipeline_columns())
+    checks = [*row.checks, *(check(row) for check in layout.checks)]
+    return render(_layers(file, row, schema, checks, row_numbers=row_numbers))
+
+
+def pipeline_columns() -> dict[str, Expr]:
+    """``ingestion_date`` and the ``x_*`` lineage columns, read from the run's DuckDB variables."""
+    return {name: cast(fn("getvariable", lit(name)), kind) for name, kind in PIPELINE_COLUMNS.items()}
+
+
+def _targets(schema: TableSchema, layout: Layout) -> Targets:
+    fillable = tuple(c.name for c in schema.columns if c.name not in _FROM_BUILDER and c.name not in layout.derived)
+    maps = frozenset(c.name for c in schema.columns if family(c.type) == "MAP")
+    return Targets(fillable, maps)
+
+
+def _require(file: SourceFile, layout: Layout, routed: Routed) -> None:
+    missing = []
+    for required in layout.required:
+        options = (required,) if isinstance(required, str) else required
+        if not any(option in routed.columns for option in options):
+            missing.append(" or ".join(layout.shown_as.get(option, option) for option in options))
+    if missing:
+        raise FailedPrecondition(
+            f"{file.shown}: not {layout.name}, required columns missing: {', '.join(missing)}",
+            reason=layout.refusal_reason,
+        )
+
+
+def _layers(file: SourceFile, row: Row, schema: TableSchema, checks: Sequence[Check], *, row_numbers: bool) -> Expr:
+    renamed = [alias(col(s.name), s.alias) for s in file.columns]
+    if file.container == "parquet":
+        renamed.append(alias(col("file_row_number"), _FILE_ROW))
+        number: Expr = exp.Add(this=col(_FILE_ROW), expression=exp.Literal.number(1))
+    elif row_numbers:
+        number = exp.Window(this=exp.RowNumber())
+    else:
+        number = null("BIGINT")
+    parsed = select(star(), *row.parsed, source=select(*renamed, source=file.table()))
+    return finish(
+        parsed,
+        row.outputs,
+        schema.column_names,
+        maps={c.name for c in schema.columns if family(c.type) == "MAP"},
+        reason=case(*checks) if checks else null("VARCHAR"),
+        sources=[(s.name, s.alias, s.text()) for s in file.columns],
+        row_number=number,
+        passthrough=[_FILE_ROW] if file.container == "parquet" else [],
+    )
+
+
+def finish(
+    parsed: Expr,
+    outputs: Mapping[str, Expr],
+    columns: Sequence[str],
+    *,
+    maps: Collection[str],
+    reason: Expr,
+    sources: Sequence[tuple[str, str, Expr]],
+    row_number: Expr,
+    passthrough: Sequence[str] = (),
+) -> exp.Select:
+    """The last layers every raw SELECT shares (the ``RawSelectBuilder`` contract).
+
+    Args:
+        parsed: the SELECT holding the file's columns (by alias) and their parsed values.
+        outputs: raw column -> its expression over ``parsed``.
+        columns: the raw table's columns, in schema order.
+        maps: the MAP columns, returned as NULL when empty (raw maps are NULL, never empty).
+        reason: the quarantine reason (NULL for a good row).
+        sources: (header, alias, value as text) of every file column, for ``_record``.
+        row_number: the ``_source_row_number`` expression.
+        passthrough: columns of ``parsed`` the row number reads (Parquet's file row).
+    """
+    aliases = [col(a) for _, a, _ in sources]
+    typed = select(
+        *(alias(outputs[c], c) for c in columns),
+        alias(reason, "_quarantine_reason"),
+        *(col(p) for p in passthrough),
+        *aliases,
+        source=parsed,
+    )
+    numbered = select(star(), alias(row_number, "_source_row_number"), source=typed)
+    pairs = [part for name, _, text in sources for part in (lit(name.replace("\ufeff", "")), text)]
+    record = cast(fn("json_object", *pairs), "VARCHAR")
+    final = [_empty_as_null(c) if c in maps else col(c) for c in columns]
+    return select(
+        *final,
+        col("_quarantine_reason"),
+        col("_source_row_number"),
+        alias(case((not_null(col("_quarantine_reason")), record)), "_record"),
+        source=numbered,
+    )
+
+
+def _empty_as_null(column: str) -> Expr:
+    size = exp.GT(this=fn("cardinality", col(column)), expression=exp.Literal.number(0))
+    return alias(case((size, col(column))), column)
