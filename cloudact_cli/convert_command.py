@@ -35,10 +35,12 @@ def convert(
     except CloudactError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         raise typer.Exit(1) from None
+    quarantined = f"{result.rows_quarantined} rows quarantined"
+    if result.no_data_rows:
+        # A header-only export: what AWS and Azure deliver for a period without charges.
+        quarantined = "the input has no data rows (an empty period)"
     print(
-        f"wrote {result.rows_written} FOCUS rows to {output} in {result.seconds:.2f} s; "
-        f"{result.rows_quarantined} rows quarantined",
-        file=sys.stderr,
+        f"wrote {result.rows_written} FOCUS rows to {output} in {result.seconds:.2f} s; {quarantined}", file=sys.stderr
     )
     for reason, count in result.quarantine_reasons.items():
         print(f"  quarantined {count}: {reason}", file=sys.stderr)

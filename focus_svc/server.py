@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from typing import Any
 
 import grpc
+import pyarrow as pa
 
 from cloudact_shared.errors import DeadlineExceeded, FieldViolation, InvalidArgument
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as pb
@@ -22,6 +23,10 @@ from focus_svc.service import FocusConverter
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FocusService"].full_name
 _IPC_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+# Batches are cut by size, not by row count alone: a batch of wide FOCUS rows (tags, SKU details)
+# reached 70 MB, over our own clients' 64 MiB receive limit. 3 MiB keeps every message under
+# gRPC's default 4 MiB, so any client (grpcurl) can read the stream.
+IPC_CHUNK_BYTES = 3 * 1024 * 1024
 
 
 class FocusServicer(pb_grpc.FocusServiceServicer):
@@ -60,7 +65,8 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
         yield pb.ExportFocusResponse(arrow_ipc_chunk=schema.serialize().to_pybytes())
         batches = iter(batch_iter)
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
-            yield pb.ExportFocusResponse(arrow_ipc_chunk=batch.serialize().to_pybytes())
+            for chunk in ipc_chunks(batch, IPC_CHUNK_BYTES):
+                yield pb.ExportFocusResponse(arrow_ipc_chunk=chunk)
         yield pb.ExportFocusResponse(arrow_ipc_chunk=_IPC_END_OF_STREAM)
 
 
@@ -117,3 +123,11 @@ async def build(
         internal_address=internal_address,
         on_stop=[stop_housekeeping],
     )
+
+
+def ipc_chunks(batch: pa.RecordBatch, max_bytes: int) -> Iterator[bytes]:
+    """``batch`` as serialized IPC record batches of at most ~``max_bytes`` each (one row at the least)."""
+    rows = len(batch)
+    per_chunk = max(1, rows * max_bytes // max(batch.nbytes, 1))
+    for offset in range(0, rows, per_chunk):
+        yield batch.slice(offset, per_chunk).serialize().to_pybytes()

@@ -114,7 +114,7 @@ class PipelineRun:
         staged = await self.stage(files)
         yield Progress(
             Stage.READING_SOURCE,
-            f"parsed {staged.rows_read} rows from {len(files)} files; {staged.rows_quarantined} quarantined",
+            self._parsed(staged, len(files)),
             rows_read=staged.rows_read,
             rows_quarantined=staged.rows_quarantined,
         )
@@ -236,6 +236,14 @@ class PipelineRun:
         self._env.store.replace_slice(dataset, quarantine_schema, slice_key, staged.quarantined_rows(quarantine_schema))
         raw_schema = read_schema(self._config.raw_schema_path)
         return self._env.store.replace_slice(dataset, raw_schema, slice_key, staged.good_rows(self._env.batch_rows))
+
+    def _parsed(self, staged: StagedFiles, files_read: int) -> str:
+        """What staging found, for the progress event."""
+        parsed = f"parsed {staged.rows_read} rows from {files_read} files"
+        if not staged.rows_read:
+            # Header-only files: the export's own way of saying the period has no charges.
+            return f"{parsed}: the export holds no rows for {self._months}, whose slice is replaced with none"
+        return f"{parsed}; {staged.rows_quarantined} quarantined"
 
     def _result(
         self, files_read: int, staged: StagedFiles, raw_version: int, converted: ConversionResult, seconds: float

@@ -18,6 +18,7 @@ from sqlglot import exp
 from cloudact_providers.connector import RawSelectBuilder
 from cloudact_providers.rawselect import (
     SLASHED,
+    Currencies,
     FileFormat,
     Fold,
     Layout,
@@ -27,6 +28,7 @@ from cloudact_providers.rawselect import (
     Row,
     SourceFile,
     Variants,
+    Within,
     slashed_snake,
     snake,
     utc_month,
@@ -69,7 +71,7 @@ def _product_name(row: Row, column: Column) -> Expr:
 
 
 CUR2 = Layout(
-    name="a CUR export",
+    name="a CUR 2.0 export",
     source_format="cur2",
     routes=(Named(),),
     required=REQUIRED_COLUMNS,
@@ -83,12 +85,29 @@ CUR2 = Layout(
         Missing("line_item_line_item_type", "line item type"),
         Missing("line_item_currency_code", "currency code"),
         Missing("bill_payer_account_id", "payer account id"),
+        Within(
+            "line_item_usage_start_date",
+            "bill_billing_period_start_date",
+            "bill_billing_period_end_date",
+            "usage start",
+        ),
     ),
     values={"product_product_name": _product_name},
 )
 
 LEGACY = replace(
     CUR2,
+    name="a legacy CUR export",
+    # SLASHED cannot be inverted: how a refusal names the required columns.
+    shown_as={
+        "line_item_line_item_type": "lineItem/LineItemType",
+        "line_item_usage_start_date": "lineItem/UsageStartDate",
+        "line_item_unblended_cost": "lineItem/UnblendedCost",
+        "line_item_currency_code": "lineItem/CurrencyCode",
+        "bill_payer_account_id": "bill/PayerAccountId",
+        "bill_billing_period_start_date": "bill/BillingPeriodStartDate",
+        "line_item_usage_account_id": "lineItem/UsageAccountId",
+    },
     source_format="cur_legacy",
     routes=(
         # Every product attribute goes into the map (CUR 2.0 keeps most of them only there), and
@@ -110,7 +129,13 @@ def _layout(file: SourceFile) -> Layout:
     return LEGACY if any("/" in name for name in file.names) else CUR2
 
 
-FORMAT = FileFormat(RAW_TABLE, READING, _layout)
+FORMAT = FileFormat(
+    RAW_TABLE,
+    READING,
+    _layout,
+    layouts=(CUR2, LEGACY),
+    currencies=Currencies(billing=("line_item_currency_code",), pricing=("pricing_currency",)),
+)
 
 build_raw_select: RawSelectBuilder = FORMAT
 """The ``RawSelectBuilder`` of CUR 2.0 (Parquet, CSV, gzip CSV) and legacy CUR (CSV, gzip CSV, Parquet) files:

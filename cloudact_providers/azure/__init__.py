@@ -27,8 +27,9 @@ SPEC = ProviderSpec(
     check_pair=check_pair,
     pipeline=PipelineSpec(
         description=(
-            "Azure Cost Management exports (ActualCost / AmortizedCost cost details, EA and MCA, or FocusCost "
-            "1.0 / 1.0r2 / 1.2-preview; CSV, gzip CSV, Parquet) from Blob Storage, via each run's manifest.json."
+            "Azure Cost Management exports (ActualCost / AmortizedCost cost details: EA, MCA, partner (CSP) and "
+            "pay-as-you-go usage details; or FocusCost 1.0 / 1.0r2 / 1.2-preview; CSV, gzip CSV, Parquet) from "
+            "Blob Storage, via each run's manifest.json."
         ),
         # MonthToDate exports rewrite the whole month every day and the month-end rerun closes the
         # previous month a few days into the next: a run with no explicit period re-reads the current
@@ -59,5 +60,15 @@ SPEC = ProviderSpec(
         Sample("focuscost_1.0", ("azure/FocusCost_1.0_ea.csv",), focus_rows=10),
         Sample("focuscost_1.0r2", ("azure/FocusCost_1.0r2_ea.csv",), focus_rows=10),
         Sample("focuscost_1.2-preview", ("azure/FocusCost_1.2-preview_mca.csv",), focus_rows=10),
+        # Layouts without a billing account column (formats.py): pay-as-you-go usage details (schema
+        # 2019-11-01, PascalCase and camelCase headers) and a partner (CSP) customer's subscription-scope
+        # actual + amortized exports (every amortized row + the actual reservation purchase).
+        Sample("payg_usage_details", ("azure/PAYG_UsageDetails_2024-03.csv",), focus_rows=18),
+        Sample("payg_usage_details_camelcase", ("azure/PAYG_UsageDetails_camelCase_2024-02.csv",), focus_rows=18),
+        Sample(
+            "csp_subscription_actual_plus_amortized",
+            ("azure/CSP_ActualCost_subscription_2024-03.csv", "azure/CSP_AmortizedCost_subscription_2024-03.csv"),
+            focus_rows=18,
+        ),
     ),
 )

@@ -1,7 +1,10 @@
 """Azure Cost Management export files: their declared format.
 
-Two kinds of export, told apart by their columns: cost details (ActualCost / AmortizedCost, EA and
-MCA) and Microsoft's FOCUS export (FocusCost, dataset versions 1.0, 1.0r2 and 1.2-preview).
+Kinds of export, told apart by their columns: cost details (ActualCost / AmortizedCost, EA and MCA),
+Microsoft's FOCUS export (FocusCost, dataset versions 1.0, 1.0r2 and 1.2-preview), and two layouts
+without a billing account column: pay-as-you-go usage details (schema 2019-11-01: ``SubscriptionGuid``,
+``UsageDateTime``, ``PreTaxCost`` ...) and partner (CSP) cost details at subscription scope (MCA columns
+with ``customerTenantId`` but no ``billingAccountId`` / ``billingProfileId``).
 
 - Headers are matched case-insensitively and without separators (``CostInBillingCurrency``,
   ``costInBillingCurrency``, ``cost_in_billing_currency`` are one column), with the older EA names
@@ -26,11 +29,14 @@ place of x_InvoiceId, x_PricingCurrency, x_SkuMeterName) and date format (1.0 wr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlglot import exp
 
 from cloudact_providers.connector import RawSelectBuilder
 from cloudact_providers.rawselect import (
     NORMALIZED,
+    Currencies,
     FileFormat,
     JsonMap,
     Layout,
@@ -157,8 +163,9 @@ def _amortized_rows(row: Row) -> bool:
         commitment = exp.In(this=col(model.source.name), expressions=[lit(c) for c in _COMMITMENTS])
         purchase = fn("bool_or", exp.and_(bought, commitment, copy=False))
     query = exp.Select(expressions=[unused, purchase]).from_(row.file.table(), copy=False)
-    found = row.con.execute(render(query)).fetchone()
-    return found is not None and bool(found[0]) and not found[1]
+    # Fetched whole: a result left unfinished blocks the connection's next query (DuckDB 2).
+    [found] = row.con.execute(render(query)).fetchall()
+    return bool(found[0]) and not found[1]
 
 
 _VALUES = {"tags": JsonMap("unparsable JSON tags in {name}", braces=True)}
@@ -217,6 +224,98 @@ FOCUS = Layout(
 )
 
 
+# ==== Layouts without a billing account column: pay-as-you-go usage details, partner (CSP) cost details ====
+
+# Pay-as-you-go (MOSP / web direct) usage details, schema 2019-11-01: the "Cost and Usage Details (Usage
+# Only)" dataset, columns as Microsoft lists them in "Pay-as-you-go cost and usage details file schema"
+# (learn.microsoft.com/azure/cost-management-billing/dataset-schema/cost-usage-details-pay-as-you-go).
+# Its older names map to today's cost details columns as Microsoft publishes it in "Understand cost
+# details fields" (automate/understand-usage-details-fields, "List of terms from older APIs":
+# ConsumedQuantity -> Quantity, InstanceId -> ResourceId, Rate -> EffectivePrice, Unit -> UnitOfMeasure,
+# UsageDate / UsageStart / UsageEnd -> Date; "Currency: see BillingCurrency") and "Migrate from Consumption
+# Usage Details API" (subscriptionGuid -> SubscriptionId). PreTaxCost is CostInBillingCurrency, which
+# Microsoft defines as the cost "before credits or taxes". Headers match without case or separators, so
+# the camelCase spelling (usageDateTime, preTaxCost) is the same layout. _VARIANTS already holds
+# SubscriptionGuid, UsageDateTime, PreTaxCost, Currency and InstanceId.
+_PAYG_VARIANTS = {
+    **_VARIANTS,
+    "date": ("UsageDateTime", "UsageDate", "UsageStart"),
+    "quantity": ("UsageQuantity", "ConsumedQuantity"),
+    # ResourceRate is the blended (tiered) rate actually paid: EffectivePrice. The layout has no list or
+    # negotiated unit price, so no FOCUS price (nor, by FOCUS 1.3, a quantity) is made up from it.
+    "effective_price": ("ResourceRate", "Rate"),
+    "unit_of_measure": ("Unit",),
+}
+_PAYG_CHECKS = (
+    Missing("date", "usage date"),
+    Missing("cost_in_billing_currency", "cost"),
+    Missing("billing_currency", "billing currency"),
+    # A pay-as-you-go invoice is per subscription ("BillingProfileId: ... pay-as-you-go subscription",
+    # Understand cost details fields): without one the row has no billing account.
+    Missing("subscription_id", "subscription"),
+)
+PAYG_USAGE = replace(
+    COST_DETAILS,
+    name="an Azure pay-as-you-go usage details export",
+    source_format="azure_payg",
+    routes=(NORMALIZED, Variants(_PAYG_VARIANTS, key=normalize_header)),
+    required=tuple(check.column for check in _PAYG_CHECKS),
+    derived={
+        # No billing period column: the calendar month of the usage date, the span an export covers and
+        # the table's slice key (pay-as-you-go invoice periods start on a sign-up day the file does not carry).
+        "billing_period": month_of("date"),
+        "dataset": _dataset,
+        # No ChargeType column: the dataset is usage only (no purchases, refunds or commitments).
+        "charge_type": constant("Usage"),
+    },
+    checks=_PAYG_CHECKS,
+)
+
+# Partner (CSP) cost details at subscription or resource group scope: "Cloud Solution Provider subscription
+# cost and usage details file schema" (dataset-schema/cost-usage-details-mca-partner-subscription) lists
+# MCA columns with customerTenantId / customerName but no billingAccountId, billingProfileId or invoiceId.
+# An MPA account "has all MCA terms" (Understand cost details fields), so its rows read as MCA. The billing
+# account is derived in sql/mappings/azure.sql: the customer's tenant, else the subscription.
+PARTNER_COST_DETAILS = replace(
+    COST_DETAILS,
+    name="an Azure partner (CSP) cost details export",
+    source_format="azure_mca",
+    required=(
+        "date",
+        "billing_period_start_date",
+        "cost_in_billing_currency",
+        "billing_currency",
+        "subscription_id",
+        "customer_tenant_id",
+    ),
+    checks=(
+        *(check for check in COST_DETAILS.checks if not isinstance(check, MissingAll)),
+        MissingAll(
+            ("customer_tenant_id", "subscription_id"), "missing billing account (CustomerTenantId / SubscriptionId)"
+        ),
+    ),
+)
+
+_ACCOUNT_HEADERS = {normalize_header(h) for h in ("BillingAccountId", "BillingProfileId")}
+_PAYG_HEADERS = {normalize_header(h) for h in ("UsageDateTime", "PreTaxCost")}
+
+
+def _cost_details_layout(names: set[str]) -> Layout:
+    """Cost details name their billing account; a file without one is a partner export (customerTenantId)
+    or pay-as-you-go usage details (UsageDateTime / PreTaxCost and no billing period); anything else is
+    refused as cost details, naming what it lacks."""
+    if names & _ACCOUNT_HEADERS:
+        return COST_DETAILS
+    if normalize_header("CustomerTenantId") in names:
+        return PARTNER_COST_DETAILS
+    if names & _PAYG_HEADERS and normalize_header("BillingPeriodStartDate") not in names:
+        return PAYG_USAGE
+    return COST_DETAILS
+
+
+# ==== end of the layouts without a billing account column ====
+
+
 def _layout(file: SourceFile) -> Layout:
     """FocusCost by its columns, which must agree with the dataset the manifest names."""
     names = {normalize_header(name) for name in file.names}
@@ -233,13 +332,19 @@ def _layout(file: SourceFile) -> Layout:
             "but the file has FocusCost columns",
             reason="NOT_AN_AZURE_EXPORT",
         )
-    return FOCUS if focus else COST_DETAILS
+    return FOCUS if focus else _cost_details_layout(names)
 
 
-FORMAT = FileFormat(RAW_TABLE, READING, _layout)
+FORMAT = FileFormat(
+    RAW_TABLE,
+    READING,
+    _layout,
+    layouts=(COST_DETAILS, PARTNER_COST_DETAILS, PAYG_USAGE, FOCUS),
+    currencies=Currencies(billing=("billing_currency",), pricing=("pricing_currency",)),
+)
 
 build_raw_select: RawSelectBuilder = FORMAT
-"""The ``RawSelectBuilder`` of cost details (EA or MCA, actual or amortized) and FocusCost (1.0, 1.0r2,
-1.2-preview) files, CSV, gzip CSV or Parquet. A ``#dataset=actual|amortized|focus`` suffix of ``source_object``
-(set by the connector from the manifest) names the dataset and is not recorded; a cost details file without one is
-read once while building to tell actual from amortized. Refusals are NOT_AN_AZURE_EXPORT."""
+"""The ``RawSelectBuilder`` of cost details (EA, MCA or partner, actual or amortized), pay-as-you-go usage
+details and FocusCost (1.0, 1.0r2, 1.2-preview) files, CSV, gzip CSV or Parquet. A ``#dataset=actual|amortized|focus``
+suffix of ``source_object`` (set by the connector from the manifest) names the dataset and is not recorded; a cost
+details file without one is read once while building to tell actual from amortized. Refusals are NOT_AN_AZURE_EXPORT."""

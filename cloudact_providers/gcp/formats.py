@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from cloudact_providers.connector import RawSelectBuilder
-from cloudact_providers.rawselect import Field, FileFormat, Layout, Missing, Paths, Reading, Row, ValueRule
+from cloudact_providers.rawselect import Currencies, Field, FileFormat, Layout, Missing, Paths, Reading, Row, ValueRule
 from cloudact_providers.rawselect.sql import (
     Expr,
     and_,
@@ -214,7 +214,9 @@ LAYOUT = Layout(
     },
 )
 
-FORMAT = FileFormat(RAW_TABLE, READING, lambda _file: LAYOUT)
+FORMAT = FileFormat(
+    RAW_TABLE, READING, lambda _file: LAYOUT, layouts=(LAYOUT,), currencies=Currencies(billing=("currency",))
+)
 
 build_raw_select: RawSelectBuilder = FORMAT
 """The ``RawSelectBuilder`` of detailed or standard exports: Parquet or newline-delimited JSON with nested

@@ -28,6 +28,7 @@ from cloudact_providers.connector import RawSelectBuilder
 from cloudact_providers.oci.credential import ReportKind
 from cloudact_providers.rawselect import (
     SLASHED,
+    Currencies,
     FileFormat,
     Fold,
     JsonMap,
@@ -232,6 +233,16 @@ COST = Layout(
     source_format="oci_cost",
     routes=(Fold("tags", "tags"), SLASHED),
     required=REQUIRED_COLUMNS,
+    # SLASHED cannot be inverted: how a refusal names the required columns.
+    shown_as={
+        "line_item_reference_no": "lineItem/referenceNo",
+        "line_item_tenant_id": "lineItem/tenantId",
+        "line_item_interval_usage_start": "lineItem/intervalUsageStart",
+        "line_item_interval_usage_end": "lineItem/intervalUsageEnd",
+        "product_service": "product/service",
+        "cost_my_cost": "cost/myCost",
+        "cost_currency_code": "cost/currencyCode",
+    },
     refusal_reason="NOT_AN_OCI_REPORT",
     # The UTC calendar month of the usage interval's start.
     derived={"billing_period": utc_month("line_item_interval_usage_start")},
@@ -278,7 +289,13 @@ def _layout(file: SourceFile) -> Layout:
     return FOCUS if report_kind(file.names) == "focus" else COST
 
 
-FORMAT = FileFormat(RAW_TABLE, READING, _layout)
+FORMAT = FileFormat(
+    RAW_TABLE,
+    READING,
+    _layout,
+    layouts=(COST, FOCUS),
+    currencies=Currencies(billing=("cost_currency_code", "focus_billing_currency")),
+)
 
 build_raw_select: RawSelectBuilder = FORMAT
 """The ``RawSelectBuilder`` of cost reports and FOCUS reports (CSV or gzip CSV); ``source_object`` is

@@ -9,13 +9,15 @@ not enough, what is derived (``billing_period`` ...) and the row checks (``Missi
 ``build_raw_select`` is then one line: ``rawselect.build_raw_select(FORMAT, con, path, ...)``.
 
 Everything else is shared, here, once: reading the file (CSV, Parquet, newline-delimited JSON,
-gzip), typed parsing with a per-row quarantine reason instead of failing the file, MAP and
+gzip; a ragged CSV row or mixed line endings never fail a file), typed parsing with a per-row
+quarantine reason instead of failing the file, ISO 4217 currency codes (``Currencies``), MAP and
 ``extra_columns`` folding, lineage, row numbers, the source record of a quarantined row, and errors
 that name the source object (never the local path, never DuckDB's SQL excerpts). The SQL is built as
 sqlglot expressions (``rawselect.sql``): no value is pasted into SQL text by hand.
 """
 
 from cloudact_providers.rawselect.build import PIPELINE_COLUMNS, build_raw_select, finish, pipeline_columns
+from cloudact_providers.rawselect.currency import Currencies
 from cloudact_providers.rawselect.model import (
     Derive,
     FileFormat,
@@ -23,6 +25,7 @@ from cloudact_providers.rawselect.model import (
     Missing,
     MissingAll,
     RowCheck,
+    Within,
     constant,
     month_of,
     utc_month,
@@ -49,6 +52,7 @@ __all__ = [
     "PIPELINE_COLUMNS",
     "SLASHED",
     "Container",
+    "Currencies",
     "Derive",
     "Field",
     "FileFormat",
@@ -69,6 +73,7 @@ __all__ = [
     "TextParser",
     "ValueRule",
     "Variants",
+    "Within",
     "build_raw_select",
     "constant",
     "finish",

@@ -2,9 +2,11 @@
 
 The SELECT has five layers, innermost first:
 
-1. the file's columns renamed to aliases ``s#<position>`` (Parquet adds its row number ``_frn``);
+1. the file's columns renamed to aliases ``s#<position>`` (Parquet adds its row number ``_frn``,
+   CSV the extra field ``s#overflow`` of a row longer than the header);
 2. every parse, once (``t#<column>``), so checks and outputs read the same value;
-3. the raw columns and ``_quarantine_reason`` (a CASE over the checks: the first that holds wins);
+3. the raw columns and ``_quarantine_reason`` (a CASE over the checks: the first that holds wins;
+   a CSV row of the wrong width first, as its other values are misplaced);
 4. ``_source_row_number``, taken last: a window is a barrier, so a caller's WHERE on
    ``_quarantine_reason`` is not pushed below it (which would make DuckDB parse every value twice);
 5. empty maps as NULL, and ``_record`` (the source row as JSON text) for quarantined rows only.
@@ -22,8 +24,9 @@ from typing import TYPE_CHECKING, Final
 import duckdb
 from sqlglot import exp
 
-from cloudact_providers.rawselect.reading import SourceFile, read_file
-from cloudact_providers.rawselect.routes import Routed, Targets, route
+from cloudact_providers.rawselect import currency
+from cloudact_providers.rawselect.reading import OVERFLOW, SourceFile, read_file
+from cloudact_providers.rawselect.routes import Routed, Targets, header_for, route
 from cloudact_providers.rawselect.sql import (
     Check,
     Expr,
@@ -59,6 +62,10 @@ PIPELINE_COLUMNS: Final = {
 
 _FROM_BUILDER = {*PIPELINE_COLUMNS, "source_object", "source_format", "extra_columns"}
 _FILE_ROW = "_frn"
+# How a quarantined CSV row's record names the fields past the header's.
+_PAST_THE_HEADER = "(fields past the header)"
+# How many of a file's columns a refusal shows.
+_SHOWN_COLUMNS = 8
 
 
 def build_raw_select(
@@ -81,20 +88,24 @@ def build_raw_select(
         good rows), ``_source_row_number`` and ``_record`` (JSON text, quarantined rows only).
 
     Raises:
-        FailedPrecondition: the file is of an unsupported kind, empty, unreadable, has no rows, is
-            not an export of the format, or lacks a required column.
+        FailedPrecondition: the file is of an unsupported kind, empty (not even a header), cannot be
+            read, is not an export of the format, or lacks a required column. A header-only file
+            is an export with no rows: its SELECT yields none.
     """
-    file = read_file(con, path, source_object, fmt.reading)
+    file = read_file(con, path, source_object, fmt.reading, accepts=fmt.accepts)
     layout = fmt.detect(file)
     schema = load_schema(fmt.raw_table)
     targets = _targets(schema, layout)
     routed = route(file.columns, layout.routes, targets)
-    _require(file, layout, routed)
+    _require(file, fmt, layout, routed)
     row = Row(con, file, routed, layout.parsers)
+    if (width := file.width_check()) is not None:
+        row.check(*width)  # first: a ragged row's values are misplaced, their own reasons would mislead
     for column in schema.columns:
         if column.name in targets.fillable or column.name == "extra_columns":
             rule = layout.values.get(column.name)
             row.outputs[column.name] = row.value(column) if rule is None else rule(row, column)
+    currency.apply(row, fmt.currencies)
     for name, derive in layout.derived.items():
         row.outputs[name] = derive(row)
     label = layout.source_format if isinstance(layout.source_format, str) else layout.source_format(routed)
@@ -116,21 +127,45 @@ def _targets(schema: TableSchema, layout: Layout) -> Targets:
     return Targets(fillable, maps)
 
 
-def _require(file: SourceFile, layout: Layout, routed: Routed) -> None:
-    missing = []
+def _require(file: SourceFile, fmt: FileFormat, layout: Layout, routed: Routed) -> None:
+    """Refuses a file lacking a column ``layout`` requires, naming the columns as its headers spell them.
+
+    A file with none of them is not an export at all: the refusal names every layout the format
+    accepts and the columns the file has.
+    """
+    missing, found = [], 0
     for required in layout.required:
         options = (required,) if isinstance(required, str) else required
-        if not any(option in routed.columns for option in options):
-            missing.append(" or ".join(layout.shown_as.get(option, option) for option in options))
-    if missing:
-        raise FailedPrecondition(
-            f"{file.shown}: not {layout.name}, required columns missing: {', '.join(missing)}",
-            reason=layout.refusal_reason,
-        )
+        if any(option in routed.columns for option in options):
+            found += 1
+        else:
+            missing.append(" or ".join(_spelling(layout, option) for option in options))
+    if not missing:
+        return
+    what = f"not {layout.name}"
+    if not found:
+        what = f"not {fmt.accepts} (found {_columns_shown(file)})"
+    raise FailedPrecondition(
+        f"{file.shown}: {what}, required columns missing: {', '.join(missing)}", reason=layout.refusal_reason
+    )
+
+
+def _spelling(layout: Layout, raw: str) -> str:
+    """How the layout's files spell the header of raw column ``raw``."""
+    return layout.shown_as.get(raw) or header_for(layout.routes, raw) or raw
+
+
+def _columns_shown(file: SourceFile) -> str:
+    names = file.names
+    if not names:
+        return "no columns"
+    shown = ", ".join(names[:_SHOWN_COLUMNS])
+    more = f" and {len(names) - _SHOWN_COLUMNS} more" if len(names) > _SHOWN_COLUMNS else ""
+    return f"the column{'s' if len(names) > 1 else ''} {shown}{more}"
 
 
 def _layers(file: SourceFile, row: Row, schema: TableSchema, checks: Sequence[Check], *, row_numbers: bool) -> Expr:
-    renamed = [alias(col(s.name), s.alias) for s in file.columns]
+    renamed = file.renamed()
     if file.container == "parquet":
         renamed.append(alias(col("file_row_number"), _FILE_ROW))
         number: Expr = exp.Add(this=col(_FILE_ROW), expression=exp.Literal.number(1))
@@ -148,6 +183,7 @@ def _layers(file: SourceFile, row: Row, schema: TableSchema, checks: Sequence[Ch
         sources=[(s.name, s.alias, s.text()) for s in file.columns],
         row_number=number,
         passthrough=[_FILE_ROW] if file.container == "parquet" else [],
+        past_the_header=OVERFLOW if file.is_stated_csv else None,
     )
 
 
@@ -161,6 +197,7 @@ def finish(
     sources: Sequence[tuple[str, str, Expr]],
     row_number: Expr,
     passthrough: Sequence[str] = (),
+    past_the_header: str | None = None,
 ) -> exp.Select:
     """The last layers every raw SELECT shares (the ``RawSelectBuilder`` contract).
 
@@ -173,18 +210,25 @@ def finish(
         sources: (header, alias, value as text) of every file column, for ``_record``.
         row_number: the ``_source_row_number`` expression.
         passthrough: columns of ``parsed`` the row number reads (Parquet's file row).
+        past_the_header: the column of ``parsed`` holding a CSV row's fields past the header's:
+            ``_record`` names them ``(fields past the header)`` when there are any.
     """
-    aliases = [col(a) for _, a, _ in sources]
+    carried = [a for _, a, _ in sources] + ([past_the_header] if past_the_header else [])
     typed = select(
         *(alias(outputs[c], c) for c in columns),
         alias(reason, "_quarantine_reason"),
         *(col(p) for p in passthrough),
-        *aliases,
+        *(col(a) for a in carried),
         source=parsed,
     )
     numbered = select(star(), alias(row_number, "_source_row_number"), source=typed)
     pairs = [part for name, _, text in sources for part in (lit(name.replace("\ufeff", "")), text)]
-    record = cast(fn("json_object", *pairs), "VARCHAR")
+    record: Expr = cast(fn("json_object", *pairs), "VARCHAR")
+    if past_the_header:
+        longer = cast(
+            fn("json_object", *[p.copy() for p in pairs], lit(_PAST_THE_HEADER), col(past_the_header)), "VARCHAR"
+        )
+        record = case((not_null(col(past_the_header)), longer), default=record)
     final = [_empty_as_null(c) if c in maps else col(c) for c in columns]
     return select(
         *final,

@@ -1,7 +1,8 @@
 """The declaration of a provider's export files: what each provider's ``formats.py`` writes down.
 
-A ``FileFormat`` is the raw table, how files are read (``Reading``) and how to tell one layout from
-another (``detect``, from the file's columns and the connector's hint). A ``Layout`` is one kind of
+A ``FileFormat`` is the raw table, how files are read (``Reading``), how to tell one layout from
+another (``detect``, from the file's columns and the connector's hint), the layouts it accepts
+(named when a file is none of them) and its currency columns. A ``Layout`` is one kind of
 file: the routes from its headers to raw columns, the columns it must have, the raw columns read
 another way than by their type (``values``), the text parsers it needs, what is derived, and the
 row checks after the value checks. ``build_raw_select`` turns the declaration into the SELECT.
@@ -14,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
 from cloudact_providers.rawselect.build import build_raw_select
+from cloudact_providers.rawselect.currency import Currencies
 from cloudact_providers.rawselect.reading import Reading, SourceFile
 from cloudact_providers.rawselect.routes import Route, Routed
-from cloudact_providers.rawselect.sql import Check, Expr, and_, cast, fn, is_null, lit
+from cloudact_providers.rawselect.sql import Check, Expr, and_, cast, fn, is_null, lit, quoted
 from cloudact_providers.rawselect.values import Row, TextParser, ValueRule
 
 Derive = Callable[[Row], Expr]
@@ -66,6 +69,16 @@ class FileFormat:
     reading: Reading
     detect: Callable[[SourceFile], Layout]
     """The layout of a file, from its columns and hint (raises FailedPrecondition on a contradiction)."""
+    layouts: tuple[Layout, ...] = ()
+    """Every layout ``detect`` may return: a file that is none of them is refused naming them all."""
+    currencies: Currencies = field(default_factory=Currencies)
+    """The raw columns holding currency codes (ISO 4217 only; see ``rawselect.currency``)."""
+
+    @property
+    def accepts(self) -> str:
+        """What the provider reads, for a refusal: ``an OCI cost report or an OCI FOCUS report``."""
+        names = list(dict.fromkeys(layout.name for layout in self.layouts)) or [self.reading.what]
+        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
     def __call__(
         self, con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
@@ -96,6 +109,24 @@ class MissingAll:
 
     def __call__(self, row: Row) -> Check:
         return and_(*(is_null(row.output(c)) for c in self.columns)), lit(self.reason)
+
+
+@dataclass(frozen=True)
+class Within:
+    """The row check ``<label> outside the billing period: '<value>'``: a date before the period's start
+    or past its end (``end_inclusive``: the end is the period's last day, else the next period's first)."""
+
+    column: str
+    start: str
+    end: str
+    label: str
+    end_inclusive: bool = False
+
+    def __call__(self, row: Row) -> Check:
+        value = row.output(self.column)
+        past: Expr = (exp.GT if self.end_inclusive else exp.GTE)(this=value.copy(), expression=row.output(self.end))
+        outside = exp.or_(exp.LT(this=value, expression=row.output(self.start)), past, copy=False)
+        return outside, quoted(f"{self.label} outside the billing period: ", cast(value.copy(), "VARCHAR"))
 
 
 def month_of(column: str) -> Derive:

@@ -1,13 +1,24 @@
-"""Reading one export file: its table function, its columns and first row in one query, and its errors.
+"""Reading one export file: its table function, its columns in one query, and its errors.
 
 Every provider's files are read here, the same way: the file name's ending picks the container (CSV,
 Parquet or newline-delimited JSON, gzip allowed); CSV is read with every value as text
 (``all_varchar``), so a bad value quarantines its row when it is parsed instead of making DuckDB's
-type sniffer fail or mis-type the whole file. One ``SELECT * ... LIMIT 1`` gives the columns and
-proves there is a row (two queries would sniff the CSV twice, which is most of the builder's time).
+type sniffer fail or mis-type the whole file. One ``SELECT * ... LIMIT 1`` gives the columns (two
+queries would sniff the CSV twice, which is most of the builder's time). A header-only file is an
+export with no rows: its columns are read and its SELECT yields nothing.
 
-Errors name the file by its source object (``shown``), never the local path it was downloaded to,
-and repeat only the short reason DuckDB gives (``fileerrors``).
+A CSV row is never allowed to fail its file. DuckDB reads it leniently (``strict_mode`` off, so
+mixed CRLF / LF line endings read; a UTF-8 BOM is dropped) and every row comes out, in order, so
+row numbers stay those of the file: a short row is padded with NULLs, and one more column than the
+header (``overflow``) catches the fields of a long row. Empty cells are read as '' (``nullstr`` is a
+text no cell holds), so a NULL can only be padding; ``SourceFile.width_check`` turns both into the
+row's quarantine reason. Padding cannot run on DuckDB's parallel CSV scanner when a quoted value
+holds a line break, so CSV files are scanned on one thread; the conversions they feed were never
+faster than one thread would make them (measured at 1M rows).
+
+Errors name the file by its source object (``shown``), never the local path it was downloaded to;
+a file that cannot be read at all is refused with what was found (``fileerrors.what_was_found``),
+never DuckDB's own text.
 """
 
 from __future__ import annotations
@@ -20,14 +31,40 @@ from typing import Literal
 import duckdb
 from sqlglot import exp
 
-from cloudact_providers.fileerrors import read_error
-from cloudact_providers.rawselect.sql import Expr, cast, col, fn, lit, not_null, param, render, select, star
+from cloudact_providers.fileerrors import not_text, what_was_found
+from cloudact_providers.rawselect.sql import (
+    Check,
+    Expr,
+    alias,
+    case,
+    cast,
+    col,
+    concat,
+    fn,
+    is_null,
+    lit,
+    not_null,
+    param,
+    quoted,
+    render,
+    select,
+    star,
+    template,
+)
 from cloudact_shared.errors import FailedPrecondition
 
 Container = Literal["csv", "parquet", "jsonl"]
 """How an export file stores its rows."""
 
+OVERFLOW = "s#overflow"
+"""The alias of a CSV file's extra column: the first field past the header's, if a row has one."""
+
 _NESTED = ("STRUCT", "MAP", "JSON")
+# No CSV cell is this text, so DuckDB reads empty cells as '' and only padding as NULL.
+_NO_NULL_TEXT = "\x01cloudact:padding\x01"
+# How much of a ragged row's text its quarantine reason shows.
+_SHOWN_TEXT = 200
+_PRESENT_FIELDS = "len(list_filter(:fields, lambda v: v IS NOT NULL))"
 
 
 @dataclass(frozen=True)
@@ -155,30 +192,96 @@ class SourceFile:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def table(self) -> Expr:
-        """The table function that reads the file (Parquet with its row numbers as ``file_row_number``)."""
+    @property
+    def is_stated_csv(self) -> bool:
+        """A CSV file whose columns are known: read with the extra ``OVERFLOW`` column."""
+        return self.container == "csv" and bool(self.columns)
+
+    def _overflow_name(self) -> str:
+        name = "cloudact#overflow"
+        while name in self.names:
+            name += "#"
+        return name
+
+    def renamed(self) -> list[Expr]:
+        """The file's columns under their aliases (``s#<position>``, and ``OVERFLOW`` for CSV)."""
+        renamed: list[Expr] = [alias(col(s.name), s.alias) for s in self.columns]
+        if self.is_stated_csv:
+            renamed.append(alias(col(self._overflow_name()), OVERFLOW))
+        return renamed
+
+    def table(self, *, lenient: bool = False) -> Expr:
+        """The table function that reads the file (Parquet with its row numbers as ``file_row_number``).
+
+        Args:
+            lenient: for the probe of a CSV file whose first rows are ragged, or whose line endings
+                are mixed: DuckDB's sniffer skips the rows it cannot read (they are read, and
+                quarantined, by the stated read).
+        """
         path = lit(str(self.path))
         if self.container == "parquet":
             return exp.Table(this=fn("read_parquet", path, param("file_row_number", exp.true())))
         if self.container == "jsonl":
             json = (param("format", lit("newline_delimited")), param("records", exp.true()))
             return exp.Table(this=fn("read_json", path, *json, param("union_by_name", exp.true())))
-        options = [param("header", exp.true()), param("delim", lit(self.delimiter)), param("quote", lit('"'))]
+        # The dialect stated but for the line ending: left free, DuckDB's sniffer guesses skipped
+        # lines or no escape for a file whose rows it cannot parse, and misreads the header.
+        options = [
+            param("header", exp.true()),
+            param("delim", lit(self.delimiter)),
+            param("quote", lit('"')),
+            param("escape", lit('"')),
+            param("skip", exp.Literal.number(0)),
+            param("comment", lit("")),
+        ]
         if not self.columns:  # the probe (``read_file``): DuckDB's sniffer finds the columns
-            return exp.Table(this=fn("read_csv", path, param("all_varchar", exp.true()), *options))
+            skip = [param("strict_mode", exp.false()), param("ignore_errors", exp.true())] if lenient else []
+            return exp.Table(this=fn("read_csv", path, param("all_varchar", exp.true()), *options, *skip))
         # The columns found by the probe, stated: DuckDB then does not sniff the file again each
         # time a query is bound (~50 ms a file; most of converting a small one).
         names = [exp.PropertyEQ(this=lit(c.name), expression=lit("VARCHAR")) for c in self.columns]
+        names.append(exp.PropertyEQ(this=lit(self._overflow_name()), expression=lit("VARCHAR")))
         stated = (param("columns", exp.Struct(expressions=names)), param("auto_detect", exp.false()))
-        return exp.Table(this=fn("read_csv", path, *stated, *options))
+        rows = (
+            param("strict_mode", exp.false()),
+            param("null_padding", exp.true()),
+            param("nullstr", lit(_NO_NULL_TEXT)),
+            param("parallel", exp.false()),
+        )
+        return exp.Table(this=fn("read_csv", path, *stated, *options, *rows))
+
+    def width_check(self) -> Check | None:
+        """The quarantine check of a CSV row with fewer or more fields than the header (None: not CSV).
+
+        Over ``renamed()``. The reason shows the row's fields as read (its quotes are gone), cut to
+        200 characters: ``the row has 3 of the header's 5 fields: 'a,b,c'``.
+        """
+        if not self.is_stated_csv:
+            return None
+        fields = [col(s.alias) for s in self.columns]
+        longer = not_null(col(OVERFLOW))
+        ragged = exp.or_(is_null(fields[-1].copy()), longer.copy(), copy=False)
+        width = len(fields)
+        present = template(_PRESENT_FIELDS, fields=exp.Array(expressions=[f.copy() for f in fields]))
+        short = concat(lit("the row has "), cast(present, "VARCHAR"), lit(f" of the header's {width} fields"))
+        what = case((longer, lit(f"the row has more fields than the header's {width}")), default=short)
+        text = fn("left", fn("concat_ws", lit(self.delimiter), *fields, col(OVERFLOW)), exp.Literal.number(_SHOWN_TEXT))
+        return ragged, concat(what, quoted(": ", text))
 
 
-def read_file(con: duckdb.DuckDBPyConnection, path: Path, source_object: str, reading: Reading) -> SourceFile:
-    """Opens ``path``: its container by name, its columns and the proof it has a row.
+def read_file(
+    con: duckdb.DuckDBPyConnection, path: Path, source_object: str, reading: Reading, *, accepts: str | None = None
+) -> SourceFile:
+    """Opens ``path``: its container by name and its columns (a header-only file has no rows).
+
+    Args:
+        accepts: what the provider reads, in the refusal of a file that cannot be read
+            (``a CUR 2.0 export or a legacy CUR export``; default ``reading.what``).
 
     Raises:
-        FailedPrecondition: the file is of an unsupported kind, empty, unreadable, or has no rows;
-            the message names ``source_object`` (without its hint), never ``path``.
+        FailedPrecondition: the file is of an unsupported kind, empty (no header either), or cannot
+            be read; the message names ``source_object`` (without its hint), never ``path``, and
+            says what was found instead of an export, never DuckDB's text.
     """
     shown, hint = source_object, ""
     if reading.hint is not None and reading.hint in source_object:
@@ -188,17 +291,36 @@ def read_file(con: duckdb.DuckDBPyConnection, path: Path, source_object: str, re
         raise FailedPrecondition(f"{shown}: the file is empty")
     unread = SourceFile(path, shown, hint, container, (), reading.delimiter)
     try:
-        cursor = con.execute(render(select(star(), source=unread.table()).limit(1, copy=False)))
-        described = [(str(d[0]), str(d[1])) for d in cursor.description or []]
-        first = cursor.fetchall()
+        described = _probe(con, unread)
     except duckdb.Error as exc:
         # Not chained: DuckDB's message names the local path.
-        raise FailedPrecondition(f"{shown}: cannot be read as {reading.what}: {read_error(exc, path, shown)}") from None
-    if not first:
-        raise FailedPrecondition(f"{shown}: the file has a header but no data rows")
+        found = what_was_found(exc, path, container)
+        raise FailedPrecondition(
+            f"{shown}: not {accepts or reading.what}: {found}", reason=reading.refusal_reason
+        ) from None
     named = [(name, kind) for name, kind in described if name != "file_row_number"]
     columns = tuple(Source(i, name, kind, reading.trim) for i, (name, kind) in enumerate(named))
     return SourceFile(path, shown, hint, container, columns, reading.delimiter)
+
+
+def _probe(con: duckdb.DuckDBPyConnection, unread: SourceFile) -> list[tuple[str, str]]:
+    """The file's columns and types, from one ``LIMIT 1`` query (DuckDB's sniffer on a CSV file).
+
+    A CSV whose first rows are ragged defeats the sniffer: it is probed again skipping those rows,
+    unless its bytes are not UTF-8 text (then the sniffer's guess would be garbage for a header).
+    """
+    try:
+        return _columns(con, unread.table())
+    except duckdb.InvalidInputException:
+        if unread.container != "csv" or not_text(unread.path) is not None:
+            raise
+        return _columns(con, unread.table(lenient=True))
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: Expr) -> list[tuple[str, str]]:
+    cursor = con.execute(render(select(star(), source=table).limit(1, copy=False)))
+    cursor.fetchall()
+    return [(str(d[0]), str(d[1])) for d in cursor.description or []]
 
 
 def _container(path: Path, shown: str, reading: Reading) -> Container:

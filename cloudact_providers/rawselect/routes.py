@@ -204,6 +204,23 @@ def _struct_fields(body: str) -> Collection[str]:
     return {re.split(r"\s", f, maxsplit=1)[0].strip('"') for f in fields if f}
 
 
+def header_for(routes: Sequence[Route], raw: str) -> str | None:
+    """A header the first route able to fill ``raw`` would take for it, to name a missing column as
+    the file would spell it (``BillingPeriodStartDate``); None when no route can say (``SLASHED``
+    cannot be inverted: its layouts name their columns in ``Layout.shown_as``)."""
+    for rule in routes:
+        if isinstance(rule, Variants) and raw in rule.headers:
+            return rule.headers[raw][0]
+        if isinstance(rule, Paths) and raw in rule.paths:
+            return rule.paths[raw]
+        if isinstance(rule, Named):
+            pascal = "".join(word.capitalize() for word in raw.split("_"))
+            spelled = next((name for name in (pascal, raw) if rule.key(name) == rule.column_key(raw)), None)
+            if spelled is not None:
+                return spelled
+    return None
+
+
 def route(sources: Sequence[Source], routes: Sequence[Route], targets: Targets) -> Routed:
     """Applies ``routes`` in order."""
     routed = Routed()

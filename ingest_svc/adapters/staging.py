@@ -3,7 +3,8 @@
 The staging SELECT (``StagingQuery``) and the quarantine count (``QuarantineTally``) are the one
 staging step of both the pipeline and ``cloudact convert``: each file goes through its provider's
 raw SELECT, the run's lineage and each delivery's month are bound as DuckDB variables (never pasted
-into the SQL), and quarantined rows are counted by reason. The pipeline validates everything into
+into the SQL), and quarantined rows are counted by reason, from the very rows set aside (so a count
+is always its quarantine's size). The pipeline validates everything into
 local Parquet files before any table is touched (``stage_files``), so a bad file fails the run with
 nothing written, and the raw/quarantine writes then stream from those files; the CLI streams the
 good rows of the same SELECT straight into the FOCUS conversion. pyarrow writes the staging files,
@@ -36,15 +37,15 @@ from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage.schema import TableSchema
 
 KEEP_ROW = "cloudact_keep_row"
-"""The SQL function ``QuarantineTally.register`` adds: true for a good row, counting the others."""
+"""The SQL function ``RowsSeen.register`` adds: true for a good row, noting that rows went by."""
 # Row-level reasons carry the offending value after ": "; counts group by the reason without it.
 _REASON_VALUE = re.compile(r": '.*$", re.DOTALL)
 # How DuckDB's parse failures begin when they reach us as the Arrow stream's OSError.
 _PARSE_ERRORS = ("Invalid Input Error", "Conversion Error")
 _DELIVERY_PERIODS = "cloudact_delivery_periods"
 _QUARANTINE_COLUMNS = (
-    "_object_period AS billing_period, source_object, _source_row_number AS source_row_number, "
-    "_quarantine_reason AS reason, coalesce(_record, '{}') AS record, ingestion_date, "
+    "{period} AS billing_period, source_object, _source_row_number AS source_row_number, "
+    "_quarantine_reason AS reason, coalesce(_record, '{{}}') AS record, ingestion_date, "
     "x_pipeline_id, x_credential_id, x_run_id, x_ingested_at, x_pipeline_run_date"
 )
 
@@ -116,16 +117,16 @@ class StagingQuery:
 
 
 class QuarantineTally:
-    """Counts quarantined rows by reason, the offending value stripped, as the rows go by.
+    """Counts quarantined rows by reason, the offending value stripped.
 
-    Thread-safe: DuckDB calls the function ``register`` adds from several threads at once.
+    Thread-safe: batches may be counted from several threads at once.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
 
-    def add(self, reasons: pa.Array) -> None:
+    def add(self, reasons: pa.Array | pa.ChunkedArray) -> None:
         """Counts the non-null reasons of one batch."""
         if reasons.null_count == len(reasons):
             return
@@ -134,11 +135,31 @@ class QuarantineTally:
             for item in found:
                 self._counts[_REASON_VALUE.sub("", item["values"])] += item["counts"]
 
-    def register(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Adds ``KEEP_ROW(_quarantine_reason)`` to ``con``: the keep-mask of each vector, counted here.
+    def by_kind(self) -> dict[str, int]:
+        """Counts by reason, most frequent first."""
+        with self._lock:
+            return dict(sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
-        As a filter it counts the quarantined rows within the one pass that drops them; counting
-        them apart needs a second full scan of the input (a third of the conversion at 1M rows).
+
+class RowsSeen:
+    """Whether any staged row, and any quarantined one, went by a filter: flags, never counts.
+
+    The filter ``register`` adds sits under whatever reads the staged rows next; a FOCUS mapping
+    may read them twice (Azure's does), and DuckDB then evaluates the filter twice per row. A flag
+    stays right however often a row is seen; the exact count comes from the rows set aside.
+    Thread-safe: DuckDB calls the function from several threads at once.
+    """
+
+    def __init__(self) -> None:
+        self.rows = False
+        self.quarantined = False
+
+    def register(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Adds ``KEEP_ROW(_quarantine_reason)`` to ``con``: the keep-mask of each vector, noted here.
+
+        As a filter it notes quarantined rows within the one pass that drops them: a file with none
+        is read once; only one with some is read again, to set them aside (a third of the
+        conversion at 1M rows).
         """
         con.create_function(
             KEEP_ROW,
@@ -150,13 +171,12 @@ class QuarantineTally:
             side_effects=True,  # so DuckDB neither folds nor re-evaluates it
         )
 
-    def by_kind(self) -> dict[str, int]:
-        """Counts by reason, most frequent first."""
-        with self._lock:
-            return dict(sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
     def _keep(self, reasons: pa.Array) -> pa.Array:
-        self.add(reasons)
+        # Plain assignments of True: no lock needed, any order gives the same flags.
+        if len(reasons):
+            self.rows = True
+        if reasons.null_count != len(reasons):
+            self.quarantined = True
         return pc.is_null(reasons)
 
 
@@ -180,9 +200,12 @@ class StagedFiles:
         """The rows set aside, with their reason and original record (few; read whole)."""
         if not self._bad.exists():
             return pa.RecordBatchReader.from_batches(schema.arrow_schema(), [])
+        # A row's slice is its delivery's month when the files have one (the pipeline's always do).
+        period = "_object_period" if "_object_period" in pq.read_schema(self._bad).names else "billing_period"
         with duckdb.connect() as con:
             relation = con.sql(
-                f"SELECT {_QUARANTINE_COLUMNS} FROM read_parquet($path)", params={"path": str(self._bad)}
+                f"SELECT {_QUARANTINE_COLUMNS.format(period=period)} FROM read_parquet($path)",
+                params={"path": str(self._bad)},
             )
             assert relation is not None
             table = relation.to_arrow_table()

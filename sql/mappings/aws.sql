@@ -53,12 +53,14 @@ SELECT
     CASE WHEN x.commitment_id IS NOT NULL THEN CASE x.commitment_kind WHEN 'RI' THEN 'Reserved Instance' ELSE 'Savings Plan' END END AS CommitmentDiscountType,
     CASE
         WHEN x.commitment_id IS NULL OR x.charge_category <> 'Usage' OR NOT x.has_price THEN NULL
-        WHEN x.commitment_kind = 'RI' THEN x.focus_unit
+        WHEN x.commitment_kind = 'RI' THEN x.pricing_unit
         ELSE x.line_item_currency_code
     END AS CommitmentDiscountUnit,
     focus_money(CASE WHEN x.has_price AND x.charge_category = 'Usage' THEN x.line_item_usage_amount END)
         AS ConsumedQuantity,
-    CASE WHEN x.has_price AND x.charge_category = 'Usage' THEN x.focus_unit END AS ConsumedUnit,
+    -- Units as CUR writes them ('Hrs', 'GB-Mo', 'Lambda-GB-Second'): the FOCUS wrapper maps them to Unit
+    -- Format (sql/reference/focus_units.csv) and keeps them in x_*_unit_raw.
+    CASE WHEN x.has_price AND x.charge_category = 'Usage' THEN x.pricing_unit END AS ConsumedUnit,
     focus_money(x.contracted_cost) AS ContractedCost,
     focus_money(x.contracted_unit_price) AS ContractedUnitPrice,
     focus_money(x.effective_cost) AS EffectiveCost,
@@ -83,7 +85,7 @@ SELECT
     -- (the billing-currency values); only the currency code is CUR's own when it states one.
     coalesce(x.pricing_currency, x.line_item_currency_code) AS PricingCurrency,
     focus_money(x.pricing_quantity) AS PricingQuantity,
-    CASE WHEN x.has_price THEN x.focus_unit END AS PricingUnit,
+    CASE WHEN x.has_price THEN x.pricing_unit END AS PricingUnit,
     'AWS' AS ProviderName,
     x.service_provider AS PublisherName,
     CASE WHEN g.region_id IS NOT NULL OR x.region_key LIKE '%-%-%' THEN x.region_key END AS RegionId,
@@ -196,15 +198,7 @@ FROM (
                     THEN t.pricing_public_on_demand_rate
                 ELSE coalesce(t.line_item_net_unblended_rate, t.line_item_unblended_rate)
             END AS contracted_unit_price,
-            CASE WHEN t.has_source_price AND NOT t.is_unused THEN t.line_item_usage_amount END AS pricing_quantity,
-            -- FOCUS Unit Format spells time units out ('GB-Mo' -> 'GB-Months', 'Hrs' -> 'Hours') and
-            -- counts in the plural ('Request' -> 'Requests'); AWS's abbreviations are rewritten.
-            CASE
-                WHEN t.pricing_unit IN ('Hrs', 'Hr', 'hours') THEN 'Hours'
-                WHEN t.pricing_unit IN ('Request', 'API Request') THEN t.pricing_unit || 's'
-                ELSE regexp_replace(regexp_replace(regexp_replace(t.pricing_unit,
-                    '^Obj-', 'Objects-'), '-(Hrs|Hr|hrs|Hour|hour)$', '-Hours'), '-(Mo|mo|Month|month)$', '-Months')
-            END AS focus_unit
+            CASE WHEN t.has_source_price AND NOT t.is_unused THEN t.line_item_usage_amount END AS pricing_quantity
         FROM (
             SELECT
                 r.*,

@@ -16,12 +16,18 @@
 --                   (Cost = Quantity x EffectivePrice on every sample row, e.g. UnitOfMeasure '10K',
 --                   Quantity 0.0129, EffectivePrice 0.004379084, Cost 5.649E-05), so the block size is
 --                   applied to ConsumedQuantity (Quantity x block) instead of dividing PricingQuantity.
+--   BillingAccountId = EA BillingAccountId, MCA BillingProfileId (convert.md). Two layouts have neither
+--                   (cloudact_providers/azure/formats.py): partner (CSP) subscription-scope exports bill the
+--                   customer, so its tenant (CustomerTenantId, named by CustomerName, type 'Customer'); pay-as-
+--                   you-go usage details bill the subscription ("BillingProfileId: ... pay-as-you-go
+--                   subscription", Microsoft's "Understand cost details fields"), which is also the fallback of
+--                   a partner row without a tenant (type 'Subscription'). The per-account facts below key the same way.
 SELECT
     x.availability_zone AS AvailabilityZone,
     focus_money(x.billed_cost) AS BilledCost,
     x.account_id AS BillingAccountId,
-    coalesce(x.account_name, x.account_id) AS BillingAccountName,
-    CASE WHEN x.is_mca THEN 'Billing Profile' ELSE 'Billing Account' END AS BillingAccountType,
+    coalesce(x.derived_account_name, x.billing_name, x.account_id) AS BillingAccountName,
+    x.account_type AS BillingAccountType,
     x.billing_currency AS BillingCurrency,
     CAST(coalesce(x.billing_period_end_date + INTERVAL 1 DAY, x.billing_period + INTERVAL 1 MONTH) AS TIMESTAMPTZ)
         AS BillingPeriodEnd,
@@ -83,7 +89,8 @@ SELECT
     focus_money(CASE WHEN x.has_price THEN x.unit_price END) AS PricingCurrencyContractedUnitPrice,
     focus_money(CASE
         WHEN x.is_commitment_purchase THEN 0
-        WHEN x.is_mca THEN coalesce(x.cost_in_pricing_currency, x.effective_cost)
+        -- Partner subscription-scope exports have no CostInPricingCurrency: back through the exchange rate.
+        WHEN x.is_mca THEN coalesce(x.cost_in_pricing_currency, x.effective_cost / nullif(x.exchange_rate, 0))
         ELSE x.effective_cost
     END) AS PricingCurrencyEffectiveCost,
     focus_money(CASE WHEN x.has_price THEN x.list_price_in_pricing_currency END) AS PricingCurrencyListUnitPrice,
@@ -193,10 +200,23 @@ FROM (
                     r.* EXCLUDE (resource_id),
                     lower(r.resource_id) AS resource_id,
                     starts_with(r.source_format, 'azure_mca') AS is_mca,
-                    CASE WHEN starts_with(r.source_format, 'azure_mca') THEN coalesce(r.billing_profile_id, r.billing_account_id)
-                         ELSE coalesce(r.billing_account_id, r.billing_profile_id) END AS account_id,
+                    CASE WHEN starts_with(r.source_format, 'azure_mca')
+                         THEN coalesce(r.billing_profile_id, r.billing_account_id, r.customer_tenant_id, r.subscription_id)
+                         ELSE coalesce(r.billing_account_id, r.billing_profile_id, r.customer_tenant_id, r.subscription_id)
+                    END AS account_id,
                     CASE WHEN starts_with(r.source_format, 'azure_mca') THEN coalesce(r.billing_profile_name, r.billing_account_name)
-                         ELSE coalesce(r.billing_account_name, r.billing_profile_name) END AS account_name,
+                         ELSE coalesce(r.billing_account_name, r.billing_profile_name) END AS billing_name,
+                    -- Not account_name: r.* already holds a raw account_name (EA's AccountName, the
+                    -- enrollment account, not the billing account), and the raw column would win.
+                    CASE WHEN r.billing_profile_id IS NULL AND r.billing_account_id IS NULL
+                         THEN CASE WHEN r.customer_tenant_id IS NOT NULL THEN r.customer_name ELSE r.subscription_name END
+                    END AS derived_account_name,
+                    CASE
+                        WHEN r.billing_profile_id IS NOT NULL OR r.billing_account_id IS NOT NULL
+                            THEN CASE WHEN starts_with(r.source_format, 'azure_mca') THEN 'Billing Profile' ELSE 'Billing Account' END
+                        WHEN r.customer_tenant_id IS NOT NULL THEN 'Customer'
+                        WHEN r.subscription_id IS NOT NULL THEN 'Subscription'
+                    END AS account_type,
                     coalesce(r.cost_in_billing_currency, 0) AS cost,
                     r.charge_type IN ('UnusedReservation', 'UnusedSavingsPlan') AS is_unused,
                     r.charge_type IN ('Purchase', 'Refund') AND r.pricing_model IN ('Reservation', 'SavingsPlan')
@@ -239,14 +259,15 @@ FROM (
                     JOIN (
                         SELECT
                             billing_period,
-                            coalesce(billing_profile_id, billing_account_id) AS account_key,
+                            coalesce(billing_profile_id, billing_account_id, customer_tenant_id, subscription_id) AS account_key,
                             bool_or(dataset = 'amortized') AS has_amortized,
                             bool_or(dataset = 'focus') AS has_focus
                         FROM {{raw}}
                         GROUP BY ALL
                     ) AS m
                         ON m.billing_period IS NOT DISTINCT FROM a.billing_period
-                        AND m.account_key IS NOT DISTINCT FROM coalesce(a.billing_profile_id, a.billing_account_id)
+                        AND m.account_key IS NOT DISTINCT FROM
+                            coalesce(a.billing_profile_id, a.billing_account_id, a.customer_tenant_id, a.subscription_id)
                 ) AS r
                 WHERE r.dataset IN ('actual', 'amortized') AND NOT r.has_focus AND (
                     r.dataset = 'amortized'

@@ -85,16 +85,7 @@ cost_report AS (
             AND r.cost_unit_price IS NOT NULL
             AND r.usage_billed_quantity IS NOT NULL
             AND r.cost_sku_unit_description IS NOT NULL
-        ) AS has_price,
-        -- FOCUS Unit Format: time units spelled out after a hyphen ('GB Months' -> 'GB-Months'),
-        -- multiples as a leading number ('Million Datapoints' -> '1000000 Datapoints').
-        CASE
-            WHEN r.cost_sku_unit_description = 'Instance per hour' THEN 'Instance-Hours'
-            WHEN r.cost_sku_unit_description = 'Gigabytes Per Hour' THEN 'GB-Hours'
-            WHEN r.cost_sku_unit_description = 'GB Of Data Transferred' THEN 'GB'
-            ELSE regexp_replace(regexp_replace(regexp_replace(r.cost_sku_unit_description,
-                '^Million ', '1000000 '), ' (Hours|Hour)$', '-Hours'), ' (Months|Month)$', '-Months')
-        END AS focus_unit
+        ) AS has_price
     FROM current_lines AS r
     WHERE r.source_format = 'oci_cost_csv'
 ),
@@ -194,7 +185,9 @@ SELECT
     x.line_item_interval_usage_end AS ChargePeriodEnd,
     x.line_item_interval_usage_start AS ChargePeriodStart,
     focus_money(CASE WHEN x.has_price THEN x.usage_billed_quantity END) AS ConsumedQuantity,
-    CASE WHEN x.has_price THEN x.focus_unit END AS ConsumedUnit,
+    -- Units as OCI writes them ('GB Months', 'Million Datapoints'): the FOCUS wrapper maps them to Unit
+    -- Format (sql/reference/focus_units.csv) and keeps them in x_*_unit_raw.
+    CASE WHEN x.has_price THEN x.cost_sku_unit_description END AS ConsumedUnit,
     focus_money(x.cost_my_cost) AS ContractedCost,
     focus_money(CASE WHEN x.has_price THEN x.cost_unit_price END) AS ContractedUnitPrice,
     focus_money(x.cost_my_cost) AS EffectiveCost,
@@ -205,7 +198,7 @@ SELECT
     focus_money(CASE WHEN x.has_price THEN x.cost_unit_price END) AS ListUnitPrice,
     CASE WHEN x.has_price THEN 'Standard' END AS PricingCategory,
     focus_money(CASE WHEN x.has_price THEN x.usage_billed_quantity END) AS PricingQuantity,
-    CASE WHEN x.has_price THEN x.focus_unit END AS PricingUnit,
+    CASE WHEN x.has_price THEN x.cost_sku_unit_description END AS PricingUnit,
     'Oracle' AS ProviderName,
     'Oracle' AS PublisherName,
     x.product_region AS RegionId,

@@ -81,7 +81,7 @@ def test_manifest_and_columns_must_agree(tmp_path: Path) -> None:
     with pytest.raises(FailedPrecondition, match="FocusCost columns"):
         _raw(FOCUS_12, source_object="https://x/part.csv#dataset=actual")
     rows = [{k: v for k, v in r.items() if k != "ChargePeriodEnd"} for r in _rows(FOCUS_12)]
-    with pytest.raises(FailedPrecondition, match="required columns missing: charge_period_end"):
+    with pytest.raises(FailedPrecondition, match="required columns missing: ChargePeriodEnd"):
         _raw(_write_csv(tmp_path / "partial.csv", rows))
 
 

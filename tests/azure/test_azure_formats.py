@@ -198,10 +198,10 @@ def test_not_an_azure_export(tmp_path: Path) -> None:
         _rows(empty)
     header_only = tmp_path / "header.csv"
     header_only.write_text("Date,Cost\n")
-    with pytest.raises(FailedPrecondition, match="no data rows"):
+    with pytest.raises(FailedPrecondition, match="required columns missing: BillingPeriodStartDate"):
         _rows(header_only)
     other = _write_csv(tmp_path / "other.csv", [{"Date": "9/2/2023", "SubscriptionId": "s"}])
-    with pytest.raises(FailedPrecondition, match="required columns missing: billing_period_start_date"):
+    with pytest.raises(FailedPrecondition, match="required columns missing: BillingPeriodStartDate"):
         _rows(other)
     with pytest.raises(FailedPrecondition, match="expected"):
         _rows(tmp_path / "x.json")

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from cloudact_cli.convert import convert_files
+from cloudact_providers.rawselect.currency import CODES_CSV
 from cloudact_providers.registry import PROVIDER_PACKAGES, known_providers, registration
 from cloudact_providers.spec import SQL_ROOT
+from focus_svc.conversion import SHARED_REFERENCE
 from tests.conftest import REPO
 from tests.contract.parts import missing_parts
 
@@ -58,5 +60,6 @@ def test_every_sql_file_belongs_to_a_registered_provider() -> None:
     specs = [registration(p) for p in PROVIDERS]
     claimed = {path for spec in specs for path in (*spec.reference_paths, spec.mapping_path)}
     claimed |= {path for spec in specs for path in (spec.raw_schema_path, spec.quarantine_schema_path)}
+    claimed |= {CODES_CSV, *SHARED_REFERENCE}  # the reference data every provider shares
     files = [*SQL_ROOT.glob("mappings/*.sql"), *SQL_ROOT.glob("reference/*.csv"), *SQL_ROOT.glob("schemas/cloud_*")]
     assert sorted(str(f) for f in files if f not in claimed) == []

@@ -45,6 +45,8 @@ REQUIRED = {
     "ServiceSubcategory": "'Virtual Machines'",
     "ContractedUnitPrice": "focus_money(0.5)",
     "ListUnitPrice": "focus_money(0.75)",
+    # Unit prices stay only beside a price id (FOCUS 1.3: null when SkuPriceId is null).
+    "SkuPriceId": "'price'",
 }
 SOURCE = "FROM (SELECT raw.*, UNNEST(range(raw.copies)) AS copy FROM {{raw}} AS raw) AS r"
 

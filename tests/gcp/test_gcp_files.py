@@ -136,10 +136,12 @@ def focus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]
 #        CommitmentDiscountId, CommitmentDiscountStatus, ServiceProviderName)
 EXPECTED = {
     "regular": ("Usage", None, "Usage-Based", "2", "2", "2.5", "2", "Standard", None, None, "Google Cloud"),
-    "cud": ("Usage", None, "Usage-Based", "3", "3", "10", "10", "Committed", "cud-1", "Used", "Google Cloud"),
+    # Billed 10 - 6 (CUD) - 1 (SUD); effective + the 3.00 commitment fee of its hour (all of it used:
+    # the CUD covered 6 of its 10 hours, the fee commits 1): tests/gcp/test_gcp_commitments.py.
+    "cud": ("Usage", None, "Usage-Based", "3", "6", "10", "10", "Committed", "cud-1", "Used", "Google Cloud"),
     "promo": ("Usage", None, "Usage-Based", "2", "2", "2.5", "2", "Standard", None, None, "Google Cloud"),
     "credit": ("Credit", None, "Usage-Based", "-0.5", "-0.5", "-0.5", "-0.5", None, None, None, "Google Cloud"),
-    "Commitment v1": ("Purchase", None, "Recurring", "3", "3", "3", "3", "Standard", "cud-1", None, "Google Cloud"),
+    "Commitment v1": ("Purchase", None, "Recurring", "3", "0", "3", "3", "Standard", "cud-1", None, "Google Cloud"),
     "tax": ("Tax", None, "Usage-Based", "0.4", "0.4", "0.4", "0.4", None, None, None, "Google Cloud"),
     "adjustment": (
         "Adjustment",
@@ -192,7 +194,8 @@ def test_dimensions(focus: dict[str, dict[str, Any]]) -> None:
     assert (reg["RegionId"], reg["RegionName"], reg["AvailabilityZone"]) == ("us-central1", "Iowa", "us-central1-a")
     assert (reg["ServiceCategory"], reg["ServiceSubcategory"]) == ("Compute", "Virtual Machines")
     assert reg["ResourceId"].endswith("/instances/vm-regular") and reg["ResourceType"] == "instances"
-    assert reg["PricingUnit"] == "Hours" and reg["ConsumedQuantity"] == D("7200") and reg["ConsumedUnit"] == "seconds"
+    # usage.unit "seconds" in FOCUS Unit Format (the shared units table, sql/reference/focus_units.csv).
+    assert reg["PricingUnit"] == "Hours" and reg["ConsumedQuantity"] == D("7200") and reg["ConsumedUnit"] == "Seconds"
     assert reg["Tags"] == (
         '{"env":"prod","team":"core","9/cost-center":"42","gcp:compute.googleapis.com/machine_spec":"n1-standard-1"}'
     )
@@ -207,5 +210,7 @@ def test_dimensions(focus: dict[str, dict[str, Any]]) -> None:
     assert mkt["PublisherName"] == "Acme Corp" and mkt["HostProviderName"] == "Acme Corp"
     assert mkt["InvoiceIssuerName"] == "Google Cloud" and mkt["ServiceCategory"] == "Other"
     assert focus["tax"]["SkuPriceId"] is None and focus["tax"]["ConsumedQuantity"] is None
-    # Invoice total = gross cost 19.9 + every credit (-6 CUD, -1 SUD, -0.5 promotion).
+    # Invoice total = gross cost 19.9 + every credit (-6 CUD, -1 SUD, -0.5 promotion); amortizing the
+    # commitment fee moves EffectiveCost between rows, never changes its total.
     assert sum(r["BilledCost"] for r in focus.values()) == D("12.4")
+    assert sum(r["EffectiveCost"] for r in focus.values()) == D("12.4")

@@ -73,10 +73,10 @@ def _assert_named_by_object(error: FailedPrecondition, provider: str, tmp_path: 
     ("name", "content", "says"),
     [
         ("00000-part.csv", b"", "the file is empty"),
-        ("00000-part.csv", b"\x00\x01\x02garbage\xff\xfe" * 50, "cannot be read as"),
-        ("00000-part.csv", b"just,a,header\n", "no data rows"),
+        ("00000-part.csv", b"\x00\x01\x02garbage\xff\xfe" * 50, ": the file is not UTF-8 text"),
+        ("00000-part.csv", b"just,a,header\n", "(found the columns just, a, header), required columns missing"),
         ("00000-part.csv", b"a,b\n1,2\n", "required columns missing"),
-        ("00000-part.csv.gz", b"\x1f\x8b\x08\x00not really gzip", "cannot be read as"),
+        ("00000-part.csv.gz", b"\x1f\x8b\x08\x00not really gzip", ": the file is not valid gzip data"),
     ],
 )
 def test_a_file_refused_by_its_parser_is_named_by_its_object(

@@ -54,7 +54,9 @@ def test_oci_values_are_kept_and_renamed_to_1_3(upgraded: list[dict[str, Any]]) 
     # Renamed 1.0-preview columns, OCI's values.
     assert (row["ProviderName"], row["PublisherName"], row["InvoiceIssuerName"]) == ("OCI", "Oracle", "Oracle")
     assert (row["RegionId"], row["RegionName"]) == ("us-ashburn-1", "US East (Ashburn)")
-    assert (row["ConsumedQuantity"], row["ConsumedUnit"]) == (Decimal("2"), "OCPU Hours")
+    # The unit in FOCUS Unit Format; OCI's own spelling stays in x_consumed_unit_raw.
+    assert (row["ConsumedQuantity"], row["ConsumedUnit"]) == (Decimal("2"), "OCPU-Hours")
+    assert row["x_consumed_unit_raw"] == "OCPU Hours"
     # Derived: Oracle sells and hosts its own service; On-Demand is 1.0's Standard.
     assert row["ServiceProviderName"] == row["HostProviderName"] == "OCI"
     assert row["PricingCategory"] == "Standard" and row["ChargeClass"] is None
@@ -79,7 +81,7 @@ def test_what_1_3_requires_is_derived_where_the_data_allows(upgraded: list[dict[
     # No SkuPriceId from OCI on a priced line: the SKU is the price id, so 1.3's prices are set.
     retrieval = _by_sku(upgraded, "Monitoring Service - Retrieval")
     assert retrieval["SkuPriceId"] == "B90926" and retrieval["ListUnitPrice"] == Decimal("0.0015")
-    assert retrieval["PricingCategory"] == "Standard" and retrieval["ConsumedUnit"] == "Million Datapoints"
+    assert retrieval["PricingCategory"] == "Standard" and retrieval["ConsumedUnit"] == "1000000 Datapoints"
     # Free-tier egress: billed 0, priced at list; ContractedCost follows the 1.3 identity.
     egress = _by_sku(upgraded, "Outbound Data Transfer Zone 1")
     assert egress["BilledCost"] == egress["EffectiveCost"] == 0
