@@ -15,9 +15,8 @@ import pytest
 from cloudact_cli.convert import convert_files
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import LINEAGE_COLUMNS
-from tests.azure.conftest import EA_ACTUAL
+from tests.azure.conftest import EA_ACTUAL, write_csv
 from tests.azure.test_azure_formats import _rows as _raw
-from tests.azure.test_azure_formats import _write_csv
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "azure"
 FOCUS_10 = DATA / "FocusCost_1.0_ea.csv"
@@ -68,28 +67,28 @@ def test_version_1_0_columns_are_renamed_into_1_2_places(tmp_path: Path) -> None
     rows = _rows(FOCUS_10)[:1]
     rows[0]["x_InvoiceId"] = "G012345678"
     rows[0]["x_PricingCurrency"] = "USD"
-    raw = _raw(_write_csv(tmp_path / "one.csv", rows))[0]
+    raw = _raw(write_csv(tmp_path / "one.csv", rows))[0]
     assert (raw["invoice_id"], raw["pricing_currency"], raw["meter_name"]) == ("G012345678", "USD", "D4s v3")
     focus = _focus([tmp_path / "one.csv"], tmp_path)[0]
     assert (focus["InvoiceId"], focus["PricingCurrency"], focus["SkuMeter"]) == ("G012345678", "USD", "D4s v3")
 
 
 def test_manifest_and_columns_must_agree(tmp_path: Path) -> None:
-    cost_details = _write_csv(tmp_path / "cd.csv", [{"Date": "9/2/2023", "CostInBillingCurrency": "1"}])
+    cost_details = write_csv(tmp_path / "cd.csv", [{"Date": "9/2/2023", "CostInBillingCurrency": "1"}])
     with pytest.raises(FailedPrecondition, match="says FocusCost"):
         _raw(cost_details, source_object="https://x/part.csv#dataset=focus")
     with pytest.raises(FailedPrecondition, match="FocusCost columns"):
         _raw(FOCUS_12, source_object="https://x/part.csv#dataset=actual")
     rows = [{k: v for k, v in r.items() if k != "ChargePeriodEnd"} for r in _rows(FOCUS_12)]
     with pytest.raises(FailedPrecondition, match="required columns missing: ChargePeriodEnd"):
-        _raw(_write_csv(tmp_path / "partial.csv", rows))
+        _raw(write_csv(tmp_path / "partial.csv", rows))
 
 
 def test_bad_values_quarantine_their_row(tmp_path: Path) -> None:
     rows = _rows(FOCUS_10R2)
     rows[0]["ChargePeriodStart"] = "yesterday"
     rows[1]["BilledCost"] = ""
-    raw = _raw(_write_csv(tmp_path / "bad.csv", rows))
+    raw = _raw(write_csv(tmp_path / "bad.csv", rows))
     reasons = [r["_quarantine_reason"] for r in raw]
     assert reasons[0] == "unparsable timestamp in ChargePeriodStart: 'yesterday'"
     assert reasons[1] == "missing billed cost (BilledCost)"

@@ -16,7 +16,7 @@ import pytest
 from cloudact_providers.azure.formats import RAW_TABLE, build_raw_select, normalize_header
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.storage import load_schema
-from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL
+from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL, write_csv
 
 MCA_ROW = {
     "billingAccountId": "acct-1",
@@ -82,15 +82,6 @@ def _rows(path: Path, source_object: str | None = None) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue())
-    return path
-
-
 def test_select_yields_the_raw_schema_in_order() -> None:
     con = _con()
     sql = build_raw_select(con, EA_ACTUAL, source_object="x")
@@ -151,12 +142,12 @@ def test_dataset_from_the_manifest_fragment_wins(tmp_path: Path) -> None:
 def test_dataset_detected_from_unused_charge_types(tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(FFS_ACTUAL.read_text())))
     rows[0]["ChargeType"] = "UnusedReservation"
-    assert {r["dataset"] for r in _rows(_write_csv(tmp_path / "part_1.csv", rows))} == {"amortized"}
+    assert {r["dataset"] for r in _rows(write_csv(tmp_path / "part_1.csv", rows))} == {"amortized"}
 
 
 def test_mca_camel_case_headers_gzip_and_extras(tmp_path: Path) -> None:
     path = tmp_path / "part_0_0001.csv.gz"
-    plain = _write_csv(tmp_path / "plain.csv", [MCA_ROW])
+    plain = write_csv(tmp_path / "plain.csv", [MCA_ROW])
     path.write_bytes(gzip.compress(plain.read_bytes()))
     (row,) = _rows(path)
     assert row["source_format"] == "azure_mca_csv" and row["_quarantine_reason"] is None
@@ -181,7 +172,7 @@ def test_unparsable_values_quarantine_their_row_only(tmp_path: Path) -> None:
     rows[1]["Quantity"] = "lots"
     rows[2]["Tags"] = '"broken: "x'
     rows[3]["BillingPeriodStartDate"] = ""
-    out = _rows(_write_csv(tmp_path / "bad.csv", rows))
+    out = _rows(write_csv(tmp_path / "bad.csv", rows))
     reasons = [r["_quarantine_reason"] for r in out]
     assert reasons[0] == "unparsable date in Date: '31/31/2023'"
     assert reasons[1] == "unparsable decimal in Quantity: 'lots'"
@@ -200,7 +191,7 @@ def test_not_an_azure_export(tmp_path: Path) -> None:
     header_only.write_text("Date,Cost\n")
     with pytest.raises(FailedPrecondition, match="required columns missing: BillingPeriodStartDate"):
         _rows(header_only)
-    other = _write_csv(tmp_path / "other.csv", [{"Date": "9/2/2023", "SubscriptionId": "s"}])
+    other = write_csv(tmp_path / "other.csv", [{"Date": "9/2/2023", "SubscriptionId": "s"}])
     with pytest.raises(FailedPrecondition, match="required columns missing: BillingPeriodStartDate"):
         _rows(other)
     with pytest.raises(FailedPrecondition, match="expected"):

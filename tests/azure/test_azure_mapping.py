@@ -7,34 +7,12 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import duckdb
-
-from cloudact_cli.convert import convert_files
-from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL
+from tests.azure.conftest import EA_ACTUAL, EA_AMORTIZED, FFS_ACTUAL, focus_rows, write_csv
 from tests.azure.test_azure_formats import MCA_ROW
 
 SEP = datetime(2023, 9, 1, tzinfo=UTC)
 OCT = datetime(2023, 10, 1, tzinfo=UTC)
-
-
-def _focus(inputs: list[Path], tmp_path: Path) -> list[dict[str, Any]]:
-    output = tmp_path / "focus.parquet"
-    result = convert_files("azure", inputs, output)
-    assert result.rows_quarantined == 0
-    cursor = duckdb.connect().execute(f"SELECT * FROM '{output}'")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-
-
-def _csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue())
-    return path
 
 
 def _ffs_rows() -> list[dict[str, str]]:
@@ -42,7 +20,7 @@ def _ffs_rows() -> list[dict[str, str]]:
 
 
 def test_actual_plus_amortized_follows_microsofts_rules(tmp_path: Path) -> None:
-    rows = _focus([EA_ACTUAL, EA_AMORTIZED], tmp_path)
+    rows = focus_rows([EA_ACTUAL, EA_AMORTIZED], tmp_path)
     # 28 amortized rows + the actual reservation purchase; no actual usage row is counted twice.
     assert len(rows) == 29
     purchase = next(r for r in rows if r["ChargeCategory"] == "Purchase")
@@ -82,13 +60,13 @@ def test_actual_plus_amortized_follows_microsofts_rules(tmp_path: Path) -> None:
 
 
 def test_actual_only_keeps_every_actual_row(tmp_path: Path) -> None:
-    rows = _focus([EA_ACTUAL], tmp_path)
+    rows = focus_rows([EA_ACTUAL], tmp_path)
     assert len(rows) == 11
     assert sum(r["BilledCost"] for r in rows) == Decimal("8.545007786742")
 
 
 def test_finops_foundation_sample_values(tmp_path: Path) -> None:
-    rows = _focus([FFS_ACTUAL], tmp_path)
+    rows = focus_rows([FFS_ACTUAL], tmp_path)
     assert len(rows) == 27 and all(r["BillingCurrency"] == "CAD" for r in rows)
     queue = next(r for r in rows if r["SkuMeter"] == "Class 2 Operations")
     assert queue["ServiceName"] == "Storage Accounts" and queue["ServiceCategory"] == "Storage"
@@ -123,7 +101,7 @@ def test_refund_unused_marketplace_and_tax_rows(tmp_path: Path) -> None:
     }
     market = base | {"PublisherType": "Marketplace", "PublisherName": "Datadog", "ResourceId": ""}
     rounding = base | {"ChargeType": "RoundingAdjustment", "CostInBillingCurrency": "0.01"}
-    rows = _focus([_csv(tmp_path / "Amortized_part.csv", [refund, unused, market, rounding])], tmp_path)
+    rows = focus_rows([write_csv(tmp_path / "Amortized_part.csv", [refund, unused, market, rounding])], tmp_path)
     by_type = {r["x_charge_type"] + (r["PublisherName"] if r["PublisherName"] != "Microsoft" else ""): r for r in rows}
     r = by_type["Refund"]
     assert (r["ChargeCategory"], r["ChargeClass"], r["ChargeFrequency"]) == ("Purchase", "Correction", "One-Time")
@@ -138,7 +116,7 @@ def test_refund_unused_marketplace_and_tax_rows(tmp_path: Path) -> None:
 
 
 def test_mca_row(tmp_path: Path) -> None:
-    (row,) = _focus([_csv(tmp_path / "mca_actual.csv", [MCA_ROW])], tmp_path)
+    (row,) = focus_rows([write_csv(tmp_path / "mca_actual.csv", [MCA_ROW])], tmp_path)
     assert row["BillingAccountId"] == "BP-1" and row["BillingAccountType"] == "Billing Profile"
     assert row["InvoiceId"] == "G123" and row["SkuId"] == "DZH318Z0BQPS"
     assert row["BillingCurrency"] == "EUR" and row["PricingCurrency"] == "USD"

@@ -23,10 +23,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from cloudact_cli.convert import convert_files
 from cloudact_providers.azure.formats import build_raw_select, normalize_header
 from cloudact_providers.registry import registration
 from cloudact_shared.errors import FailedPrecondition
+from tests.azure.conftest import focus_rows, write_csv
 from tests.conformance.validator import assert_sample_conforms
 from tests.conftest import DATA
 
@@ -50,24 +50,6 @@ def _raw(path: Path) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     return sorted(rows, key=lambda r: int(r["_source_row_number"]))
-
-
-def _focus(inputs: list[Path], tmp_path: Path) -> list[dict[str, Any]]:
-    output = tmp_path / "focus.parquet"
-    result = convert_files("azure", inputs, output)
-    assert result.rows_quarantined == 0, result.quarantine_reasons
-    cursor = duckdb.connect().execute(f"SELECT * FROM '{output}'")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-
-
-def _write(path: Path, rows: list[dict[str, str]]) -> Path:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(out.getvalue())
-    return path
 
 
 def _day(text: str) -> date:
@@ -103,7 +85,7 @@ def test_payg_usage_details_layout_detected(path: Path) -> None:
 
 @pytest.mark.parametrize("path", [PAYG, PAYG_CAMEL], ids=["PascalCase", "camelCase"])
 def test_payg_money_conserved_per_billing_period(path: Path, tmp_path: Path) -> None:
-    source, rows = _source(path), _focus([path], tmp_path)
+    source, rows = _source(path), focus_rows([path], tmp_path)
     assert len(rows) == len(source)
     expected: dict[datetime, Decimal] = defaultdict(Decimal)
     for src in source:
@@ -121,7 +103,7 @@ def test_payg_money_conserved_per_billing_period(path: Path, tmp_path: Path) -> 
 @pytest.mark.parametrize("path", [PAYG, PAYG_CAMEL], ids=["PascalCase", "camelCase"])
 def test_payg_billing_account_is_the_subscription(path: Path, tmp_path: Path) -> None:
     (subscription,) = {s["subscriptionguid"] for s in _source(path)}
-    for r in _focus([path], tmp_path):
+    for r in focus_rows([path], tmp_path):
         assert r["BillingAccountId"] == r["SubAccountId"] == subscription
         assert r["BillingAccountType"] == "Subscription" and r["SubAccountType"] == "Subscription"
 
@@ -130,7 +112,7 @@ def test_legacy_usage_details_without_currency_is_refused_as_payg(tmp_path: Path
     # The EA 2019-10-01 legacy layout has the same cost and date columns but no currency: named, not guessed.
     rows = [{k: v for k, v in r.items() if k != "Currency"} for r in csv.DictReader(io.StringIO(PAYG.read_text()))]
     with pytest.raises(FailedPrecondition, match=r"not an Azure pay-as-you-go usage details export.*BillingCurrency"):
-        _raw(_write(tmp_path / "legacy.csv", rows))
+        _raw(write_csv(tmp_path / "legacy.csv", rows))
 
 
 # ---- partner (CSP) cost details at subscription scope ----
@@ -149,7 +131,7 @@ def test_partner_export_layout_detected() -> None:
 
 def test_partner_money_conserved_actual_plus_amortized(tmp_path: Path) -> None:
     actual, amortized = _source(CSP_ACTUAL), _source(CSP_AMORTIZED)
-    rows = _focus([CSP_ACTUAL, CSP_AMORTIZED], tmp_path)
+    rows = focus_rows([CSP_ACTUAL, CSP_AMORTIZED], tmp_path)
     # Microsoft's conversion: every amortized row + the actual commitment purchases and refunds.
     purchases = [r for r in actual if r["chargetype"] in ("Purchase", "Refund") and r["pricingmodel"] in _COMMITMENTS]
     assert purchases and len(rows) == len(amortized) + len(purchases)
@@ -170,7 +152,7 @@ def test_partner_billing_account_is_the_customer_tenant(tmp_path: Path) -> None:
     ((tenant, customer, partner, subscription),) = {
         (s["customertenantid"], s["customername"], s["partnername"], s["subscriptionid"]) for s in source
     }
-    for r in _focus([CSP_ACTUAL, CSP_AMORTIZED], tmp_path):
+    for r in focus_rows([CSP_ACTUAL, CSP_AMORTIZED], tmp_path):
         assert (r["BillingAccountId"], r["BillingAccountName"]) == (tenant, customer)
         assert r["BillingAccountType"] == "Customer"
         assert r["SubAccountId"] == subscription and r["InvoiceIssuerName"] == partner
@@ -180,7 +162,7 @@ def test_partner_billing_account_falls_back_to_the_subscription(tmp_path: Path) 
     rows = list(csv.DictReader(io.StringIO(CSP_ACTUAL.read_text())))
     for row in rows[::2]:
         row.update(customerTenantId="", customerName="")
-    focus = _focus([_write(tmp_path / "csp_actual.csv", rows)], tmp_path)
+    focus = focus_rows([write_csv(tmp_path / "csp_actual.csv", rows)], tmp_path)
     by_account = {r["BillingAccountId"]: r for r in focus}
     tenant = next(r["customerTenantId"] for r in rows if r["customerTenantId"])
     subscription = rows[0]["SubscriptionId"]
@@ -192,7 +174,7 @@ def test_partner_billing_account_falls_back_to_the_subscription(tmp_path: Path) 
 
     # Neither a tenant nor a subscription: the row has no billing account and is quarantined, not guessed.
     rows[1].update(customerTenantId="", SubscriptionId="")
-    (bad,) = [r for r in _raw(_write(tmp_path / "csp_bad.csv", rows)) if r["_quarantine_reason"]]
+    (bad,) = [r for r in _raw(write_csv(tmp_path / "csp_bad.csv", rows)) if r["_quarantine_reason"]]
     assert bad["_source_row_number"] == 2
     assert bad["_quarantine_reason"] == "missing billing account (CustomerTenantId / SubscriptionId)"
 
