@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -115,3 +117,33 @@ def warm_page_cache(path: Path) -> None:
     with path.open("rb") as fh:
         while fh.read(16 << 20):
             pass
+
+
+def run_rounds(
+    tools: dict[str, tuple[str, list[str], str]], rows: int, rounds: int, out_dir: Path, timeout_s: float, tag: str
+) -> list[Result]:
+    """Each tool (key -> label, argv template with {output}, output kind 'file' | 'dir') once per round,
+    in turn, so a noisy neighbour falls on all of them alike; one Result per tool. A tool that fails
+    once is not run again (its figures are void)."""
+    results = {key: Result(key, rows) for key in tools}
+    for i in range(rounds):
+        for key, (label, argv, kind) in tools.items():
+            result = results[key]
+            if result.runs and not result.ok:
+                continue
+            target = out_dir / f"{tag}-{key}" / ("focus" if kind == "dir" else "focus.parquet")
+            shutil.rmtree(target.parent, ignore_errors=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [a.replace("{output}", str(target)) for a in argv]
+            result.command = " ".join(shlex.quote(a) for a in cmd)
+            print(f"[{tag}] {label} round {i + 1}/{rounds} ...", end=" ", flush=True)
+            run = measure(cmd, target.parent.with_suffix(".log"), timeout_s)
+            result.runs.append(run)
+            print(f"{run.wall_s:.2f} s, tree {run.tree_rss_mb:,.0f} MB, rc={run.returncode}", flush=True)
+            if run.returncode != 0:
+                log = target.parent.with_suffix(".log").read_text(errors="replace").strip().splitlines()
+                result.note = f"exit {run.returncode}: " + (log[-1][:200] if log else "no output")
+            elif result.rows_out is None:
+                result.rows_out = count_rows(target, kind)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return list(results.values())

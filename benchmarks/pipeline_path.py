@@ -1,7 +1,8 @@
 """Benchmark of the pipeline path: S3 (moto server, its own process) -> ingest_svc -> raw Delta table
 -> focus_svc -> FOCUS Delta table, through the real services and gRPC.
 
-Usage: python benchmarks/pipeline_path.py ROWS [--format parquet|csv.gz] [--legacy-csv FILE] [--work DIR]
+Usage: python benchmarks/pipeline_path.py ROWS [--format parquet|csv.gz] [--legacy-csv FILE [--split-rows N]]
+       [--work DIR] [--trace FILE]
 With --legacy-csv the file (ROWS ignored) is delivered as a legacy CUR export (the same data the
 converters read); otherwise a CUR 2.0 export of ROWS rows is generated (untimed, in a child process).
 Prints one JSON line: rows, seconds per stage (from the run's progress events), total seconds and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import resource
 import shutil
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import boto3
+import pyarrow as pa
 
 from cloudact_cli.supervisor import start_in_process
 from cloudact_shared.auth import Role, TokenAuthority
@@ -52,16 +55,26 @@ print(*e.data_files, e.manifest_path)
 class _RssSampler(threading.Thread):
     """Samples this process's resident memory every 50 ms and keeps the peak of each stage."""
 
-    def __init__(self) -> None:
+    def __init__(self, trace: Path | None = None) -> None:
         super().__init__(daemon=True)
         self.stage = "start"
         self.peaks: dict[str, float] = {}
         self._done = threading.Event()
+        self._trace = trace
 
     def run(self) -> None:
-        while not self._done.wait(0.05):
-            rss_mb = _rss_mb()
-            self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), rss_mb)
+        started = time.perf_counter()
+        trace = self._trace.open("w") if self._trace else None
+        try:
+            while not self._done.wait(0.05):
+                rss_mb = _rss_mb()
+                self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), rss_mb)
+                if trace is not None:
+                    arrow_mb = pa.total_allocated_bytes() / 2**20
+                    trace.write(f"{time.perf_counter() - started:.2f}\t{self.stage}\t{rss_mb:.0f}\t{arrow_mb:.0f}\n")
+        finally:
+            if trace is not None:
+                trace.close()
 
     def stop(self) -> None:
         self._done.set()
@@ -97,7 +110,9 @@ def _start_moto(port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-async def _run(settings: CloudactSettings, endpoint: str, source: dict[str, str]) -> dict[str, float]:
+async def _run(
+    settings: CloudactSettings, endpoint: str, source: dict[str, str], trace: Path | None = None
+) -> dict[str, float]:
     settings, running = await start_in_process(settings)
     servers = list(running.values())
     token, _ = TokenAuthority(settings.tokens_path).mint("bench", Role.OPERATOR, subject="make bench")
@@ -122,7 +137,7 @@ async def _run(settings: CloudactSettings, endpoint: str, source: dict[str, str]
         stages: dict[str, float] = {}
         started = last = time.perf_counter()
         previous = "start"
-        sampler = _RssSampler()
+        sampler = _RssSampler(trace)
         sampler.start()
         async with open_channel(settings, settings.ingest_address, token=token) as channel:
             async for event in PipelineServiceStub(channel).RunPipeline(request, timeout=3600):
@@ -155,18 +170,38 @@ def _cur2_delivery(root: Path, rows: int, file_format: str) -> list[Path]:
     return [Path(p) for p in listing]
 
 
-def _legacy_delivery(csv: Path, root: Path) -> list[Path]:
-    """Lays ``csv`` out as a legacy CUR delivery for January 2025 (hard link, no copy)."""
+def _legacy_delivery(csv: Path, root: Path, split_rows: int | None) -> list[Path]:
+    """Lays ``csv`` out as a legacy CUR delivery for January 2025: one file (a hard link, no copy), or
+    files of ``split_rows`` rows each, as AWS splits a large report."""
     folder = root / "legacy" / "legacy" / "20250101-20250201"
     (folder / "assembly").mkdir(parents=True)
-    data = folder / "assembly" / "legacy-00001.csv"
-    try:
-        data.hardlink_to(csv.resolve())
-    except OSError:  # another file system
-        shutil.copyfile(csv, data)
+    if split_rows is None:
+        data = [folder / "assembly" / "legacy-00001.csv"]
+        try:
+            data[0].hardlink_to(csv.resolve())
+        except OSError:  # another file system
+            shutil.copyfile(csv, data[0])
+    else:
+        data = _split_csv(csv, folder / "assembly", split_rows)
     manifest = folder / "legacy-Manifest.json"
-    manifest.write_text(json.dumps({"reportKeys": [data.relative_to(root).as_posix()]}))
-    return [data, manifest]
+    manifest.write_text(json.dumps({"reportKeys": [d.relative_to(root).as_posix() for d in data]}))
+    return [*data, manifest]
+
+
+def _split_csv(csv: Path, folder: Path, rows: int) -> list[Path]:
+    """``csv`` as files of ``rows`` rows, each with the header. By lines: a generated CSV has no
+    quoted line break. moto holds a whole object in memory to serve it, so a 10M-row file (8 GB)
+    is delivered in parts."""
+    parts: list[Path] = []
+    with csv.open("rb") as source:
+        header = source.readline()
+        while line := source.readline():
+            parts.append(folder / f"legacy-{len(parts) + 1:05d}.csv")
+            with parts[-1].open("wb") as part:
+                part.write(header)
+                part.write(line)
+                part.writelines(itertools.islice(source, rows - 1))
+    return parts
 
 
 def main() -> None:
@@ -174,13 +209,15 @@ def main() -> None:
     parser.add_argument("rows", type=int)
     parser.add_argument("--format", dest="file_format", choices=["parquet", "csv.gz"], default="parquet")
     parser.add_argument("--legacy-csv", type=Path, default=None)
+    parser.add_argument("--split-rows", type=int, default=None, help="deliver --legacy-csv in files of this many rows")
     parser.add_argument("--work", type=Path, default=Path("bench-data/pipeline"))
+    parser.add_argument("--trace", type=Path, default=None, help="write seconds, stage, RSS MB, Arrow MB every 50 ms")
     args = parser.parse_args()
     file_format: Literal["parquet", "csv.gz"] = args.file_format
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     if args.legacy_csv is not None:
-        layout, files = "legacy", _legacy_delivery(args.legacy_csv, args.work / "export")
+        layout, files = "legacy", _legacy_delivery(args.legacy_csv, args.work / "export", args.split_rows)
     else:
         layout, files = "cur2", _cur2_delivery(args.work / "export", args.rows, file_format)
     port = _free_port()
@@ -203,13 +240,14 @@ def main() -> None:
             "prefix": "exports" if layout == "cur2" else "legacy",
         }
         settings = CloudactSettings(data_dir=args.work / "data", allow_endpoint_overrides=True)
-        stages = asyncio.run(_run(settings, endpoint, config))
+        stages = asyncio.run(_run(settings, endpoint, config, args.trace))
     finally:
         moto.kill()
         moto.wait()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     source = "legacy CUR CSV" if layout == "legacy" else f"CUR 2.0 {file_format}"
-    print(json.dumps({"source": source, **stages, "peak_rss_mb": round(peak_mb, 1)}))
+    budget_mb = settings.memory_budget / 2**20
+    print(json.dumps({"source": source, **stages, "peak_rss_mb": round(peak_mb, 1), "budget_mb": round(budget_mb)}))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import Result, count_rows, measure, warm_page_cache  # noqa: E402
-from benchmarks.providers import PROVIDERS, render_providers, run_providers  # noqa: E402
+from benchmarks.profile import render_profiles, run_profiles  # noqa: E402
+from benchmarks.providers import PROVIDERS, provider_inputs, render_providers, run_providers  # noqa: E402
+from benchmarks.query import render_query, run_query_bench  # noqa: E402
+from benchmarks.sample_x781 import build_input as build_x781  # noqa: E402
+from benchmarks.sample_x781 import render_sample_x781, run_sample_x781  # noqa: E402
 from benchmarks.small_file import render_small_file, run_small_file  # noqa: E402
+from benchmarks.summary import render_summary  # noqa: E402
 from cloudact_providers.aws.synthetic import (  # noqa: E402
     LEGACY_CUR_COLUMNS,
     athena_column_name,
@@ -290,7 +295,12 @@ def run_pipeline_path(rows: int, legacy_csv: Path, data_dir: Path, timeout: floa
     """The pipeline path (benchmarks/pipeline_path.py) on the same legacy CSV, then on CUR 2.0 Parquet."""
     runs: list[dict[str, object]] = []
     script = ROOT / "benchmarks" / "pipeline_path.py"
-    for extra in (["--legacy-csv", str(legacy_csv)], ["--format", "parquet"]):
+    # moto holds an object whole in memory: a 10M-row CSV is delivered as 1M-row files, as AWS splits a large report.
+    split = ["--split-rows", "1000000"] if rows >= 10_000_000 else []
+    variants = [["--legacy-csv", str(legacy_csv), *split]]
+    if rows <= 1_000_000:
+        variants.append(["--format", "parquet"])
+    for extra in variants:
         cmd = [str(VENV_PY), str(script), str(rows), "--work", str(data_dir / "pipeline"), *extra]
         print(f"[{rows:,}] pipeline path {' '.join(extra)} ...", end=" ", flush=True)
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -317,17 +327,20 @@ def render_pipeline(runs: list[dict[str, object]]) -> str:
         "process) and loaded through the real services over gRPC: credential_svc decrypts, ingest_svc",
         "downloads, stages and replaces the raw Delta slice, focus_svc converts it into the FOCUS table.",
         "Stage times come from the run's progress events; peak RSS is the process running the services",
-        "(moto's in-memory copy of the export is not counted). One run per size.",
+        "(moto's in-memory copy of the export is not counted). One run per size. Memory is bounded by",
+        "`CLOUDACT_MEMORY_BUDGET` (default 1GB; docs/memory-budget.md); a 10M-row CSV is delivered as ten",
+        "1M-row files, as AWS splits a large report (moto holds an object whole in memory).",
         "",
-        "| rows | source | total s | rows/s | download + parse s | raw write s | FOCUS s | peak RSS MB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| rows | source | total s | rows/s | download + parse s | raw write s | FOCUS s | peak RSS MB | budget MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         rows, total = float(str(r["rows"])), float(str(r["total"]))
         lines.append(
             f"| {rows:,.0f} | {r['source']} | {total:.2f} | {rows / total:,.0f} | "
             f"{float(str(r.get('reading_source', 0))):.2f} | {float(str(r.get('writing_raw', 0))):.2f} | "
-            f"{float(str(r.get('converting_to_focus', 0))):.2f} | {float(str(r['peak_rss_mb'])):,.0f} |"
+            f"{float(str(r.get('converting_to_focus', 0))):.2f} | {float(str(r['peak_rss_mb'])):,.0f} "
+            f"| {float(str(r.get('budget_mb', 0))):,.0f} |"
         )
     lines += ["", "```sh", *[str(r["command"]) for r in runs], "```", ""]
     return "\n".join(lines)
@@ -341,13 +354,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", type=Path, default=ROOT / "bench-data")
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument(
-        "--only", default="small-file,bare-duckdb,focus-converter,cloudact,pipeline", help="tools and cases to run"
+        "--only",
+        default="x781,profile,small-file,bare-duckdb,focus-converter,cloudact,pipeline,query",
+        help="tools and cases to run",
     )
+    p.add_argument("--x781-rounds", type=int, default=5, help="rounds of the three tools on the sample x781")
+    p.add_argument("--query-rows", type=int, default=10_000_000, help="rows of the FOCUS table query_svc answers from")
     p.add_argument("--small-file-repeats", type=int, default=9, help="runs per tool on the 1,281-row sample")
     p.add_argument(
         "--pipeline-max-rows",
         type=int,
-        default=1_000_000,
+        default=10_000_000,
         help="largest size the S3 -> raw -> FOCUS pipeline path is measured at",
     )
     p.add_argument("--focus-converter-max-rows", type=int, default=1_000_000)
@@ -364,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
 
     fc_venv = data_dir / ".venv-focus-converter"
-    wants_fc = "focus-converter" in args.only or "small-file" in args.only
+    wants_fc = bool({"focus-converter", "small-file", "x781"} & args.only)
     fc_exe = ensure_focus_converter(fc_venv) if wants_fc else None
     tools = build_tools(args, fc_exe)
     info = machine_info(fc_venv / "bin" / "python")
@@ -374,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
 
     small_file: list[Result] = []
     cloudact_exe = ROOT / ".venv" / "bin" / "cloudact"
+    x781: list[Result] = []
+    if "x781" in args.only and fc_exe is not None:
+        x781 = run_sample_x781(data_dir, cloudact_exe, fc_exe, VENV_PY, BARE_COLUMNS, args.x781_rounds, args.timeout)
     if "small-file" in args.only and fc_exe is not None:
         small_file = run_small_file(cloudact_exe, fc_exe, args.small_file_repeats, out_dir / "small", args.timeout)
 
@@ -423,16 +443,35 @@ def main(argv: list[str] | None = None) -> int:
     provider_results = run_providers(
         providers, args.provider_rows, args.provider_repeats, data_dir, VENV_PY, fc_exe, args.timeout
     )
+    profile_cases: dict[str, tuple[str, Path]] = {}
+    if "profile" in args.only:
+        profile_cases[f"aws, sample x781 ({data_dir / 'cur_sample_x781.csv'})"] = ("aws", build_x781(data_dir))
+        for name, src in provider_inputs(providers, args.provider_rows, data_dir).items():
+            profile_cases[f"{name}, {src.name}"] = (name, src)
+    profiles = run_profiles(profile_cases, VENV_PY, args.timeout)
+    query = run_query_bench(args.query_rows, data_dir / "query") if "query" in args.only else None
     fc_label = f"focus-converter {FC_VERSION}"
+    convert_1m = next((r for r in results if r.tool == "cloudact" and r.rows == 1_000_000 and r.ok), None)
+    summary = render_summary(
+        x781,
+        provider_results,
+        pipeline_runs,
+        convert_1m.median("wall_s") if convert_1m else None,
+        query,
+        profiles,
+    )
     report = (
-        render(results, tools, info, args)
+        render(results, tools, info, args).replace("{{summary}}", summary)
+        + render_sample_x781(x781)
+        + render_profiles(profiles, profile_cases)
         + render_small_file(small_file, {"cloudact": "cloudact convert", "focus-converter": fc_label})
         + render_pipeline(pipeline_runs)
+        + (render_query(query) if query is not None else "")
         + render_providers(provider_results, fc_label)
     )
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(report, encoding="utf-8")
-    every = results + small_file + provider_results
+    every = results + x781 + small_file + provider_results
     payload = {"machine": info, "results": [asdict(r) | {"ok": r.ok} for r in every]}
     (data_dir / "results.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     print(report)

@@ -11,10 +11,9 @@ the figures are medians, the ratio is cloudact's median wall over focus-converte
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from benchmarks.measure import ROOT, Result, count_rows, measure, warm_page_cache
+from benchmarks.measure import ROOT, Result, count_rows, run_rounds, warm_page_cache
 
 SAMPLE = ROOT / "tests" / "data" / "samples" / "aws" / "cur_legacy_sample-anonymous-aws-export-dataset.csv"
 TARGET_RATIO = 0.5  # issue 8: at most half focus-converter's wall time on the same file
@@ -48,30 +47,10 @@ def commands(cloudact_exe: Path, fc_exe: Path) -> dict[str, tuple[str, list[str]
 
 def run_small_file(cloudact_exe: Path, fc_exe: Path, repeats: int, out_dir: Path, timeout: float) -> list[Result]:
     """Both tools on the sample, ``repeats`` times each, alternating; one Result per tool."""
-    tools = commands(cloudact_exe, fc_exe)
-    results = {key: Result(key, count_rows(SAMPLE, "file") or 0) for key in tools}
     warm_page_cache(SAMPLE)
-    for i in range(repeats):
-        for key, (label, argv, kind) in tools.items():
-            result = results[key]
-            if not result.ok and result.runs:
-                continue  # it failed once: its figures are void, don't keep timing it
-            target = out_dir / f"small-{key}" / ("focus" if kind == "dir" else "focus.parquet")
-            shutil.rmtree(target.parent, ignore_errors=True)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            cmd = [a.replace("{output}", str(target)) for a in argv]
-            result.command = " ".join(cmd)
-            print(f"[sample] {label} run {i + 1}/{repeats} ...", end=" ", flush=True)
-            run = measure(cmd, target.parent.with_suffix(".log"), timeout)
-            result.runs.append(run)
-            print(f"{run.wall_s:.2f} s, rc={run.returncode}", flush=True)
-            if run.returncode != 0:
-                log = target.parent.with_suffix(".log").read_text(errors="replace").strip().splitlines()
-                result.note = f"exit {run.returncode}: " + (log[-1][:200] if log else "no output")
-            elif result.rows_out is None:
-                result.rows_out = count_rows(target, kind)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    return list(results.values())
+    return run_rounds(
+        commands(cloudact_exe, fc_exe), count_rows(SAMPLE, "file") or 0, repeats, out_dir, timeout, "sample"
+    )
 
 
 def render_small_file(results: list[Result], labels: dict[str, str]) -> str:

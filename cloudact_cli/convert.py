@@ -12,13 +12,17 @@ the count (``QuarantineTally``), so the count is the file's size whatever the ma
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
+from cloudact_providers.rawselect import lenient_scan_needed, scan_leniently
 from cloudact_providers.registry import registration
 from cloudact_shared import duck
 from cloudact_shared.errors import InvalidArgument
@@ -33,6 +37,7 @@ from ingest_svc.adapters.staging import (
     named_file_errors,
 )
 
+T = TypeVar("T")
 _QUARANTINED = "cloudact_quarantined"
 _SET_ASIDE = (
     "SELECT source_object, _source_row_number AS source_row_number, _quarantine_reason AS reason, "
@@ -92,7 +97,7 @@ def convert_files(
     quarantine = output.with_name(output.name + ".quarantine.csv")
     quarantine.unlink(missing_ok=True)
     files = [ExportFile(path, str(path)) for path in inputs]
-    seen, tally = RowsSeen(), QuarantineTally()
+    tally = QuarantineTally()
     quarantined = 0
     with tempfile.TemporaryDirectory(prefix="cloudact-convert-") as spill:
         text_inputs = any(_is_text(path) for path in inputs)
@@ -100,14 +105,33 @@ def convert_files(
         try:
             with named_file_errors(files, Path(spill)):
                 staging = StagingQuery(con, files, raw_select, lineage)
-                staged = _staged(con, staging, seen)
-                written = _convert(con, provider, staged, output, fmt, streamed=text_inputs)
+
+                def convert_good_rows() -> tuple[int, RowsSeen]:
+                    seen = RowsSeen()
+                    written = _convert(con, provider, _staged(con, staging, seen), output, fmt, streamed=text_inputs)
+                    return written, seen
+
+                written, seen = _leniently_if_refused(con, convert_good_rows)
                 if seen.quarantined:
-                    quarantined = _set_aside(con, staging, quarantine, tally)
+                    quarantined = _leniently_if_refused(con, lambda: _set_aside(con, staging, quarantine, tally))
         finally:
             con.close()
     seconds = time.perf_counter() - started
     return ConvertedFiles(written, quarantined, tally.by_kind(), seconds, no_data_rows=not seen.rows)
+
+
+def _leniently_if_refused(con: duckdb.DuckDBPyConnection, run: Callable[[], T]) -> T:
+    """``run()``; when DuckDB refuses the fast scan of a CSV file (a quoted line break, mixed line
+    endings), ``run()`` again with the connection's CSV reads lenient (see ``rawselect.reading``)."""
+    try:
+        return run()
+    except duckdb.Error as exc:
+        if not lenient_scan_needed(exc):
+            raise
+    scan_leniently(con)
+    with contextlib.suppress(duckdb.Error):
+        con.remove_function(KEEP_ROW)  # the refused pass's row flags go with it
+    return run()
 
 
 def _is_text(path: Path) -> bool:
@@ -136,11 +160,12 @@ def _connect(memory_limit: str, spill: Path, threads: int | None, *, text_inputs
 
 def _staged(con: duckdb.DuckDBPyConnection, staging: StagingQuery, seen: RowsSeen) -> str:
     """The staging step: the SELECT of the good raw rows, noting whether any row was dropped."""
-    # Unnumbered: the window that numbers rows orders the whole pass. Row numbers are only needed
-    # for the rows set aside, so ``_set_aside`` reads the files a second time, numbered, only when
-    # there are any.
+    # Unnumbered and without reasons: the window that numbers rows orders the whole pass, and a
+    # reason (a ragged row's shows all its fields) makes DuckDB read every column. Both are only
+    # needed for the rows set aside, so ``_set_aside`` reads the files a second time, with them,
+    # only when there are any.
     seen.register(con)
-    return f"SELECT * FROM ({staging.sql(row_numbers=False)}) WHERE {KEEP_ROW}(_quarantine_reason)"
+    return f"SELECT * FROM ({staging.sql(row_numbers=False, reasons=False)}) WHERE {KEEP_ROW}(_quarantine_reason)"
 
 
 def _set_aside(con: duckdb.DuckDBPyConnection, staging: StagingQuery, quarantine: Path, tally: QuarantineTally) -> int:

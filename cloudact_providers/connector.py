@@ -100,10 +100,21 @@ class RawSelectBuilder(Protocol):
     variables), then ``_quarantine_reason`` (NULL for good rows), ``_source_row_number`` and
     ``_record`` (the source row as JSON text, for quarantined rows). It raises FailedPrecondition
     for a file that is empty, has no rows, or is not an export of the provider.
+
+    With ``row_numbers=False`` ``_source_row_number`` may be NULL; with ``reasons=False`` a
+    quarantined row's reason need only be non-NULL and ``_record`` may be NULL (the shared builder
+    then reads only the columns its checks test). Both serve a pass that drops the bad rows and
+    reads the file again, with numbers and reasons, only when there were any.
     """
 
     def __call__(
-        self, con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        *,
+        source_object: str,
+        row_numbers: bool = True,
+        reasons: bool = True,
     ) -> str: ...
 
 

@@ -7,16 +7,78 @@ nothing else reads the environment.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import ByteSize, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+MIB = 2**20
+PROCESS_RESERVE_BYTES = 320 * MIB
+"""What a service process holds before any run: the interpreter, pyarrow, DuckDB, Delta Lake,
+Polars, gRPC and the four servers of ``cloudact serve`` in one process (measured: 250 MB), with
+room for the allocators' slack."""
+ROW_BYTES = 6144
+"""Memory per row of a batch in flight, for the widest rows streamed. Measured at 1M rows: a CUR
+2.0 row staged from Parquet costs ~4.4 KB (DuckDB's Arrow export of its maps and strings, beyond
+DuckDB's own limit), a legacy CUR raw row 2.0 KB and a FOCUS row 1.1 KB in pyarrow; the rest is
+room for wider exports (many tag or cost-category columns)."""
+BATCHES_IN_FLIGHT = 4
+"""Batches alive at once while streaming into a table: the one DuckDB produced, its cast copy, the
+one being joined to the fixed row-group size, and the Parquet writer's encoded row group."""
+MIN_BATCH_ROWS = 2048
+"""DuckDB's vector size: no batch is smaller (but a source's or a slice's last)."""
+MIN_MEMORY_BUDGET = PROCESS_RESERVE_BYTES + 128 * MIB
+DEFAULT_MEMORY_BUDGET = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a memory budget is spent: a fixed process reserve, then half to DuckDB, half to Arrow.
+
+    DuckDB (staging, the FOCUS conversion, the slice rewrite) and the Arrow batches it streams
+    out are alive at the same time, so the two halves add up; the steps of a run follow one
+    another, so the budget covers one run's peak.
+    """
+
+    budget_bytes: int
+    duckdb_bytes: int
+    batch_rows: int
+
+    @classmethod
+    def for_budget(cls, budget_bytes: int) -> MemoryPlan:
+        working = budget_bytes - PROCESS_RESERVE_BYTES
+        per_batch_rows = working // 2 // (BATCHES_IN_FLIGHT * ROW_BYTES)
+        # Whole DuckDB vectors: DuckDB hands batches over in multiples of them.
+        batch_rows = max(MIN_BATCH_ROWS, per_batch_rows // MIN_BATCH_ROWS * MIN_BATCH_ROWS)
+        return cls(budget_bytes, working // 2, batch_rows)
+
+    @property
+    def arrow_bytes(self) -> int:
+        """The Arrow share: the batches in flight at ``ROW_BYTES`` a row."""
+        return BATCHES_IN_FLIGHT * ROW_BYTES * self.batch_rows
+
+    @property
+    def duckdb_memory_limit(self) -> str:
+        """The DuckDB share as a ``memory_limit`` value."""
+        return f"{self.duckdb_bytes // MIB}MiB"
+
+    def check_fits(self) -> None:
+        """Raises ValueError when the reserve, DuckDB and the Arrow batches exceed the budget."""
+        needed = PROCESS_RESERVE_BYTES + self.duckdb_bytes + self.arrow_bytes
+        if needed > self.budget_bytes:
+            raise ValueError(
+                f"memory_budget {self.budget_bytes // MIB} MiB is too small for duckdb_memory_limit "
+                f"{self.duckdb_bytes // MIB} MiB plus raw_batch_rows {self.batch_rows} "
+                f"({BATCHES_IN_FLIGHT} batches of {ROW_BYTES} B rows: {self.arrow_bytes // MIB} MiB) "
+                f"plus the process reserve {PROCESS_RESERVE_BYTES // MIB} MiB; lower them or raise the budget"
+            )
 
 
 class CloudactSettings(BaseSettings):
@@ -72,10 +134,16 @@ class CloudactSettings(BaseSettings):
     """Deadline for a call to another service when the incoming call has none."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """How long in-flight RPCs may finish after SIGTERM."""
-    raw_batch_rows: int = Field(default=100_000, gt=0)
-    """Rows per Arrow batch when reading sources and writing tables (bounds memory)."""
-    duckdb_memory_limit: str = "1GB"
-    """DuckDB memory_limit for conversions; DuckDB spills to disk beyond it."""
+    memory_budget: ByteSize = Field(default=ByteSize(DEFAULT_MEMORY_BUDGET), ge=MIN_MEMORY_BUDGET)
+    """The peak memory of a service process running one pipeline run, whatever the run's size
+    ("1GB", "768MiB" or bytes): DuckDB's memory limit, the Arrow batches in flight and the Parquet
+    row groups are derived from it (``memory_plan``, docs/memory-budget.md)."""
+    raw_batch_rows: int | None = Field(default=None, ge=MIN_BATCH_ROWS)
+    """Rows per Arrow batch and per Parquet row group when staging and writing tables; default
+    derived from memory_budget. Set explicitly, it must still fit the budget."""
+    duckdb_memory_limit: ByteSize | None = None
+    """DuckDB's memory_limit (it spills to disk beyond it); default derived from memory_budget.
+    Set explicitly, it must still fit the budget."""
     log_level: str = "INFO"
     ready_file: Path | None = None
     """Where a service writes the ports it bound (JSON) once it serves; ``cloudact serve`` sets it, so
@@ -83,6 +151,22 @@ class CloudactSettings(BaseSettings):
     token: SecretStr | None = None
     """The bearer token the ``cloudact`` command sends (CLOUDACT_TOKEN); mint one with
     ``cloudact tokens create``. Services never read it."""
+
+    @model_validator(mode="after")
+    def _plan_fits_budget(self) -> CloudactSettings:
+        """Refuses overrides that, with the process reserve, exceed memory_budget."""
+        self.memory_plan.check_fits()
+        return self
+
+    @property
+    def memory_plan(self) -> MemoryPlan:
+        """How memory_budget is spent, with any explicit override of its parts."""
+        plan = MemoryPlan.for_budget(self.memory_budget)
+        if self.duckdb_memory_limit is not None:
+            plan = replace(plan, duckdb_bytes=int(self.duckdb_memory_limit))
+        if self.raw_batch_rows is not None:
+            plan = replace(plan, batch_rows=self.raw_batch_rows)
+        return plan
 
     @classmethod
     def settings_customise_sources(

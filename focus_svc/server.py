@@ -107,8 +107,8 @@ async def build(
     converter = FocusConverter(
         table_store,
         work_dirs=work_dirs,
-        batch_rows=settings.raw_batch_rows,
-        memory_limit=settings.duckdb_memory_limit,
+        batch_rows=settings.memory_plan.batch_rows,
+        memory_limit=settings.memory_plan.duckdb_memory_limit,
     )
     registration = ServiceRegistration(
         FocusServicer(converter),

@@ -68,6 +68,11 @@ class FocusConverter:
             raise FailedPrecondition(f"{dataset}.{raw_table} does not exist yet; run the pipeline first")
         with self._work_dirs.claim(prefix="focus-") as spill:
             con = duck.connect(memory_limit=self._memory_limit, temp_dir=spill)
+            # FOCUS rows need no order, and kept in order under a small memory limit DuckDB runs the
+            # conversion on fewer threads (measured, CUR 2.0 at 1M rows: 8.8 s ordered, 5.9 s not,
+            # under a 316 MiB limit; the same peak). What producers buffer ahead of the writer stays
+            # within the limit.
+            duck.unordered(con)
             try:
                 rows = self._bind(con, dataset, provider, lineage, periods)
                 version = self._replace_focus_slice(con, dataset, provider, lineage, periods)

@@ -248,8 +248,8 @@ async def _start_runs(
         focus,
         runs,
         work_dirs=work_dirs,
-        batch_rows=settings.raw_batch_rows,
-        memory_limit=settings.duckdb_memory_limit,
+        batch_rows=settings.memory_plan.batch_rows,
+        memory_limit=settings.memory_plan.duckdb_memory_limit,
         owner=lease.owner,
         check_credential=functools.partial(
             validate_credential, allow_endpoint_overrides=settings.allow_endpoint_overrides

@@ -14,7 +14,7 @@ import pyarrow.dataset as pads
 
 from cloudact_shared.errors import FailedPrecondition
 from query_svc.model import CostRow, Grain
-from query_svc.plan import PERIOD_COLUMN, Dimension, DimensionKind, Filter, QueryPlan, parse_instant
+from query_svc.plan import PERIOD_COLUMN, TAGS_COLUMN, Dimension, DimensionKind, Filter, QueryPlan, parse_instant
 
 _DAY_FORMAT = "%Y-%m-%d"
 _INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -47,6 +47,30 @@ def compute(dataset: pads.Dataset, plan: QueryPlan) -> Computed:
         )
     scoped = dataset.filter(_arrow_predicate(dataset.schema, plan))
     frame = pl.scan_pyarrow_dataset(scoped, allow_pyarrow_filter=False).select(plan.columns)
+    return _aggregate(frame.with_columns(_tag_value(k) for k in _tag_keys(plan)), plan, pl.len())
+
+
+def compute_rollup(rollup: pl.DataFrame, plan: QueryPlan, rows_column: str) -> Computed:
+    """The same sums as ``compute``, from a daily rollup held in memory (blocking; run in a thread).
+
+    ``rollup`` has the plan's columns (ChargePeriodStart at UTC midnight) with metrics already
+    summed per row, and ``rows_column`` saying how many FOCUS rows each row sums; the answer is
+    the one ``compute`` gives over those FOCUS rows, and so is ``rows_scanned``.
+    """
+    scoped = rollup.lazy().filter(_polars_predicate(rollup.schema, plan)).select(*plan.columns, rows_column)
+    if keys := _tag_keys(plan):
+        # Rollup rows share few Tags texts: each is parsed once and joined back, not once a row.
+        lookup = scoped.select(pl.col(TAGS_COLUMN).unique()).with_columns(_tag_value(k) for k in keys)
+        scoped = scoped.join(lookup, on=TAGS_COLUMN, how="left", nulls_equal=True)
+    return _aggregate(scoped, plan, pl.col(rows_column).sum())
+
+
+def _aggregate(frame: pl.LazyFrame, plan: QueryPlan, rows: pl.Expr) -> Computed:
+    """Groups ``frame`` (already narrowed to the date range and column filters) the plan's way.
+
+    ``frame`` has a ``__tag:KEY`` column (``_tag_value``) per tag key of the plan. ``rows`` counts
+    the FOCUS rows of a group. Tag filters are applied here, in Polars: user values are only compared with.
+    """
     for spec in plan.filters:
         if spec.dimension.kind is DimensionKind.TAG:
             frame = frame.filter(_group_key(spec.dimension).is_in(list(spec.values)))
@@ -55,12 +79,12 @@ def compute(dataset: pads.Dataset, plan: QueryPlan) -> Computed:
     sums = [pl.col(m.column).sum().alias(m.column) for m in plan.metrics]
     table = (
         frame.group_by(keys)
-        .agg(*sums, pl.len().alias(_ROWS))
+        .agg(*sums, rows.alias(_ROWS))
         .sort([_PERIOD, *(n for _, n in dims)], nulls_last=False)
         .with_columns(_render(pl.col(_PERIOD), DimensionKind.DATE), *(_render(pl.col(n), d.kind) for d, n in dims))
         .collect()
     )
-    rows = tuple(
+    answer = tuple(
         CostRow(
             period_start=record[_PERIOD],
             dimensions=MappingProxyType({d.name: record[n] for d, n in dims}),
@@ -68,7 +92,7 @@ def compute(dataset: pads.Dataset, plan: QueryPlan) -> Computed:
         )
         for record in table.iter_rows(named=True)
     )
-    return Computed(rows=rows, rows_scanned=int(table[_ROWS].sum()))
+    return Computed(rows=answer, rows_scanned=int(table[_ROWS].sum()))
 
 
 def format_decimal(value: Decimal | None) -> str:
@@ -91,12 +115,22 @@ def _period_key(grain: Grain) -> pl.Expr:
     return pl.lit(None, dtype=pl.Date)
 
 
+def _tag_keys(plan: QueryPlan) -> list[str]:
+    dimensions = [*plan.dimensions, *(f.dimension for f in plan.filters)]
+    return list(dict.fromkeys(d.tag_key for d in dimensions if d.kind is DimensionKind.TAG))
+
+
+def _tag_value(key: str) -> pl.Expr:
+    """The tag's value in the row's Tags JSON ("" when absent or null), as column ``__tag:KEY``."""
+    # Bracket notation takes any key ("aws:createdBy", "a.b"); plan_query rejects quotes.
+    return pl.col(TAGS_COLUMN).str.json_path_match(f"$['{key}']").fill_null("").alias(f"__tag:{key}")
+
+
 def _group_key(dimension: Dimension) -> pl.Expr:
     """The value rows are grouped on; strings have null and "" merged (both render as "")."""
     column = pl.col(dimension.column)
     if dimension.kind is DimensionKind.TAG:
-        # Bracket notation takes any key ("aws:createdBy", "a.b"); plan_query rejects quotes.
-        return column.str.json_path_match(f"$['{dimension.tag_key}']").fill_null("")
+        return pl.col(f"__tag:{dimension.tag_key}")
     if dimension.kind is DimensionKind.STRING:
         return column.fill_null("")
     if dimension.kind is DimensionKind.TIMESTAMP:
@@ -128,13 +162,7 @@ def _arrow_predicate(schema: pa.Schema, plan: QueryPlan) -> pc.Expression:
 def _arrow_filter(spec: Filter, arrow_type: pa.DataType) -> pc.Expression:
     field = pc.field(spec.dimension.column)
     given = [v for v in spec.values if v]
-    typed: list[object]
-    if spec.dimension.kind is DimensionKind.TIMESTAMP:
-        typed = [parse_instant(v) for v in given]
-    elif spec.dimension.kind is DimensionKind.DATE:
-        typed = [date.fromisoformat(v) for v in given]
-    else:
-        typed = list(given)
+    typed = _typed_values(spec, given)
     clauses = [field.isin(pa.array(typed, type=arrow_type))] if typed else []
     if len(given) < len(spec.values):  # "" was asked for: it stands for null (and the empty string)
         clauses.append(field.is_null())
@@ -144,3 +172,38 @@ def _arrow_filter(spec: Filter, arrow_type: pa.DataType) -> pc.Expression:
     for clause in clauses[1:]:
         predicate = predicate | clause
     return predicate
+
+
+def _polars_predicate(schema: pl.Schema, plan: QueryPlan) -> pl.Expr:
+    """``_arrow_predicate`` in Polars, for a frame in memory: the same rows pass."""
+    start = datetime.combine(plan.start, time(), UTC)
+    stop = datetime.combine(plan.end + timedelta(days=1), time(), UTC)
+    period = pl.col(PERIOD_COLUMN)
+    predicate = (period >= pl.lit(start, dtype=schema[PERIOD_COLUMN])) & (
+        period < pl.lit(stop, dtype=schema[PERIOD_COLUMN])
+    )
+    for spec in plan.filters:
+        if spec.dimension.kind is not DimensionKind.TAG:
+            predicate = predicate & _polars_filter(spec, schema[spec.dimension.column])
+    return predicate
+
+
+def _polars_filter(spec: Filter, dtype: pl.DataType) -> pl.Expr:
+    column = pl.col(spec.dimension.column)
+    given = [v for v in spec.values if v]
+    typed = _typed_values(spec, given)
+    clauses = [column.is_in(pl.Series(typed, dtype=dtype).implode()).fill_null(False)] if typed else []
+    if len(given) < len(spec.values):  # "" stands for null (and the empty string), as in _arrow_filter
+        clauses.append(column.is_null())
+        if spec.dimension.kind is DimensionKind.STRING:
+            clauses.append(column == "")
+    return pl.any_horizontal(clauses)
+
+
+def _typed_values(spec: Filter, given: list[str]) -> list[object]:
+    """Filter values as the column's Python type (validated by plan_query)."""
+    if spec.dimension.kind is DimensionKind.TIMESTAMP:
+        return [parse_instant(v) for v in given]
+    if spec.dimension.kind is DimensionKind.DATE:
+        return [date.fromisoformat(v) for v in given]
+    return list(given)

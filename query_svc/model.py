@@ -34,6 +34,15 @@ class Grain(enum.Enum):
     """One bucket for the whole date range."""
 
 
+class AnswerSource(enum.Enum):
+    """What an answer was computed from."""
+
+    DAILY_ROLLUP = "daily_rollup"
+    """The daily rollup of the FOCUS table (same answer, a fraction of the rows to read)."""
+    FOCUS_TABLE = "focus_table"
+    """The FOCUS table itself: the query needs a column the rollup does not keep."""
+
+
 @dataclass(frozen=True)
 class DimensionFilter:
     """Keeps rows whose dimension equals one of ``values`` ("" matches null)."""
@@ -78,5 +87,9 @@ class CostResult:
     table_version: int
     """Version of the FOCUS table the rows were computed from."""
     rows_scanned: int
-    """Rows that matched the date range and filters."""
+    """FOCUS rows that matched the date range and filters (the same number from either source:
+    a rollup row counts the FOCUS rows it sums)."""
+    source: AnswerSource = AnswerSource.FOCUS_TABLE
+    fallback_reason: str = ""
+    """Why the FOCUS table was read instead of the rollup ("" when the rollup answered)."""
     cache_hit: bool = False

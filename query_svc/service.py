@@ -7,25 +7,29 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-import pyarrow.dataset as pads
-
-from cloudact_shared.errors import DeadlineExceeded, NotFound, Unavailable
+from cloudact_shared.errors import DeadlineExceeded, NotFound
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name
 from cloudact_shared.storage import TableSchema, TableStore, load_schema
 from query_svc.adapters.cache import ResultCache
-from query_svc.engine import compute
-from query_svc.model import CostQuery, CostResult
+from query_svc.adapters.versions import VersionProbe, probe_for
+from query_svc.engine import compute, compute_rollup
+from query_svc.model import AnswerSource, CostQuery, CostResult
 from query_svc.plan import QueryPlan, plan_query
+from query_svc.rollup import ROWS_COLUMN, Rollup, RollupKeeper, missing_columns
+from query_svc.rollups import RollupStates
+from query_svc.snapshot import stable_snapshot
 
 CacheKey = tuple[QueryPlan, int]
 """A normalised query (which includes the org) and the FOCUS table version it was answered from."""
 
-_SNAPSHOT_ATTEMPTS = 3
+ROLLUP_MAX_BYTES = 2 << 30
+"""Default bound on the memory of the daily rollups kept (all orgs together)."""
+
 _log = logging.getLogger(__name__)
 
 
 class QueryService:
-    """Answers cost queries over each organisation's FOCUS table."""
+    """Answers cost queries over each organisation's FOCUS table, from its daily rollup when it can."""
 
     def __init__(
         self,
@@ -34,34 +38,42 @@ class QueryService:
         *,
         schema: TableSchema | None = None,
         max_concurrent_scans: int = 4,
+        versions: VersionProbe | None = None,
+        rollup_max_bytes: int = ROLLUP_MAX_BYTES,
     ) -> None:
         """Creates the service.
 
         Args:
-            store: Where the FOCUS tables live.
+            store: Where the FOCUS tables (and their persisted rollups) live.
             cache: Keeps answers per (plan, table version).
             schema: The FOCUS table schema (``cost_data_standard_1_3`` by default).
-            max_concurrent_scans: Table scans that may run at once; more wait their turn (and
-                give up when their deadline passes).
+            max_concurrent_scans: Table scans, rollup refreshes and rollup queries that may run at
+                once; more wait their turn (and give up when their deadline passes).
+            versions: Tells the FOCUS table's version; ``probe_for(store)`` by default.
+            rollup_max_bytes: Bound on the memory of the rollups kept in memory.
         """
         self._store = store
         self._cache = cache
         self._schema = schema or load_schema(FOCUS_TABLE)
+        self._versions = versions or probe_for(store)
         self._scans = ThreadPoolExecutor(max_concurrent_scans, thread_name_prefix="query-scan")
+        self._rollups = RollupStates(RollupKeeper(store), self._scans, max_bytes=rollup_max_bytes)
 
     async def query_costs(self, query: CostQuery, *, timeout: float | None = None) -> CostResult:
         """Sums cost metrics per period and dimensions.
 
-        The FOCUS table version is read on every call, so a cached answer is served only while
-        the table is unchanged since it was computed.
+        The FOCUS table version is checked on every call (two ``stat`` calls when unchanged), so a
+        cached answer is served only while the table is unchanged since it was computed. A query
+        over the rollup's columns is answered from the daily rollup, brought up to date first if
+        the table changed; any other from the FOCUS table, and the result says why.
 
         Args:
             query: The request.
             timeout: Seconds left before the caller's deadline; None when it set none.
 
         Returns:
-            The rows in period-then-dimensions order, with the table version and whether the
-            answer came from the cache.
+            The rows in period-then-dimensions order, with the table version, the source and
+            whether the answer came from the cache.
 
         Raises:
             InvalidArgument: the query is malformed (bad org slug, dates, metric or dimension).
@@ -79,11 +91,14 @@ class QueryService:
 
     async def aclose(self) -> None:
         """Drops queued scans and releases the scan threads (running scans finish on their own)."""
+        await self._rollups.aclose()
         self._scans.shutdown(wait=False, cancel_futures=True)
 
     async def _answer(self, plan: QueryPlan) -> CostResult:
         dataset = dataset_name(plan.org_slug)
-        version = await asyncio.to_thread(self._store.version, dataset, FOCUS_TABLE)
+        version = self._versions.known_version(dataset, FOCUS_TABLE)
+        if version is None:
+            version = await asyncio.to_thread(self._versions.version, dataset, FOCUS_TABLE)
         if version is None:
             raise NotFound(
                 f"org {plan.org_slug!r} has no FOCUS table yet ({dataset}.{FOCUS_TABLE}): "
@@ -96,28 +111,27 @@ class QueryService:
             return replace(cached, cache_hit=True)
         # Cancelling the wrapper (deadline) drops a scan still queued; a running one finishes.
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._scans, self._compute, dataset, plan, version)
+        if missing := missing_columns(plan):
+            result = await loop.run_in_executor(self._scans, self._compute, dataset, plan, version)
+            reason = f"{', '.join(missing)} not in the daily rollup"
+            result = replace(result, fallback_reason=reason)
+        else:
+            rollup = await self._rollups.current(dataset, version)
+            result = await loop.run_in_executor(self._scans, self._compute_rollup, rollup, plan)
         self._cache.put((plan, result.table_version), result)
         return result
 
     def _compute(self, dataset: str, plan: QueryPlan, version: int) -> CostResult:
-        snapshot, version = self._snapshot(dataset, version)
+        snapshot, version = stable_snapshot(self._store, dataset, FOCUS_TABLE, version)
         computed = compute(snapshot, plan)
-        _log.debug("query %s v%d: %d rows", dataset, version, len(computed.rows))
+        _log.debug("query %s v%d (FOCUS table): %d rows", dataset, version, len(computed.rows))
         return CostResult(rows=computed.rows, table_version=version, rows_scanned=computed.rows_scanned)
 
-    def _snapshot(self, dataset: str, version: int) -> tuple[pads.Dataset, int]:
-        """The table's dataset and the exact version it shows.
-
-        A dataset opened between two equal version reads is that version (versions only grow);
-        when a write lands in between, try again with the newer version.
-        """
-        for _ in range(_SNAPSHOT_ATTEMPTS):
-            snapshot = self._store.scan(dataset, FOCUS_TABLE)
-            current = self._store.version(dataset, FOCUS_TABLE)
-            if current == version:
-                return snapshot, version
-            if current is None:
-                raise NotFound(f"{dataset}.{FOCUS_TABLE} disappeared", reason="FOCUS_TABLE_NOT_FOUND")
-            version = current
-        raise Unavailable(f"{dataset}.{FOCUS_TABLE} is being rewritten; retry", reason="TABLE_BUSY")
+    def _compute_rollup(self, rollup: Rollup, plan: QueryPlan) -> CostResult:
+        computed = compute_rollup(rollup.frame, plan, ROWS_COLUMN)
+        return CostResult(
+            rows=computed.rows,
+            table_version=rollup.focus_version,
+            rows_scanned=computed.rows_scanned,
+            source=AnswerSource.DAILY_ROLLUP,
+        )

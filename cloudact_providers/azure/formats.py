@@ -50,6 +50,7 @@ from cloudact_providers.rawselect import (
     constant,
     month_of,
     normalize_header,
+    parse_decimal,
     utc_month,
 )
 from cloudact_providers.rawselect.sql import Expr, case, cast, col, fn, lit, render, try_cast
@@ -126,7 +127,7 @@ _COMMITMENTS = ("Reservation", "SavingsPlan")
 
 def _decimal(text: Expr, duck_type: str) -> Expr:
     """Exponent notation (5.64902E-05) goes through DOUBLE only when the exact parse fails."""
-    return fn("coalesce", try_cast(text, duck_type), try_cast(try_cast(text.copy(), "DOUBLE"), duck_type))
+    return fn("coalesce", parse_decimal(text, duck_type), try_cast(try_cast(text.copy(), "DOUBLE"), duck_type))
 
 
 def _date(text: Expr, duck_type: str) -> Expr:

@@ -31,7 +31,16 @@ from cloudact_providers.rawselect.model import (
     utc_month,
     utc_month_of,
 )
-from cloudact_providers.rawselect.reading import Container, Field, Reading, Source, SourceFile, read_file
+from cloudact_providers.rawselect.reading import (
+    Container,
+    Field,
+    Reading,
+    Source,
+    SourceFile,
+    lenient_scan_needed,
+    read_file,
+    scan_leniently,
+)
 from cloudact_providers.rawselect.routes import (
     NORMALIZED,
     SLASHED,
@@ -45,7 +54,7 @@ from cloudact_providers.rawselect.routes import (
     slashed_snake,
     snake,
 )
-from cloudact_providers.rawselect.values import JsonMap, Row, TextParser, ValueRule
+from cloudact_providers.rawselect.values import JsonMap, Row, TextParser, ValueRule, parse_decimal
 
 __all__ = [
     "NORMALIZED",
@@ -77,10 +86,13 @@ __all__ = [
     "build_raw_select",
     "constant",
     "finish",
+    "lenient_scan_needed",
     "month_of",
     "normalize_header",
+    "parse_decimal",
     "pipeline_columns",
     "read_file",
+    "scan_leniently",
     "slashed_snake",
     "snake",
     "utc_month",

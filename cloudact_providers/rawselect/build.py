@@ -60,6 +60,8 @@ PIPELINE_COLUMNS: Final = {
 }
 """The columns the pipeline sets on every raw row, and their DuckDB types."""
 
+VERDICT_ONLY: Final = "set aside"
+"""The reason of every quarantined row when the SELECT is built without reasons (``reasons=False``)."""
 _FROM_BUILDER = {*PIPELINE_COLUMNS, "source_object", "source_format", "extra_columns"}
 _FILE_ROW = "_frn"
 # How a quarantined CSV row's record names the fields past the header's.
@@ -69,7 +71,13 @@ _SHOWN_COLUMNS = 8
 
 
 def build_raw_select(
-    fmt: FileFormat, con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+    fmt: FileFormat,
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    source_object: str,
+    row_numbers: bool = True,
+    reasons: bool = True,
 ) -> str:
     """The SELECT that turns ``path``, a file of format ``fmt``, into raw-table rows (``RawSelectBuilder``).
 
@@ -82,6 +90,9 @@ def build_raw_select(
             a server temp file); a parser hint (``fmt.reading.hint``) is stripped from it.
         row_numbers: number CSV / JSON rows (``_source_row_number``; one ordered pass, so DuckDB scans
             on one thread). Without it the column is NULL; Parquet rows are always numbered.
+        reasons: give a quarantined row its reason and ``_record``. Without them its reason is
+            ``VERDICT_ONLY`` and its record NULL: the checks' conditions are all the SELECT reads
+            (a ragged CSV row's reason alone reads every field of the row).
 
     Returns:
         A SELECT yielding the raw schema's columns in order, then ``_quarantine_reason`` (NULL for
@@ -113,7 +124,7 @@ def build_raw_select(
     row.outputs["source_object"] = lit(file.shown)
     row.outputs.update(pipeline_columns())
     checks = [*row.checks, *(check(row) for check in layout.checks)]
-    return render(_layers(file, row, schema, checks, row_numbers=row_numbers))
+    return render(_layers(file, row, schema, checks, row_numbers=row_numbers, reasons=reasons))
 
 
 def pipeline_columns() -> dict[str, Expr]:
@@ -164,7 +175,9 @@ def _columns_shown(file: SourceFile) -> str:
     return f"the column{'s' if len(names) > 1 else ''} {shown}{more}"
 
 
-def _layers(file: SourceFile, row: Row, schema: TableSchema, checks: Sequence[Check], *, row_numbers: bool) -> Expr:
+def _layers(
+    file: SourceFile, row: Row, schema: TableSchema, checks: Sequence[Check], *, row_numbers: bool, reasons: bool
+) -> Expr:
     renamed = file.renamed()
     if file.container == "parquet":
         renamed.append(alias(col("file_row_number"), _FILE_ROW))
@@ -179,12 +192,22 @@ def _layers(file: SourceFile, row: Row, schema: TableSchema, checks: Sequence[Ch
         row.outputs,
         schema.column_names,
         maps={c.name for c in schema.columns if family(c.type) == "MAP"},
-        reason=case(*checks) if checks else null("VARCHAR"),
+        reason=_reason(checks, verdict_only=not reasons),
         sources=[(s.name, s.alias, s.text()) for s in file.columns],
+        with_record=reasons,
         row_number=number,
         passthrough=[_FILE_ROW] if file.container == "parquet" else [],
         past_the_header=OVERFLOW if file.is_stated_csv else None,
     )
+
+
+def _reason(checks: Sequence[Check], *, verdict_only: bool) -> Expr:
+    """The quarantine reason: the first failing check's, or only ``VERDICT_ONLY`` when one fails."""
+    if not checks:
+        return null("VARCHAR")
+    if verdict_only:
+        return case((exp.or_(*(condition for condition, _ in checks), copy=False), lit(VERDICT_ONLY)))
+    return case(*checks)
 
 
 def finish(
@@ -198,6 +221,7 @@ def finish(
     row_number: Expr,
     passthrough: Sequence[str] = (),
     past_the_header: str | None = None,
+    with_record: bool = True,
 ) -> exp.Select:
     """The last layers every raw SELECT shares (the ``RawSelectBuilder`` contract).
 
@@ -212,7 +236,10 @@ def finish(
         passthrough: columns of ``parsed`` the row number reads (Parquet's file row).
         past_the_header: the column of ``parsed`` holding a CSV row's fields past the header's:
             ``_record`` names them ``(fields past the header)`` when there are any.
+        with_record: build ``_record``; without it the column is NULL (and reads no source column).
     """
+    if not with_record:
+        sources, past_the_header = [], None
     carried = [a for _, a, _ in sources] + ([past_the_header] if past_the_header else [])
     typed = select(
         *(alias(outputs[c], c) for c in columns),
@@ -223,7 +250,7 @@ def finish(
     )
     numbered = select(star(), alias(row_number, "_source_row_number"), source=typed)
     pairs = [part for name, _, text in sources for part in (lit(name.replace("\ufeff", "")), text)]
-    record: Expr = cast(fn("json_object", *pairs), "VARCHAR")
+    record: Expr = cast(fn("json_object", *pairs), "VARCHAR") if with_record else null("VARCHAR")
     if past_the_header:
         longer = cast(
             fn("json_object", *[p.copy() for p in pairs], lit(_PAST_THE_HEADER), col(past_the_header)), "VARCHAR"

@@ -28,7 +28,7 @@ import pyarrow as pa
 from duckdb.func import FunctionNullHandling, PythonUDFType
 from sqlglot import exp
 
-from cloudact_providers.rawselect.reading import Field, SourceFile
+from cloudact_providers.rawselect.reading import Field, SourceFile, lenient_scan_needed, scan_leniently
 from cloudact_providers.rawselect.sql import Expr, and_, fn, lit, not_, not_null, quoted, render, select
 from cloudact_providers.rawselect.values import Row
 from cloudact_providers.spec import SQL_ROOT
@@ -120,9 +120,18 @@ class FileCurrency:
             if self._found is None:
                 # Its own database: the caller's connection is busy running the query that asked.
                 with duckdb.connect() as con:
-                    codes = [str(r[0]) for r in con.execute(self._sql).fetchall()]
+                    codes = self._codes(con)
                 self._found = (codes[0] if len(codes) == 1 else None,)
             return self._found[0]
+
+    def _codes(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        try:
+            return [str(r[0]) for r in con.execute(self._sql).fetchall()]
+        except duckdb.Error as exc:
+            if not lenient_scan_needed(exc):
+                raise
+            scan_leniently(con)  # a file DuckDB's fast scan refuses (see ``reading``)
+            return [str(r[0]) for r in con.execute(self._sql).fetchall()]
 
 
 def _distinct_codes_sql(file: SourceFile, found: Field) -> str:

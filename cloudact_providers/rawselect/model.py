@@ -81,10 +81,16 @@ class FileFormat:
         return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
     def __call__(
-        self, con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: Path,
+        *,
+        source_object: str,
+        row_numbers: bool = True,
+        reasons: bool = True,
     ) -> str:
         """The SELECT of raw rows of ``path`` (see ``rawselect.build.build_raw_select``)."""
-        return build_raw_select(self, con, path, source_object=source_object, row_numbers=row_numbers)
+        return build_raw_select(self, con, path, source_object=source_object, row_numbers=row_numbers, reasons=reasons)
 
 
 @dataclass(frozen=True)

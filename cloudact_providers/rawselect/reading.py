@@ -7,14 +7,20 @@ type sniffer fail or mis-type the whole file. One ``SELECT * ... LIMIT 1`` gives
 queries would sniff the CSV twice, which is most of the builder's time). A header-only file is an
 export with no rows: its columns are read and its SELECT yields nothing.
 
-A CSV row is never allowed to fail its file. DuckDB reads it leniently (``strict_mode`` off, so
-mixed CRLF / LF line endings read; a UTF-8 BOM is dropped) and every row comes out, in order, so
-row numbers stay those of the file: a short row is padded with NULLs, and one more column than the
-header (``overflow``) catches the fields of a long row. Empty cells are read as '' (``nullstr`` is a
-text no cell holds), so a NULL can only be padding; ``SourceFile.width_check`` turns both into the
-row's quarantine reason. Padding cannot run on DuckDB's parallel CSV scanner when a quoted value
-holds a line break, so CSV files are scanned on one thread; the conversions they feed were never
-faster than one thread would make them (measured at 1M rows).
+A CSV row is never allowed to fail its file. Every row comes out, in order, so row numbers stay
+those of the file: a short row is padded with NULLs, and one more column than the header
+(``overflow``) catches the fields of a long row. Empty cells are read as '' (``nullstr`` is a text
+no cell holds), so a NULL can only be padding; ``SourceFile.width_check`` turns both into the row's
+quarantine reason; a UTF-8 BOM is dropped.
+
+Two ways to scan, the same rows: fast (DuckDB's parallel scanner, ``strict_mode`` on) and lenient
+(one thread, ``strict_mode`` off: mixed CRLF / LF line endings read, and padding works beside a
+quoted line break, which the parallel scanner refuses; with ``strict_mode`` off the parallel
+scanner also gives up on some files of escaped quotes, as Azure tags ``""env"": ""prod""``). A file that quotes a
+line break in its first megabytes is read leniently from the start (``SourceFile.lenient``); any
+other is scanned fast, and when DuckDB refuses that scan it runs again leniently
+(``lenient_scan_needed`` / ``scan_leniently``: a variable of the connection, so the same SQL serves
+both). Scanning every file on one thread would halve a 1M-row conversion's speed on two cores.
 
 Errors name the file by its source object (``shown``), never the local path it was downloaded to;
 a file that cannot be read at all is refused with what was found (``fileerrors.what_was_found``),
@@ -23,12 +29,15 @@ never DuckDB's own text.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import duckdb
+from duckdb.sqltypes import DuckDBPyType
 from sqlglot import exp
 
 from cloudact_providers.fileerrors import not_text, what_was_found
@@ -60,11 +69,44 @@ OVERFLOW = "s#overflow"
 """The alias of a CSV file's extra column: the first field past the header's, if a row has one."""
 
 _NESTED = ("STRUCT", "MAP", "JSON")
+_GZIP_MAGIC = b"\x1f\x8b"
+# DuckDB type ids of numbers (``DuckDBPyType.id``).
+_NUMBER_TYPES = frozenset(
+    {"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint", "uinteger", "ubigint"}
+    | {"float", "double", "decimal"}
+)
 # No CSV cell is this text, so DuckDB reads empty cells as '' and only padding as NULL.
 _NO_NULL_TEXT = "\x01cloudact:padding\x01"
 # How much of a ragged row's text its quarantine reason shows.
 _SHOWN_TEXT = 200
 _PRESENT_FIELDS = "len(list_filter(:fields, lambda v: v IS NOT NULL))"
+# The connection variable that makes CSV reads lenient (unset: fast), and the flag it gives
+# both ``parallel`` and ``strict_mode``.
+_LENIENT_CSV = "cloudact_lenient_csv"
+_FAST = f"NOT coalesce(getvariable('{_LENIENT_CSV}'), false)"
+# How DuckDB refuses a fast scan that a lenient one reads: a quoted line break in a padded read,
+# a file whose rows the parallel scanner cannot split, a strict parse (mixed line endings).
+_FAST_SCAN_REFUSALS = (
+    "parallel scanner does not support null_padding",
+    "Parallel CSV Reader currently does not support a full read",
+    "CSV Parser state machine reached an invalid state",
+    "CSV Error on Line",
+)
+
+
+def lenient_scan_needed(error: BaseException) -> bool:
+    """Whether ``error`` is DuckDB refusing a fast CSV scan: run it again after ``scan_leniently``.
+
+    It reaches callers as DuckDB's error or, from a streamed result, as the Arrow stream's error. A
+    file the lenient scan cannot read either then fails with the lenient scan's error.
+    """
+    text = str(error)
+    return any(refusal in text for refusal in _FAST_SCAN_REFUSALS)
+
+
+def scan_leniently(con: duckdb.DuckDBPyConnection) -> None:
+    """Makes every CSV read of this connection's raw SELECTs (built before or after) lenient."""
+    con.execute(f"SET VARIABLE {_LENIENT_CSV} = true")
 
 
 @dataclass(frozen=True)
@@ -117,6 +159,22 @@ class Source:
         return as_text(self.ref(), self.type, trim=self.trim)
 
 
+@cache
+def field_type(duck_type: str, path: str | None) -> DuckDBPyType | None:
+    """The type of the field ``path`` (``a`` or ``a.b``; None: the value itself) of values of
+    ``duck_type``, when records (STRUCTs) lead to it; None when they do not (JSON, lists on the way)."""
+    try:
+        kind = duckdb.sqltype(duck_type)
+    except duckdb.Error:
+        return None
+    for name in path.split(".") if path else []:
+        child = dict(kind.children).get(name) if kind.id == "struct" else None
+        if not isinstance(child, DuckDBPyType):
+            return None
+        kind = child
+    return kind
+
+
 def is_nested(duck_type: str) -> bool:
     """Whether values of ``duck_type`` are records, maps, lists or JSON."""
     return duck_type.startswith(_NESTED) or duck_type.endswith("]")
@@ -151,17 +209,26 @@ class Field:
 
     @property
     def is_typed(self) -> bool:
-        """A whole column of a typed scalar (Parquet / JSON numbers, timestamps ...)."""
-        return self.path is None and not self.source.is_text and not self.source.is_nested
+        """A typed scalar: a whole column of one (Parquet / JSON numbers, timestamps ...), or a number
+        field of records (``usage.amount``), converted as a number column is instead of from its JSON
+        text (rendering the record as JSON for each such field was most of a GCP conversion's time)."""
+        if self.path is None:
+            return not self.source.is_text and not self.source.is_nested
+        kind = self.typed()
+        return kind is not None and kind.id in _NUMBER_TYPES
 
     def value(self) -> Expr:
-        """The column itself (whole columns only)."""
-        return self.source.ref()
+        """The typed value (``is_typed`` fields only): the column, or the record's field."""
+        return self.typed_value()
 
     def text(self) -> Expr:
         """The value as text; a nested field's records and lists as their JSON text, scalars unquoted."""
         if self.path is None:
             return self.source.text()
+        if (typed := self.typed()) is not None and typed.id == "varchar":
+            # The same text as the JSON route below, read straight from the record: rendering the
+            # whole record as JSON for each of its fields was most of a GCP conversion's time.
+            return self.typed_value()
         document = fn("to_json", self.source.ref())
         where = lit("$." + self.path)
         kind = exp.In(this=fn("json_type", document, where), expressions=[lit("OBJECT"), lit("ARRAY")])
@@ -169,6 +236,17 @@ class Field:
         return exp.Case(
             ifs=[exp.If(this=kind, true=whole)], default=fn("json_extract_string", document.copy(), where.copy())
         )
+
+    def typed(self) -> DuckDBPyType | None:
+        """The DuckDB type of the value when it is read typed (a column, or fields of records), else None."""
+        return None if self.source.is_text else field_type(self.source.type, self.path)
+
+    def typed_value(self) -> Expr:
+        """The value as typed (see ``typed``): the column, or its record fields' ``struct_extract``."""
+        value: Expr = self.source.ref()
+        for name in self.path.split(".") if self.path else []:
+            value = fn("struct_extract", value, lit(name))
+        return value
 
     def present(self) -> Expr:
         """Whether the row has a value here."""
@@ -187,6 +265,8 @@ class SourceFile:
     container: Container
     columns: tuple[Source, ...]
     delimiter: str = ","
+    lenient: bool = False
+    """A CSV file to scan leniently from the start: it quotes a line break early on (``quotes_line_break``)."""
 
     @property
     def names(self) -> list[str]:
@@ -243,10 +323,10 @@ class SourceFile:
         names.append(exp.PropertyEQ(this=lit(self._overflow_name()), expression=lit("VARCHAR")))
         stated = (param("columns", exp.Struct(expressions=names)), param("auto_detect", exp.false()))
         rows = (
-            param("strict_mode", exp.false()),
+            param("strict_mode", exp.false() if self.lenient else template(_FAST)),
             param("null_padding", exp.true()),
             param("nullstr", lit(_NO_NULL_TEXT)),
-            param("parallel", exp.false()),
+            param("parallel", exp.false() if self.lenient else template(_FAST)),
         )
         return exp.Table(this=fn("read_csv", path, *stated, *options, *rows))
 
@@ -300,7 +380,20 @@ def read_file(
         ) from None
     named = [(name, kind) for name, kind in described if name != "file_row_number"]
     columns = tuple(Source(i, name, kind, reading.trim) for i, (name, kind) in enumerate(named))
-    return SourceFile(path, shown, hint, container, columns, reading.delimiter)
+    lenient = container == "csv" and quotes_line_break(path)
+    return SourceFile(path, shown, hint, container, columns, reading.delimiter, lenient)
+
+
+def quotes_line_break(path: Path, prefix_bytes: int = 4 << 20) -> bool:
+    """Whether a quoted value in the first ``prefix_bytes`` of a CSV file (gzip: decompressed) holds a
+    line break: a line with an odd number of quote characters (an escaped quote counts two)."""
+    with path.open("rb") as handle:
+        head = handle.read(prefix_bytes)
+    if head.startswith(_GZIP_MAGIC):
+        with gzip.open(path, "rb") as unzipped:
+            head = unzipped.read(prefix_bytes)
+    lines = head.split(b"\n")[:-1]  # the last may be cut short by the prefix
+    return any(line.count(b'"') % 2 for line in lines)
 
 
 def _probe(con: duckdb.DuckDBPyConnection, unread: SourceFile) -> list[tuple[str, str]]:

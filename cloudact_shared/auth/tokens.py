@@ -23,6 +23,7 @@ from enum import IntEnum
 from pathlib import Path
 
 import jwt
+from cachetools import LRUCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -35,6 +36,9 @@ AUDIENCE = "cloudact"
 DEFAULT_TTL = timedelta(days=30)
 MAX_TTL = timedelta(days=365)
 _MAX_TOKEN_CHARS = 4096
+_LEEWAY = timedelta(seconds=30)
+# Verified tokens a verifier remembers (by digest): a service's live callers, with room to spare.
+_REMEMBERED_TOKENS = 4096
 _MAX_SUBJECT = 200
 _ALGORITHM = "EdDSA"
 
@@ -223,15 +227,21 @@ class TokenVerifier:
     """Checks a bearer token's signature, issuer, audience, expiry and revocation.
 
     Public keys and the revocation list are cached and re-read when their files change (a stat per
-    call), so a revocation made by the CLI holds at once in every service.
+    call), so a revocation made by the CLI holds at once in every service. A token whose signature
+    and claims checked out is remembered by its SHA-256 digest (never the token), so a repeated call
+    skips the signature check (~0.3 ms, most of a cached query's server time); expiry and revocation
+    are still checked on every call.
     """
 
-    def __init__(self, directory: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self, directory: Path, *, clock: Callable[[], datetime] = _utc_now, remembered: int = _REMEMBERED_TOKENS
+    ) -> None:
         self._files = _TokenFiles(directory)
         self._clock = clock
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._revoked: frozenset[str] = frozenset()
         self._revoked_stamp: tuple[int, int] | None = None
+        self._verified: LRUCache[bytes, TokenInfo] = LRUCache(maxsize=remembered)
 
     def verify(self, token: str) -> TokenInfo:
         """The claims of a valid token.
@@ -242,6 +252,19 @@ class TokenVerifier:
         """
         if not token or len(token) > _MAX_TOKEN_CHARS:
             raise _unauthenticated("the bearer token is empty or too long")
+        digest = hashlib.sha256(token.encode()).digest()
+        info = self._verified.get(digest)
+        if info is None:
+            info = self._checked(token)
+            self._verified[digest] = info
+        elif self._clock() > info.expires_at + _LEEWAY:
+            raise _unauthenticated("the bearer token has expired")
+        if info.token_id in self._revoked_ids():
+            raise _unauthenticated(f"token {info.token_id} has been revoked")
+        return info
+
+    def _checked(self, token: str) -> TokenInfo:
+        """The claims of a token whose signature, issuer, audience and dates check out."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._key(str(kid))
@@ -252,7 +275,7 @@ class TokenVerifier:
                 audience=AUDIENCE,
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "jti", "iss", "aud"]},
-                leeway=30,
+                leeway=_LEEWAY,
             )
             info = TokenInfo(
                 token_id=str(claims["jti"]),
@@ -266,8 +289,6 @@ class TokenVerifier:
             raise _unauthenticated("the bearer token has expired") from None
         except (jwt.InvalidTokenError, KeyError, ValueError, InvalidArgument):
             raise _unauthenticated("the bearer token is not valid here") from None
-        if info.token_id in self._revoked_ids():
-            raise _unauthenticated(f"token {info.token_id} has been revoked")
         return info
 
     def _key(self, kid: str) -> Ed25519PublicKey:

@@ -2,8 +2,9 @@
 
 Writes are ours, commits are delta-rs's. ``write_deltalake`` holds roughly a kilobyte per written
 row in memory (measured: 1.2 GB at 300k raw rows, 3 GB at 1.8M), so a month of a large account
-would not fit. Instead pyarrow's dataset writer streams the new rows into Parquet files in bounded
-row groups, DuckDB finds the files that hold the slice being replaced (rewriting the other rows of
+would not fit. Instead the new rows stream into Parquet files in row groups of a fixed row count
+(the memory plan's batch, ``cloudact_shared.settings.MemoryPlan``), DuckDB (under the plan's
+memory limit) finds the files that hold the slice being replaced (rewriting the other rows of
 any file only partly in it), and one Delta transaction removes those files and adds the new ones.
 Files of an uncommitted write are deleted, and are invisible to readers until the commit anyway.
 
@@ -26,7 +27,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -41,8 +43,11 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, CommitProperties, RemoveAction
 
+from cloudact_shared import duck
 from cloudact_shared.errors import Aborted, FailedPrecondition
 from cloudact_shared.naming import ORG_SLUG_PATTERN
+from cloudact_shared.settings import DEFAULT_MEMORY_BUDGET, MemoryPlan
+from cloudact_shared.storage.batches import fixed_size_tables, read_ahead
 from cloudact_shared.storage.protocol import SliceKey, SliceValue, StoreCapabilities
 from cloudact_shared.storage.schema import TableSchema, duckdb_type
 from cloudact_shared.workspace import FileClaim
@@ -50,8 +55,8 @@ from cloudact_shared.workspace import FileClaim
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-_ROWS_PER_GROUP = 65_536
 _ROWS_PER_FILE = 4_000_000
+_DEFAULT_PLAN = MemoryPlan.for_budget(DEFAULT_MEMORY_BUDGET)
 
 _PENDING_DIR = "_pending_writes"
 _TOKEN_METADATA = "cloudact.writeToken"
@@ -77,13 +82,29 @@ _TABLE_LOCKS: dict[Path, threading.Lock] = {}
 _TABLE_LOCKS_GUARD = threading.Lock()
 
 
+@dataclass(frozen=True)
+class _Streaming:
+    """How a write streams: rows per batch and row group, and DuckDB's memory limit (the memory plan's)."""
+
+    batch_rows: int
+    duckdb_memory_limit: str
+
+
 class EmbeddedTableStore:
     """Delta Lake tables on local disk; DuckDB reads their Parquet files directly."""
 
     capabilities = StoreCapabilities(sql_dialect="duckdb", supports_procedures=False, max_identifier_length=255)
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        batch_rows: int = _DEFAULT_PLAN.batch_rows,
+        duckdb_memory_limit: str = _DEFAULT_PLAN.duckdb_memory_limit,
+    ) -> None:
+        """A store under ``data_dir``; writes stream ``batch_rows`` rows at a time, one row group each."""
         self._root = data_dir
+        self._streaming = _Streaming(batch_rows, duckdb_memory_limit)
 
     def _path(self, dataset: str, table: str) -> Path:
         if not _valid_names(dataset, table):
@@ -120,9 +141,10 @@ class EmbeddedTableStore:
         with _pending_write(root) as write:
             try:
                 # The long step, under no lock: other writers of the table go on meanwhile.
-                added = _write_files(write, schema, data)
+                added = _write_files(write, schema, data, self._streaming.batch_rows)
                 return _retry_on_conflict(
-                    f"writing {name}", lambda: _commit_replacement(root, schema, slice_key, write, added)
+                    f"writing {name}",
+                    lambda: _commit_replacement(root, schema, slice_key, write, added, self._streaming),
                 )
             except (DeltaError, duckdb.Error, pa.ArrowException) as exc:
                 # Nothing was committed: say which table and why (the first line; the rest is a backtrace).
@@ -242,7 +264,12 @@ def _table_lock(root: Path) -> threading.Lock:
 
 
 def _commit_replacement(
-    root: Path, schema: TableSchema, slice_key: SliceKey, write: _PendingWrite, added: list[AddAction]
+    root: Path,
+    schema: TableSchema,
+    slice_key: SliceKey,
+    write: _PendingWrite,
+    added: list[AddAction],
+    streaming: _Streaming,
 ) -> int:
     """One attempt: on the latest version, removes the slice, adds ``added``; returns the new version.
 
@@ -254,7 +281,7 @@ def _commit_replacement(
         read_version = table.version()
         mark = write.mark()
         try:
-            removed, rewritten = _unslice(root, table, schema, slice_key, write)
+            removed, rewritten = _unslice(root, table, schema, slice_key, write, streaming)
             if not (added or removed):
                 return read_version
             table.create_write_transaction(
@@ -488,22 +515,27 @@ def _checkpoint_names(path: Path) -> set[str]:
     return {p.rsplit("/", 1)[-1] for column in table.columns for p in column.to_pylist() if p}
 
 
-def _write_files(write: _PendingWrite, schema: TableSchema, data: pa.RecordBatchReader) -> list[AddAction]:
+def _write_files(
+    write: _PendingWrite, schema: TableSchema, data: pa.RecordBatchReader, rows_per_group: int
+) -> list[AddAction]:
     """Streams ``data`` into new Parquet files of ``write`` (hive partitions); returns their actions.
 
     Written by hand with ParquetWriter rather than ``pyarrow.dataset.write_dataset``, which pulls a
     RecordBatchReader faster than it writes and held ~1 KB a row (measured: 1.6 GB at 300k raw rows,
-    4.2 GB at 1.8M); here memory stays at a row group per open file.
+    4.2 GB at 1.8M). Here ``data`` is read ``rows_per_group`` rows at a time, each written at once as
+    one row group (of each partition it holds), so memory stays at a row group whatever the slice's size.
     """
     target = schema.arrow_schema()
     files = _PartitionedFiles(write, target, list(schema.partition_by))
-    try:
-        for batch in data:
-            files.write(batch if batch.schema.equals(target) else batch.cast(target))
-        return files.close()
-    except BaseException:
-        files.discard()
-        raise
+    # Closed on the way out, so the read-ahead thread is done with ``data`` before its owner closes it.
+    with closing(read_ahead(data)) as batches:
+        try:
+            for rows in fixed_size_tables(batches, rows_per_group):
+                files.write(rows if rows.schema.equals(target) else rows.cast(target))
+            return files.close()
+        except BaseException:
+            files.discard()
+            raise
 
 
 class _PartitionedFiles:
@@ -517,10 +549,11 @@ class _PartitionedFiles:
         self._done: list[AddAction] = []
         self._created: list[Path] = []
 
-    def write(self, batch: pa.RecordBatch) -> None:
+    def write(self, batch: pa.Table) -> None:
+        """Writes ``batch`` as one row group of each partition it holds (its size is the caller's)."""
         for values, part in self._split(batch):
             writer, path, rows = self._open.get(values) or self._new_file(values)
-            writer.write_batch(part.select(self._file_schema.names), row_group_size=_ROWS_PER_GROUP)
+            writer.write_table(part.select(self._file_schema.names), row_group_size=part.num_rows or None)
             self._open[values] = (writer, path, rows + part.num_rows)
             if rows + part.num_rows >= _ROWS_PER_FILE:
                 self._finish(values)
@@ -536,7 +569,7 @@ class _PartitionedFiles:
         for path in self._created:
             path.unlink(missing_ok=True)
 
-    def _split(self, batch: pa.RecordBatch) -> Iterator[tuple[tuple[str | None, ...], pa.RecordBatch]]:
+    def _split(self, batch: pa.Table) -> Iterator[tuple[tuple[str | None, ...], pa.Table]]:
         if not self._partition_by or batch.num_rows == 0:
             yield (), batch
             return
@@ -578,7 +611,7 @@ class _PartitionedFiles:
 
 
 def _unslice(
-    root: Path, table: DeltaTable, schema: TableSchema, slice_key: SliceKey, write: _PendingWrite
+    root: Path, table: DeltaTable, schema: TableSchema, slice_key: SliceKey, write: _PendingWrite, streaming: _Streaming
 ) -> tuple[list[RemoveAction], list[AddAction]]:
     """Remove actions for the current files holding slice rows, and the rewrite of their other rows."""
     current = pa.table(table.get_add_actions(flatten=True)).select(["path", "size_bytes"]).to_pydict()
@@ -587,8 +620,9 @@ def _unslice(
     paths = {str(root / unquote(p)): p for p in current["path"]}
     sizes = dict(zip(current["path"], current["size_bytes"], strict=True))
     in_slice = f"coalesce({slice_predicate(slice_key)}, false)"
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    # In its own DuckDB under the plan's limit: the rewrite streams, the counts are one row a file.
+    spill = root / _PENDING_DIR / f"{write.token}.spill"
+    con = duck.connect(memory_limit=streaming.duckdb_memory_limit, temp_dir=spill)
     try:
         counts = con.execute(
             f"SELECT filename, count(*) FILTER (WHERE {in_slice}), count(*) "
@@ -600,10 +634,15 @@ def _unslice(
             if not hits:
                 continue
             path = paths[filename]
-            removed.append(RemoveAction(path=path, data_change=True, deletion_timestamp=now, size=sizes[path]))
+            # The log's paths are percent-encoded (a partition value "a/b" is "a%2Fb"), and delta-rs
+            # encodes a remove action's path again: given the encoded one, it would remove nothing.
+            removed.append(
+                RemoveAction(path=unquote(path), data_change=True, deletion_timestamp=now, size=sizes[path])
+            )
             if hits < total:
                 rest = con.sql(f"SELECT * FROM {_files_relation([filename], schema)} WHERE NOT {in_slice}")
-                rewritten += _write_files(write, schema, rest.to_arrow_reader(_ROWS_PER_GROUP))
+                reader = rest.to_arrow_reader(streaming.batch_rows)
+                rewritten += _write_files(write, schema, reader, streaming.batch_rows)
         return removed, rewritten
     finally:
         con.close()

@@ -11,5 +11,8 @@ def open_store(settings: CloudactSettings) -> TableStore:
     if settings.storage_backend == "embedded":
         from cloudact_shared.storage.embedded import EmbeddedTableStore
 
-        return EmbeddedTableStore(settings.data_dir)
+        plan = settings.memory_plan
+        return EmbeddedTableStore(
+            settings.data_dir, batch_rows=plan.batch_rows, duckdb_memory_limit=plan.duckdb_memory_limit
+        )
     raise ValueError(f"unknown storage backend {settings.storage_backend!r}")

@@ -105,7 +105,7 @@ SELECT
          THEN coalesce(x.resource_name, nullif(regexp_extract(x.resource_id, '([^/]+)/?$', 1), '')) END
         AS ResourceName,
     CASE WHEN x.resource_id IS NOT NULL
-         THEN coalesce(nullif(regexp_extract(x.resource_id, '.*/providers/([^/]+/[^/]+)', 1), ''),
+         THEN coalesce(nullif(focus_arm_provider_type(x.resource_id), ''),
                        x.consumed_service, x.meter_category, 'Resource') END AS ResourceType,
     coalesce(s1.service_category, s2.service_category, s3.service_category, 'Other') AS ServiceCategory,
     coalesce(s1.service_name, s2.service_name, s3.service_name, x.meter_category, x.consumed_service, 'Unknown') AS ServiceName,

@@ -16,8 +16,9 @@
 -- One row per line item, before either branch:
 --   Duplicates: a report file delivered twice (two object names, same rows) is read twice into raw
 --   (raw keeps both copies, each with its source_object). The line item id (lineItem/referenceNo,
---   oci_ReferenceNumber) plus its interval start identifies a row; only the first copy (by object
---   name) reaches FOCUS.
+--   oci_ReferenceNumber) plus its interval start identifies a row; when several objects hold it,
+--   only the first object's copy (by object name) reaches FOCUS. Rows of one object are distinct
+--   line items: none is dropped.
 --   Corrections: Oracle's documentation ("Cost and Usage Reports", docs.oracle.com/iaas/Content/
 --   Billing/Concepts/costusagereportsoverview.htm) says only that corrections are added as new rows,
 --   with lineItem/isCorrection set and lineItem/backreferenceNo holding the referenceNo of the
@@ -33,7 +34,10 @@
 --   A correction whose original is not in its billing period (an earlier month, or a report never
 --   loaded) therefore counts with its own value, marked x_charge_type 'Correction (original not in
 --   period)' so such rows can be found and reconciled.
-WITH lines AS (
+-- Both facts come from a narrow pass over the rows' keys (line_keys) and are joined back to the wide
+-- rows as small lookups: deduplicating the wide rows themselves (a window over every column) was
+-- most of a conversion's time (1M rows: 5.5 of 16 CPU seconds).
+WITH keyed AS NOT MATERIALIZED (
     SELECT
         r.*,
         coalesce(r.line_item_reference_no, r.oci_reference_number) AS line_ref,
@@ -43,26 +47,59 @@ WITH lines AS (
             OR r.oci_back_reference_number IS NOT NULL
             OR r.focus_charge_class = 'Correction' AS is_correction
     FROM {{raw}} AS r
-    QUALIFY line_ref IS NULL
-        OR row_number() OVER (PARTITION BY source_format, line_ref, line_start ORDER BY source_object) = 1
+),
+
+line_keys AS MATERIALIZED (
+    SELECT source_format, billing_period, source_object, line_ref, back_ref, line_start, is_correction
+    FROM keyed
+),
+
+-- Line items that more than one object holds, and the object whose copy counts.
+later_copies AS (
+    SELECT source_format, line_ref, line_start, min(source_object) AS first_object
+    FROM line_keys
+    WHERE line_ref IS NOT NULL
+    GROUP BY source_format, line_ref, line_start
+    HAVING count(DISTINCT source_object) > 1
+),
+
+-- The keys of the rows that reach FOCUS before corrections: every line item once.
+line_items AS (
+    SELECT k.*
+    FROM line_keys AS k
+    ANTI JOIN later_copies AS d
+        ON d.source_format = k.source_format AND d.line_ref = k.line_ref
+        AND d.line_start IS NOT DISTINCT FROM k.line_start AND k.source_object <> d.first_object
+),
+
+-- Lines a later correction restates (a correction never supersedes itself).
+superseded AS (
+    SELECT DISTINCT source_format, billing_period, back_ref AS line_ref
+    FROM line_items
+    WHERE is_correction AND back_ref IS DISTINCT FROM line_ref
+),
+
+-- The corrections whose original line is in their billing period.
+with_original AS (
+    SELECT DISTINCT c.source_format, c.billing_period, c.back_ref
+    FROM line_items AS c
+    SEMI JOIN line_items AS o
+        ON o.line_ref = c.back_ref AND o.source_format = c.source_format AND o.billing_period = c.billing_period
+    WHERE c.is_correction
 ),
 
 current_lines AS (
     SELECT
         l.*,
-        l.is_correction AND EXISTS (
-            SELECT 1 FROM lines AS o
-            WHERE o.line_ref = l.back_ref AND o.source_format = l.source_format AND o.billing_period = l.billing_period
-        ) AS has_original
-    FROM lines AS l
-    WHERE NOT EXISTS (
-        SELECT 1 FROM lines AS c
-        WHERE c.is_correction
-            AND c.back_ref = l.line_ref
-            AND c.source_format = l.source_format
-            AND c.billing_period = l.billing_period
-            AND c.line_ref IS DISTINCT FROM l.line_ref
-    )
+        l.is_correction AND w.back_ref IS NOT NULL AS has_original
+    FROM keyed AS l
+    LEFT JOIN with_original AS w
+        ON w.back_ref = l.back_ref AND w.source_format = l.source_format AND w.billing_period = l.billing_period
+    ANTI JOIN later_copies AS d
+        ON d.source_format = l.source_format AND d.line_ref = l.line_ref
+        AND d.line_start IS NOT DISTINCT FROM l.line_start AND l.source_object <> d.first_object
+    ANTI JOIN superseded AS c
+        ON c.line_ref = l.line_ref AND c.source_format = l.source_format AND c.billing_period = l.billing_period
 ),
 
 -- ---- Branch 1: the cost report ----------------------------------------------------------------

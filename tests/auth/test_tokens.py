@@ -92,3 +92,14 @@ def test_ttl_and_role_parsing() -> None:
     assert Role.parse("Admin") is Role.ADMIN
     with pytest.raises(InvalidArgument):
         Role.parse("root")
+
+
+def test_a_remembered_token_still_expires_and_is_kept_by_digest_only(tmp_path: Path) -> None:
+    token, _ = TokenAuthority(tmp_path).mint("acme", Role.VIEWER, ttl=timedelta(days=1))
+    now = [datetime.now(UTC)]
+    verifier = TokenVerifier(tmp_path, clock=lambda: now[0])
+    assert verifier.verify(token).org_slug == "acme"
+    assert verifier.verify(token).org_slug == "acme"  # the remembered verification
+    assert token not in repr(vars(verifier))
+    now[0] += timedelta(days=1, minutes=1)
+    assert "expired" in _refusal(verifier, token)

@@ -22,8 +22,9 @@ def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
 def line(fields: Sequence[str]) -> str:
     """One CSV line of ``fields``, without its line ending."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(fields)
-    return out.getvalue()
+    # The writer quotes a field holding its line terminator's characters: "\n" makes it quote line breaks.
+    csv.writer(out, lineterminator="\n").writerow(fields)
+    return out.getvalue().removesuffix("\n")
 
 
 def write_rows(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]], *, endings: str = "\n") -> Path:

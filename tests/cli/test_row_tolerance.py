@@ -226,3 +226,24 @@ def test_a_usage_date_outside_the_billing_period_quarantines_its_row(tmp_path: P
     assert result.quarantine_reasons == {"usage start outside the billing period": 1}
     assert [q["source_row_number"] for q in quarantined] == ["5"] and "2023-12-05" in quarantined[0]["reason"]
     assert result.rows_written == len(rows) - 1
+
+
+@pytest.mark.parametrize("broken", [3, 24_000], ids=["early: lenient from the start", "late: after a refused scan"])
+def test_a_quoted_line_break_reads_leniently(tmp_path: Path, broken: int) -> None:
+    """DuckDB's parallel CSV scanner cannot pad short rows once a quoted value holds a line break: a
+    file quoting one in its first megabytes is read on one thread from the start, a file whose first
+    one comes later runs again on one thread; every row comes out as the file has it."""
+    header, rows = read_rows(LEGACY_CUR_SAMPLE)
+    described = column(header, "lineItem/LineItemDescription")
+    rows = [list(row) for _ in range(20) for row in rows]  # 25,620 rows: several of the parallel scanner's chunks
+    rows[broken][described] = "first line\nsecond line"  # row 24,000: past the first megabytes
+    rows[20_001] = rows[20_001][:10]  # a short row, padded
+    source = write_rows(tmp_path / "cur.csv", header, rows)
+    output = tmp_path / "focus.parquet"
+
+    result, quarantined = _convert("aws", source, output)
+
+    assert (result.rows_written, result.rows_quarantined) == (len(rows) - 1, 1)
+    assert [q["source_row_number"] for q in quarantined] == ["20002"]
+    descriptions = pq.read_table(output, columns=["ChargeDescription"]).column(0).to_pylist()
+    assert "first line\nsecond line" in descriptions

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -93,3 +94,31 @@ def _double(value: Decimal) -> Decimal:
     with localcontext() as exact:
         exact.prec = 76  # the default 28 digits would round DECIMAL(38,12) values
         return value * 2
+
+
+def varied_rows(count: int, seed: int = 7, provider: str = "aws") -> list[dict[str, Any]]:
+    """``count`` rows over Dec 2024..Mar 2025 at any hour: several services, regions (some null or
+    ""), accounts, currencies, charge categories and tag sets, with costs of up to 12 decimals."""
+    pick = random.Random(seed)
+    tag_sets: list[dict[str, object] | None] = [
+        None, {}, {"team": "core"}, {"team": "core", "env": "prod"}, {"team": "data", "env": "dev"},
+        {"team": ""}, {"env": "prod", "aws:createdBy": "alice"}, {"team": "web", "cost.center": 42},
+    ]  # fmt: skip
+    rows = []
+    for _ in range(count):
+        start = datetime(2024, 12, 1, tzinfo=UTC) + timedelta(hours=pick.randrange(24 * 120))
+        row = focus_row(
+            start.replace(tzinfo=None).isoformat(),
+            pick.choice(["EC2", "S3", "RDS", "Lambda", ""]),
+            pick.choice(["USD", "USD", "EUR"]),
+            str(Decimal(pick.randrange(-(10**6), 10**9)).scaleb(-pick.randrange(0, 13))),
+            effective=f"{pick.randrange(0, 10**8)}.{pick.randrange(10**12):012d}",
+            tags=pick.choice(tag_sets),
+            region=pick.choice(["us-east-1", "eu-west-1", "", None]),
+            provider=provider,
+        )
+        row["SubAccountId"] = pick.choice(["a1", "a2", "a3", None])
+        row["ChargeCategory"] = pick.choice(["Usage", "Usage", "Purchase", "Tax", "Credit"])
+        row["ResourceId"] = f"r-{pick.randrange(50)}"
+        rows.append(row)
+    return rows

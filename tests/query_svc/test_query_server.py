@@ -270,3 +270,13 @@ async def test_the_callers_deadline_is_honoured(tmp_path: Path) -> None:
         await built.stop()
 
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_the_response_says_which_source_answered(stub: pb_grpc.QueryServiceStub) -> None:
+    by_service = await stub.QueryCosts(pb.QueryCostsRequest(**JAN_FEB, group_by=["ServiceName", "tag:team"]))
+    by_resource = await stub.QueryCosts(pb.QueryCostsRequest(**JAN_FEB, group_by=["ResourceId"]))
+
+    assert (by_service.source, by_service.fallback_reason) == (pb.ANSWER_SOURCE_DAILY_ROLLUP, "")
+    assert by_resource.source == pb.ANSWER_SOURCE_FOCUS_TABLE
+    assert by_resource.fallback_reason == "ResourceId not in the daily rollup"
+    assert by_service.rows_scanned == by_resource.rows_scanned == 6

@@ -92,16 +92,17 @@ def test_a_writer_killed_after_its_commit_keeps_its_rows_and_only_its_marker_goe
 
 
 def test_recovery_leaves_a_write_in_progress_in_this_process_alone(tmp_path: Path) -> None:
-    store = EmbeddedTableStore(tmp_path)
+    store = EmbeddedTableStore(tmp_path, batch_rows=6)  # a row group per batch, written once read
     store.replace_slice(DATASET, THINGS, {"x_credential_id": "a"}, reader(batch("a", 10, 1)))
     halfway, resume = threading.Event(), threading.Event()
 
     def rows() -> Iterator[pa.RecordBatch]:
         yield batch("a", 6, 2, day=DAY_1)
         yield batch("a", 6, 2)
+        # Read ahead while the batch before is written: once this one is taken, that one is written.
+        yield batch("a", 6, 2)
         halfway.set()
         resume.wait(timeout=60)
-        yield batch("a", 6, 2)
 
     writer = threading.Thread(
         target=store.replace_slice, args=(DATASET, THINGS, {"x_credential_id": "a"}, stream(rows()))

@@ -64,15 +64,17 @@ def test_vacuum_with_a_long_retention_keeps_every_version_readable(tmp_path: Pat
 
 
 def test_vacuum_never_touches_the_files_of_a_write_in_flight(tmp_path: Path) -> None:
-    store = EmbeddedTableStore(tmp_path)
+    store = EmbeddedTableStore(tmp_path, batch_rows=7)  # a row group per batch, written once read
     _replace_a_few_times(store)
     halfway, resume = threading.Event(), threading.Event()
 
     def rows() -> Iterator[pa.RecordBatch]:
         yield batch("b", 7, 1, day=DAY_1)
+        # Read ahead while the batch before is written (into the same file): once this one is
+        # taken, that one is written.
+        yield batch("b", 7, 1, day=DAY_1)
         halfway.set()
         resume.wait(timeout=60)
-        yield batch("b", 7, 1)
 
     writer = threading.Thread(
         target=store.replace_slice, args=(DATASET, THINGS, {"x_credential_id": "b"}, stream(rows()))

@@ -56,12 +56,16 @@ def write_then_hang(data_dir: Path, ready: Path) -> None:
     def rows() -> Iterator[pa.RecordBatch]:
         yield batch("a", 1000, 7, day=DAY_1)
         yield batch("a", 1000, 7, day=DAY_2)
-        # Both batches are in their files by now (the writer pulls the next batch only after).
+        # Read ahead while the batch before is written: once this one is taken, that one is written.
+        yield batch("a", 1000, 7, day=DAY_2)
+        # Both partitions' files are open by now.
         ready.touch()
         time.sleep(600)
         yield batch("a", 1, 7)
 
-    EmbeddedTableStore(data_dir).replace_slice(DATASET, THINGS, {"x_credential_id": "a"}, stream(rows()))
+    # A row group per batch, so each batch is written as soon as it is read.
+    store = EmbeddedTableStore(data_dir, batch_rows=1000)
+    store.replace_slice(DATASET, THINGS, {"x_credential_id": "a"}, stream(rows()))
 
 
 def commit_then_die(data_dir: Path) -> None:

@@ -25,9 +25,16 @@ COLUMNS = ("day", "service", "amount", "currency", "account")
 
 
 def build_raw_select(
-    con: duckdb.DuckDBPyConnection, path: Path, *, source_object: str, row_numbers: bool = True
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    source_object: str,
+    row_numbers: bool = True,
+    reasons: bool = True,
 ) -> str:
     """The SELECT of ``cloud_throwaway_billing_raw_daily`` rows of one ledger (see ``RawSelectBuilder``).
+
+    Its reasons are cheap (two values): it gives them whether ``reasons`` asks or not.
 
     Raises:
         FailedPrecondition: the file is empty, unreadable, or lacks a ledger column.

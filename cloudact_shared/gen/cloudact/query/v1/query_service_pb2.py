@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cloudact_shared.gen.cloudact.auth.v1 import access_pb2 as cloudact_dot_auth_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%cloudact/query/v1/query_service.proto\x12\x11\x63loudact.query.v1\x1a\x1d\x63loudact/auth/v1/access.proto\"4\n\x0f\x44imensionFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xef\x01\n\x11QueryCostsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\x12.\n\x07metrics\x18\x04 \x03(\x0e\x32\x1d.cloudact.query.v1.CostMetric\x12\x10\n\x08group_by\x18\x05 \x03(\t\x12+\n\x05grain\x18\x06 \x01(\x0e\x32\x1c.cloudact.query.v1.TimeGrain\x12\x33\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\".cloudact.query.v1.DimensionFilter\"\xfc\x01\n\x07\x43ostRow\x12\x14\n\x0cperiod_start\x18\x01 \x01(\t\x12>\n\ndimensions\x18\x02 \x03(\x0b\x32*.cloudact.query.v1.CostRow.DimensionsEntry\x12\x38\n\x07\x61mounts\x18\x03 \x03(\x0b\x32\'.cloudact.query.v1.CostRow.AmountsEntry\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x41mountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\x12QueryCostsResponse\x12(\n\x04rows\x18\x01 \x03(\x0b\x32\x1a.cloudact.query.v1.CostRow\x12\x15\n\rtable_version\x18\x02 \x01(\x03\x12\x11\n\tcache_hit\x18\x03 \x01(\x08\x12\x14\n\x0crows_scanned\x18\x04 \x01(\x03*\xa2\x01\n\nCostMetric\x12\x1b\n\x17\x43OST_METRIC_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OST_METRIC_BILLED_COST\x10\x01\x12\x1e\n\x1a\x43OST_METRIC_EFFECTIVE_COST\x10\x02\x12\x19\n\x15\x43OST_METRIC_LIST_COST\x10\x03\x12\x1f\n\x1b\x43OST_METRIC_CONTRACTED_COST\x10\x04*g\n\tTimeGrain\x12\x1a\n\x16TIME_GRAIN_UNSPECIFIED\x10\x00\x12\x12\n\x0eTIME_GRAIN_DAY\x10\x01\x12\x14\n\x10TIME_GRAIN_MONTH\x10\x02\x12\x14\n\x10TIME_GRAIN_TOTAL\x10\x03\x32q\n\x0cQueryService\x12\x61\n\nQueryCosts\x12$.cloudact.query.v1.QueryCostsRequest\x1a%.cloudact.query.v1.QueryCostsResponse\"\x06\xea\xe0\x18\x02\x08\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%cloudact/query/v1/query_service.proto\x12\x11\x63loudact.query.v1\x1a\x1d\x63loudact/auth/v1/access.proto\"4\n\x0f\x44imensionFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xef\x01\n\x11QueryCostsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\x12.\n\x07metrics\x18\x04 \x03(\x0e\x32\x1d.cloudact.query.v1.CostMetric\x12\x10\n\x08group_by\x18\x05 \x03(\t\x12+\n\x05grain\x18\x06 \x01(\x0e\x32\x1c.cloudact.query.v1.TimeGrain\x12\x33\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\".cloudact.query.v1.DimensionFilter\"\xfc\x01\n\x07\x43ostRow\x12\x14\n\x0cperiod_start\x18\x01 \x01(\t\x12>\n\ndimensions\x18\x02 \x03(\x0b\x32*.cloudact.query.v1.CostRow.DimensionsEntry\x12\x38\n\x07\x61mounts\x18\x03 \x03(\x0b\x32\'.cloudact.query.v1.CostRow.AmountsEntry\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x41mountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\x12QueryCostsResponse\x12(\n\x04rows\x18\x01 \x03(\x0b\x32\x1a.cloudact.query.v1.CostRow\x12\x15\n\rtable_version\x18\x02 \x01(\x03\x12\x11\n\tcache_hit\x18\x03 \x01(\x08\x12\x14\n\x0crows_scanned\x18\x04 \x01(\x03\x12/\n\x06source\x18\x05 \x01(\x0e\x32\x1f.cloudact.query.v1.AnswerSource\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t*\xa2\x01\n\nCostMetric\x12\x1b\n\x17\x43OST_METRIC_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OST_METRIC_BILLED_COST\x10\x01\x12\x1e\n\x1a\x43OST_METRIC_EFFECTIVE_COST\x10\x02\x12\x19\n\x15\x43OST_METRIC_LIST_COST\x10\x03\x12\x1f\n\x1b\x43OST_METRIC_CONTRACTED_COST\x10\x04*g\n\tTimeGrain\x12\x1a\n\x16TIME_GRAIN_UNSPECIFIED\x10\x00\x12\x12\n\x0eTIME_GRAIN_DAY\x10\x01\x12\x14\n\x10TIME_GRAIN_MONTH\x10\x02\x12\x14\n\x10TIME_GRAIN_TOTAL\x10\x03*l\n\x0c\x41nswerSource\x12\x1d\n\x19\x41NSWER_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41NSWER_SOURCE_DAILY_ROLLUP\x10\x01\x12\x1d\n\x19\x41NSWER_SOURCE_FOCUS_TABLE\x10\x02\x32q\n\x0cQueryService\x12\x61\n\nQueryCosts\x12$.cloudact.query.v1.QueryCostsRequest\x1a%.cloudact.query.v1.QueryCostsResponse\"\x06\xea\xe0\x18\x02\x08\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,10 +38,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COSTROW_AMOUNTSENTRY']._serialized_options = b'8\001'
   _globals['_QUERYSERVICE'].methods_by_name['QueryCosts']._loaded_options = None
   _globals['_QUERYSERVICE'].methods_by_name['QueryCosts']._serialized_options = b'\352\340\030\002\010\001'
-  _globals['_COSTMETRIC']._serialized_start=771
-  _globals['_COSTMETRIC']._serialized_end=933
-  _globals['_TIMEGRAIN']._serialized_start=935
-  _globals['_TIMEGRAIN']._serialized_end=1038
+  _globals['_COSTMETRIC']._serialized_start=846
+  _globals['_COSTMETRIC']._serialized_end=1008
+  _globals['_TIMEGRAIN']._serialized_start=1010
+  _globals['_TIMEGRAIN']._serialized_end=1113
+  _globals['_ANSWERSOURCE']._serialized_start=1115
+  _globals['_ANSWERSOURCE']._serialized_end=1223
   _globals['_DIMENSIONFILTER']._serialized_start=91
   _globals['_DIMENSIONFILTER']._serialized_end=143
   _globals['_QUERYCOSTSREQUEST']._serialized_start=146
@@ -52,8 +54,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COSTROW_DIMENSIONSENTRY']._serialized_end=592
   _globals['_COSTROW_AMOUNTSENTRY']._serialized_start=594
   _globals['_COSTROW_AMOUNTSENTRY']._serialized_end=640
-  _globals['_QUERYCOSTSRESPONSE']._serialized_start=642
-  _globals['_QUERYCOSTSRESPONSE']._serialized_end=768
-  _globals['_QUERYSERVICE']._serialized_start=1040
-  _globals['_QUERYSERVICE']._serialized_end=1153
+  _globals['_QUERYCOSTSRESPONSE']._serialized_start=643
+  _globals['_QUERYCOSTSRESPONSE']._serialized_end=843
+  _globals['_QUERYSERVICE']._serialized_start=1225
+  _globals['_QUERYSERVICE']._serialized_end=1338
 # @@protoc_insertion_point(module_scope)

@@ -63,6 +63,38 @@ TIME_GRAIN_TOTAL: TimeGrain.ValueType  # 3
 """One bucket for the whole range."""
 Global___TimeGrain: _TypeAlias = TimeGrain  # noqa: Y015
 
+class _AnswerSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AnswerSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AnswerSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ANSWER_SOURCE_UNSPECIFIED: _AnswerSource.ValueType  # 0
+    ANSWER_SOURCE_DAILY_ROLLUP: _AnswerSource.ValueType  # 1
+    """The daily rollup of the FOCUS table (UTC day x dashboard dimensions x
+    tags), brought up to the FOCUS table version first.
+    """
+    ANSWER_SOURCE_FOCUS_TABLE: _AnswerSource.ValueType  # 2
+    """The FOCUS table itself: the query groups or filters by a column the
+    rollup does not keep (fallback_reason names it).
+    """
+
+class AnswerSource(_AnswerSource, metaclass=_AnswerSourceEnumTypeWrapper):
+    """AnswerSource says what an answer was computed from. Both give the same rows
+    and the same exact sums; the rollup is what makes an answer fast.
+    """
+
+ANSWER_SOURCE_UNSPECIFIED: AnswerSource.ValueType  # 0
+ANSWER_SOURCE_DAILY_ROLLUP: AnswerSource.ValueType  # 1
+"""The daily rollup of the FOCUS table (UTC day x dashboard dimensions x
+tags), brought up to the FOCUS table version first.
+"""
+ANSWER_SOURCE_FOCUS_TABLE: AnswerSource.ValueType  # 2
+"""The FOCUS table itself: the query groups or filters by a column the
+rollup does not keep (fallback_reason names it).
+"""
+Global___AnswerSource: _TypeAlias = AnswerSource  # noqa: Y015
+
 @_typing.final
 class DimensionFilter(_message.Message):
     """DimensionFilter keeps rows whose dimension equals one of the values. A
@@ -215,10 +247,18 @@ class QueryCostsResponse(_message.Message):
     TABLE_VERSION_FIELD_NUMBER: _builtins.int
     CACHE_HIT_FIELD_NUMBER: _builtins.int
     ROWS_SCANNED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    FALLBACK_REASON_FIELD_NUMBER: _builtins.int
     table_version: _builtins.int
     """Delta/BigQuery version of the FOCUS table the answer was computed from."""
     cache_hit: _builtins.bool
     rows_scanned: _builtins.int
+    """FOCUS rows that matched the date range and filters, whichever source
+    answered (a rollup row counts the FOCUS rows it sums).
+    """
+    source: Global___AnswerSource.ValueType
+    fallback_reason: _builtins.str
+    """Why the FOCUS table was read instead of the rollup; empty otherwise."""
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostRow]: ...
     def __init__(
@@ -228,10 +268,12 @@ class QueryCostsResponse(_message.Message):
         table_version: _builtins.int = ...,
         cache_hit: _builtins.bool = ...,
         rows_scanned: _builtins.int = ...,
+        source: Global___AnswerSource.ValueType = ...,
+        fallback_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hit", b"cache_hit", "rows", b"rows", "rows_scanned", b"rows_scanned", "table_version", b"table_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hit", b"cache_hit", "fallback_reason", b"fallback_reason", "rows", b"rows", "rows_scanned", b"rows_scanned", "source", b"source", "table_version", b"table_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

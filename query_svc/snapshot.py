@@ -1,0 +1,31 @@
+"""A table's dataset together with the exact version it shows."""
+
+from __future__ import annotations
+
+import pyarrow.dataset as pads
+
+from cloudact_shared.errors import NotFound, Unavailable
+from cloudact_shared.storage import TableStore
+
+_SNAPSHOT_ATTEMPTS = 3
+
+
+def stable_snapshot(store: TableStore, dataset: str, table: str, version: int) -> tuple[pads.Dataset, int]:
+    """The table's dataset and the exact version it shows (blocking).
+
+    A dataset opened between two equal version reads is that version (versions only grow);
+    when a write lands in between, try again with the newer version.
+
+    Raises:
+        NotFound: the table disappeared.
+        Unavailable: writes kept landing while the table was opened.
+    """
+    for _ in range(_SNAPSHOT_ATTEMPTS):
+        snapshot = store.scan(dataset, table)
+        current = store.version(dataset, table)
+        if current == version:
+            return snapshot, version
+        if current is None:
+            raise NotFound(f"{dataset}.{table} disappeared", reason="FOCUS_TABLE_NOT_FOUND")
+        version = current
+    raise Unavailable(f"{dataset}.{table} is being rewritten; retry", reason="TABLE_BUSY")
