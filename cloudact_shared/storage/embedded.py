@@ -111,6 +111,11 @@ class EmbeddedTableStore:
             raise ValueError(f"invalid table {dataset}.{table}")
         return self._root / dataset / table
 
+    def table_dir(self, dataset: str, table: str) -> Path:
+        """The folder of ``dataset.table`` on local disk: its Delta log and data files (which may
+        not exist yet). For readers that go to the files directly (query_svc's version watch)."""
+        return self._path(dataset, table)
+
     def ensure_table(self, dataset: str, schema: TableSchema) -> None:
         path = self._path(dataset, schema.table)
         if self.table_exists(dataset, schema.table):
@@ -636,9 +641,7 @@ def _unslice(
             path = paths[filename]
             # The log's paths are percent-encoded (a partition value "a/b" is "a%2Fb"), and delta-rs
             # encodes a remove action's path again: given the encoded one, it would remove nothing.
-            removed.append(
-                RemoveAction(path=unquote(path), data_change=True, deletion_timestamp=now, size=sizes[path])
-            )
+            removed.append(RemoveAction(path=unquote(path), data_change=True, deletion_timestamp=now, size=sizes[path]))
             if hits < total:
                 rest = con.sql(f"SELECT * FROM {_files_relation([filename], schema)} WHERE NOT {in_slice}")
                 reader = rest.to_arrow_reader(streaming.batch_rows)

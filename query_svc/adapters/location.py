@@ -10,11 +10,11 @@ from cloudact_shared.storage import TableStore
 def local_table_dir(store: TableStore, dataset: str, table: str) -> Path | None:
     """The folder of ``dataset.table`` (its Delta log and data files), or None for a remote store.
 
-    TableStore has no "where is this table" method yet, so this knows the embedded store's layout
-    (through its name-validating ``_path``); it is the one place in query_svc that does.
+    Only the embedded store keeps files on local disk; it is the one place in query_svc that knows
+    which store it was given.
     """
     from cloudact_shared.storage.embedded import EmbeddedTableStore
 
     if isinstance(store, EmbeddedTableStore):
-        return store._path(dataset, table)
+        return store.table_dir(dataset, table)
     return None

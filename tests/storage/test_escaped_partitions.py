@@ -13,7 +13,11 @@ from cloudact_shared.storage.schema import Column, TableSchema
 BY_PROVIDER = TableSchema(
     table="by_provider",
     description="",
-    columns=(Column("provider", "STRING", True, ""), Column("month", "STRING", True, ""), Column("n", "INT64", True, "")),
+    columns=(
+        Column("provider", "STRING", True, ""),
+        Column("month", "STRING", True, ""),
+        Column("n", "INT64", True, ""),
+    ),
     partition_by=("provider",),
     sort_by=(),
 )
@@ -33,7 +37,9 @@ def test_replacing_a_slice_in_an_escaped_partition_drops_its_old_rows(tmp_path: 
     store.ensure_table("acme_prod", BY_PROVIDER)
     key = {"provider": provider, "month": "2025-01"}
     store.replace_slice("acme_prod", BY_PROVIDER, key, _rows(provider, "2025-01", [1, 2]))
-    store.replace_slice("acme_prod", BY_PROVIDER, {"provider": provider, "month": "2025-02"}, _rows(provider, "2025-02", [5]))
+    store.replace_slice(
+        "acme_prod", BY_PROVIDER, {"provider": provider, "month": "2025-02"}, _rows(provider, "2025-02", [5])
+    )
     store.replace_slice("acme_prod", BY_PROVIDER, key, _rows(provider, "2025-01", [3]))
 
     rows = store.scan("acme_prod", "by_provider").to_table().to_pylist()
