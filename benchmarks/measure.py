@@ -46,8 +46,14 @@ class Result:
         return float(statistics.median(float(getattr(r, attr)) for r in self.runs))
 
 
-def _session_rss_kb(sid: int) -> int:
-    total = 0
+def _session_rss_kb(sid: int) -> tuple[int, int]:
+    """The summed VmRSS of every process of session ``sid``, and the largest VmHWM among them (kB).
+
+    VmHWM is a process's own peak RSS since its exec. ``ru_maxrss`` from ``wait4`` is not used for
+    the largest process: Linux carries the forking parent's high-water mark across exec into it, so
+    every child of a bench process holding 1.2 GB reported 1.2 GB.
+    """
+    total = largest = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -58,32 +64,36 @@ def _session_rss_kb(sid: int) -> int:
                 continue
             with open(f"/proc/{entry.name}/status", "rb") as fh:
                 for line in fh:
-                    if line.startswith(b"VmRSS:"):
+                    if line.startswith(b"VmHWM:"):
+                        largest = max(largest, int(line.split()[1]))
+                    elif line.startswith(b"VmRSS:"):
                         total += int(line.split()[1])
                         break
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return total, largest
 
 
 def measure(argv: list[str], log: Path, timeout_s: float) -> Run:
-    """Runs argv in a new session; wall time, ru_maxrss (wait4) and sampled tree RSS."""
+    """Runs argv in a new session; wall time, the sampled peak VmHWM of its largest process and the
+    sampled peak RSS of its whole tree."""
     with log.open("wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-        peak = [0]
+        peak = [0, 0]
         done = threading.Event()
 
         def sample() -> None:
             while not done.is_set():
-                peak[0] = max(peak[0], _session_rss_kb(proc.pid))
+                tree, largest = _session_rss_kb(proc.pid)
+                peak[0], peak[1] = max(peak[0], tree), max(peak[1], largest)
                 done.wait(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         killer = threading.Timer(timeout_s, lambda: _kill_group(proc.pid))
         killer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _ = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         killer.cancel()
         done.set()
@@ -91,7 +101,15 @@ def measure(argv: list[str], log: Path, timeout_s: float) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)
     # Stray children (e.g. writer processes of a failed run) must not outlive the measurement.
     _kill_group(proc.pid)
-    return Run(wall, usage.ru_maxrss / 1024, peak[0] / 1024, proc.returncode)
+    return Run(wall, peak[1] / 1024, peak[0] / 1024, proc.returncode)
+
+
+def failure_note(run: Run, log: Path, timeout_s: float) -> str:
+    """Why a run failed, for the report: the timeout that killed it, or its exit code and last log line."""
+    if run.returncode == -signal.SIGKILL and run.wall_s >= timeout_s * 0.99:
+        return f"killed at the {timeout_s:.0f} s limit (no output by then)"
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return f"exit {run.returncode}: " + (lines[-1][:200] if lines else "no output")
 
 
 def _kill_group(pgid: int) -> None:
@@ -141,8 +159,7 @@ def run_rounds(
             result.runs.append(run)
             print(f"{run.wall_s:.2f} s, tree {run.tree_rss_mb:,.0f} MB, rc={run.returncode}", flush=True)
             if run.returncode != 0:
-                log = target.parent.with_suffix(".log").read_text(errors="replace").strip().splitlines()
-                result.note = f"exit {run.returncode}: " + (log[-1][:200] if log else "no output")
+                result.note = failure_note(run, target.parent.with_suffix(".log"), timeout_s)
             elif result.rows_out is None:
                 result.rows_out = count_rows(target, kind)
     shutil.rmtree(out_dir, ignore_errors=True)

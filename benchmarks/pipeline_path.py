@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import resource
 import shutil
 import socket
 import subprocess
@@ -79,6 +78,15 @@ class _RssSampler(threading.Thread):
     def stop(self) -> None:
         self._done.set()
         self.join()
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since exec (VmHWM). Not ``ru_maxrss``: Linux carries the forking
+    parent's high-water mark across exec into it, and ``make bench`` holds more than a GB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _rss_mb() -> float:
@@ -244,7 +252,7 @@ def main() -> None:
     finally:
         moto.kill()
         moto.wait()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     source = "legacy CUR CSV" if layout == "legacy" else f"CUR 2.0 {file_format}"
     budget_mb = settings.memory_budget / 2**20
     print(json.dumps({"source": source, **stages, "peak_rss_mb": round(peak_mb, 1), "budget_mb": round(budget_mb)}))

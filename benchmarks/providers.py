@@ -20,7 +20,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from benchmarks.measure import ROOT, Result, count_rows, measure, warm_page_cache
+from benchmarks.measure import ROOT, Result, count_rows, failure_note, measure, warm_page_cache
 from cloudact_providers.registry import known_providers, registration
 
 PROVIDERS = known_providers()
@@ -85,8 +85,7 @@ def run_providers(
                 res.runs.append(run)
                 print(f"{run.wall_s:.2f} s, tree {run.tree_rss_mb:,.0f} MB, rc={run.returncode}", flush=True)
                 if run.returncode != 0:
-                    log = target.parent.with_suffix(".log").read_text(errors="replace").strip().splitlines()
-                    res.note = f"exit {run.returncode}: " + (log[-1][:200] if log else "no output")
+                    res.note = failure_note(run, target.parent.with_suffix(".log"), timeout)
                     break
             if res.ok:
                 res.rows_out = count_rows(target, kind)

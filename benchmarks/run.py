@@ -5,8 +5,9 @@ For each size it generates (and caches) a synthetic legacy CUR CSV with
 (own session) and measures:
 
 * wall seconds (``time.perf_counter`` around spawn..exit);
-* peak RSS of the largest single process: ``ru_maxrss`` from ``os.wait4`` on the child (Linux
-  folds in the child's waited-for descendants, as ``/usr/bin/time -v`` does);
+* peak RSS of the largest single process: the largest ``VmHWM`` (a process's own peak since its
+  exec) among the session's processes, sampled from ``/proc`` every 50 ms (not ``ru_maxrss``: Linux
+  carries the forking bench process's high-water mark across exec into the child's);
 * peak RSS of the whole process tree: the sum of ``VmRSS`` over every process of the child's
   session, sampled from ``/proc`` every 50 ms (focus-converter forks one writer per core, so the
   single-process figure understates it). PASS/MISS on memory uses this, the stricter one.
@@ -35,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import Result, count_rows, measure, warm_page_cache  # noqa: E402
+from benchmarks.measure import Result, count_rows, failure_note, measure, warm_page_cache  # noqa: E402
 from benchmarks.profile import render_profiles, run_profiles  # noqa: E402
 from benchmarks.providers import PROVIDERS, provider_inputs, render_providers, run_providers  # noqa: E402
 from benchmarks.query import render_query, run_query_bench  # noqa: E402
@@ -426,8 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{run.wall_s:.2f} s, tree {run.tree_rss_mb:,.0f} MB, max proc {run.max_rss_mb:,.0f} MB, "
                       f"rc={run.returncode}", flush=True)  # fmt: skip
                 if run.returncode != 0:
-                    log = target.parent.with_suffix(".log").read_text(errors="replace").strip().splitlines()
-                    res.note = f"exit {run.returncode}: " + (log[-1][:200] if log else "no output")
+                    res.note = failure_note(run, target.parent.with_suffix(".log"), args.timeout)
                     break
             if res.ok:
                 res.rows_out = count_rows(target, tool.output_kind)

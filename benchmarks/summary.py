@@ -66,6 +66,11 @@ def render_summary(
         if cloudact and cloudact.ok and converter and converter.ok:
             ratio = converter.median("wall_s") / cloudact.median("wall_s")
             rows.append((target, f"{ratio:.2f}x", ratio >= 3, _stages(_profile_of(profiles, name))))
+        elif cloudact and cloudact.ok and converter and converter.note.startswith("killed at"):
+            # It ran that long without finishing: the ratio is at least this much.
+            ratio = converter.runs[-1].wall_s / cloudact.median("wall_s")
+            measured = f"> {ratio:.1f}x (focus-converter {converter.note})"
+            rows.append((target, measured, ratio >= 3, _stages(_profile_of(profiles, name))))
         elif cloudact and cloudact.ok and converter:
             rows.append((target, f"focus-converter failed: {converter.note}", None, ""))
         else:
