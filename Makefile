@@ -11,11 +11,15 @@ BQ_STAMP := $(BQ_VENV)/.installed
 # The FinOps Foundation's focus-validator (conformance tests) needs Python >= 3.12: its own venv too.
 VALIDATOR_VENV  := $(VENV)-validator
 VALIDATOR_STAMP := $(VALIDATOR_VENV)/.installed
+# fakesnow (Snowflake's wire protocol on DuckDB, a loopback server for the Snowflake tests and the demo)
+# pins duckdb, sqlglot and snowflake-connector-python 5 (protobuf<7): its own venv as well.
+FAKESNOW_VENV  := $(VENV)-fakesnow
+FAKESNOW_STAMP := $(FAKESNOW_VENV)/.installed
 export CLOUDACT_DATA_DIR ?= ./data
 
 .PHONY: install protos check-protos lint typecheck test unit demo serve bench clean
 
-install: $(STAMP) $(BQ_STAMP) $(VALIDATOR_STAMP) node_modules/.installed
+install: $(STAMP) $(BQ_STAMP) $(VALIDATOR_STAMP) $(FAKESNOW_STAMP) node_modules/.installed
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +37,11 @@ $(VALIDATOR_STAMP): requirements-validator.lock | $(STAMP)
 	test -x $(VALIDATOR_VENV)/bin/python || $(PYTHON) scripts/python_at_least.py 3.12 -m venv $(VALIDATOR_VENV)
 	$(BIN)/uv pip sync --quiet --python $(VALIDATOR_VENV)/bin/python requirements-validator.lock
 	touch $(VALIDATOR_STAMP)
+
+$(FAKESNOW_STAMP): requirements-fakesnow.lock | $(STAMP)
+	test -x $(FAKESNOW_VENV)/bin/python || $(PYTHON) -m venv $(FAKESNOW_VENV)
+	$(BIN)/uv pip sync --quiet --python $(FAKESNOW_VENV)/bin/python requirements-fakesnow.lock
+	touch $(FAKESNOW_STAMP)
 
 node_modules/.installed: package.json package-lock.json
 	# npm install (not ci): npm 11 wants every platform build of buf in the lock; the version is pinned in package.json.
@@ -73,4 +82,4 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(BQ_VENV) $(VALIDATOR_VENV) node_modules data data-keys bench-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BQ_VENV) $(VALIDATOR_VENV) $(FAKESNOW_VENV) node_modules data data-keys bench-data .pytest_cache .mypy_cache .ruff_cache

@@ -2,15 +2,18 @@
 
 Starts an S3 endpoint (moto) on loopback holding the legacy CUR sample and a generated CUR 2.0
 month, Azurite, a local OCI Object Storage, and bqemulator holding a generated month of the GCP
-detailed billing export in BigQuery; starts the four services, stores one credential per export,
-runs each provider's pipeline, prints a cost summary from query_svc, then stops everything and exits
-0 (non-zero on any failure).
+detailed billing export in BigQuery, and the API of every SaaS and GenAI provider that registers a
+demo source (its vendor's API on loopback with a generated month); starts the four services, stores
+one credential per export or API, runs each provider's pipeline, then pushes a generated batch of
+custom cost events (DataHub, ``cloudact events upload``), prints a cost summary from query_svc, then
+stops everything and exits 0 (non-zero on any failure).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import gzip
 import json
@@ -21,7 +24,9 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -37,11 +42,15 @@ from cloudact_cli.bigquery_emulator import (
     throwaway_service_account,
 )
 from cloudact_cli.emulators import Azurite, azurite, azurite_available, put_cost_export_run
+from cloudact_cli.events import print_summary, upload_file
 from cloudact_cli.main import list_all_credentials, pipeline_request, print_costs, query_costs, run_pipeline
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
 from cloudact_cli.rpc import caller_channel
 from cloudact_cli.supervisor import SERVICES, start_services, stop_services
 from cloudact_providers.aws.synthetic import generate_cur2, generate_legacy_cur_csv
+from cloudact_providers.connector import DemoAccount, DemoUnavailable
+from cloudact_providers.datahub.events import inbox_dir
+from cloudact_providers.datahub.synthetic import generate as generate_events
 from cloudact_providers.gcp.synthetic import NESTED_SCHEMA, month_rows
 from cloudact_providers.registry import known_providers, registration
 from cloudact_shared.auth import Role, TokenAuthority, ensure_local_pki
@@ -185,11 +194,36 @@ class GcpExport:
     key: dict[str, str]
 
 
+def gcp_demo_rows(period: date) -> list[dict[str, Any]]:
+    """The demo's GCP month: the generated detailed-export month plus one Vertex AI line.
+
+    None of the generated kinds is GenAI spend, so without it the genai_dci view would have no line
+    from a cloud bill to show. It is added here, to the demo's input only: the generator's output is
+    fingerprinted by tests/contract/test_golden_outputs.py and other tests count its rows.
+    """
+    rows = month_rows(period)
+    line = copy.deepcopy(rows[0])  # day 1, first project, a plain usage row
+    model = f"//aiplatform.googleapis.com/projects/{line['project']['id']}/locations/us-central1/publishers/google"
+    line.update(
+        service={"id": "C7E2-9256-1C43", "description": "Vertex AI"},
+        sku={"id": "DEMO-GEMINI-25-PRO-INPUT", "description": "Online Prediction - Gemini 2.5 Pro Input Tokens"},
+        usage={"amount": 1_250_000.0, "unit": "count", "amount_in_pricing_units": 1_250_000.0, "pricing_unit": "count"},
+        price={"effective_price": Decimal("0.00000125"), "tier_start_amount": Decimal("0"), "unit": "count",
+               "pricing_unit_quantity": Decimal("1")},
+        cost=1.5625,
+        cost_at_list=1.5625,
+        location={"location": "us-central1", "country": "US", "region": "us-central1", "zone": None},
+        resource={"name": "gemini-2.5-pro", "global_name": f"{model}/models/gemini-2.5-pro"},
+        system_labels=[],
+    )  # fmt: skip
+    return [*rows, line]
+
+
 def _load_gcp(bq: BigQueryEmulator) -> GcpExport:
     """A generated month of the detailed billing export, streamed into the emulator as Google appends it."""
     client = bq.client()
     table = create_billing_export_table(client, f"{bq.project}.billing_export.{GCP_TABLE}", NESTED_SCHEMA)
-    rows = month_rows(GCP_MONTH)
+    rows = gcp_demo_rows(GCP_MONTH)
     load_export_rows(client, table, rows)
     client.close()  # type: ignore[no-untyped-call]
     _console.print(f"BigQuery (bqemulator) on {bq.endpoint}: {bq.project}.billing_export.{GCP_TABLE}, {len(rows)} rows")
@@ -204,6 +238,34 @@ async def _gcp(settings: CloudactSettings, export: GcpExport) -> None:
     await _run_and_report(settings, "gcp", credential_id, GCP_MONTH)
 
 
+async def _api_source(settings: CloudactSettings, slug: str, account: DemoAccount) -> None:
+    """A provider read through its vendor's API (a ``DemoSource`` of its registration, on loopback)."""
+    spec = registration(slug)
+    credential_id = await _replace_credential(
+        settings, slug, account.display_name, secret=dict(account.secret), config=dict(account.config)
+    )
+    for period in account.periods:
+        _console.rule(f"{spec.pipeline_id}: the {spec.name} API on loopback, {period:%Y-%m}")
+        await _run_and_report(settings, slug, credential_id, period)
+
+
+def _start_api_sources(stack: contextlib.ExitStack, sources: dict[str, DemoSource]) -> None:
+    """Starts the loopback API of every registered provider that has a demo source."""
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cloudact-demo-")))
+    for slug in known_providers():
+        spec = registration(slug)
+        demo_source = spec.demo_source()
+        if demo_source is None or slug in sources:
+            continue
+        try:
+            account = stack.enter_context(demo_source(work / slug))
+        except DemoUnavailable as unavailable:
+            _console.print(f"[yellow]{spec.name}: {unavailable}; skipped[/yellow]")
+            continue
+        _console.print(f"{spec.name} API (loopback) holds {', '.join(f'{p:%Y-%m}' for p in account.periods)}")
+        sources[slug] = functools.partial(_api_source, slug=slug, account=account)
+
+
 DemoSource = Callable[[CloudactSettings], Awaitable[None]]
 """Stores a provider's demo credential(s) and runs its pipeline against its emulator."""
 
@@ -213,9 +275,23 @@ async def _aws_exports(settings: CloudactSettings, exports: list[DemoExport], en
         await _aws(settings, export, endpoint)
 
 
+async def _push_events(settings: CloudactSettings) -> None:
+    """Custom cost events (DataHub): a generated batch of January 2025, pushed as ``cloudact events upload`` does."""
+    _console.rule("datahub/cost/billing: custom cost events pushed with EventsService.UploadEvents, 2025-01")
+    # The org starts from nothing (``_run``): an earlier demo's events would otherwise be loaded again.
+    shutil.rmtree(inbox_dir(settings.data_dir, ORG), ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="cloudact-demo-events-") as work:
+        events = generate_events(Path(work), 300)
+        summary = await upload_file(settings, ORG, events)
+        print_summary(summary, Path(events.name))
+    if summary.rejected:
+        raise RuntimeError(f"{summary.rejected} generated events were rejected")
+
+
 async def _run_sources(settings: CloudactSettings, sources: dict[str, DemoSource]) -> None:
-    """Runs the demo source of every registered provider, in the registry's order."""
-    for slug in known_providers():
+    """Runs the demo source of every registered provider, in the registry's order; custom cost events
+    (category ``custom``) last, once every export is in."""
+    for slug in sorted(known_providers(), key=lambda slug: registration(slug).category == "custom"):
         source = sources.get(slug)
         if source is None:
             _console.print(f"[yellow]{registration(slug).name}: no demo source is running; skipped[/yellow]")
@@ -302,6 +378,8 @@ def main() -> int:
                 sources["gcp"] = functools.partial(_gcp, export=gcp)
             else:
                 _console.print("[yellow]bqemulator missing (run 'make install'): skipping the GCP export[/yellow]")
+            _start_api_sources(stack, sources)
+            sources["datahub"] = _push_events
             asyncio.run(_run(settings, sources))
     finally:
         server.stop()

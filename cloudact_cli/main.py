@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import functools
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,8 +20,10 @@ import typer
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cloudact_cli.convert_command import convert
+from cloudact_cli.events import events_app
 from cloudact_cli.rpc import call, caller_channel, pairs
 from cloudact_shared.errors import CloudactError
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
@@ -51,6 +54,7 @@ tokens_app = typer.Typer(
 )
 app.add_typer(auth_app, name="auth")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(events_app, name="events")
 
 _console = Console(width=max(Console().width, 120))
 _TIMEOUT = 60.0
@@ -482,6 +486,96 @@ def query_costs_command(
         _print_json(response)
     else:
         print_costs(response, group_by or [])
+
+
+# --- sql ---------------------------------------------------------------------------------------
+
+_SQL_FORMATS = ("table", "csv", "json")
+
+
+async def execute_sql(
+    settings: CloudactSettings,
+    request: query_pb.ExecuteSqlRequest,
+    on_response: Callable[[query_pb.ExecuteSqlResponse], None],
+    *,
+    timeout: float = _TIMEOUT,
+) -> None:
+    """Calls QueryService.ExecuteSql, handing each streamed response to ``on_response`` as it arrives."""
+    async with caller_channel(settings, settings.query_address) as channel:
+
+        async def stream() -> None:
+            async for response in QueryServiceStub(channel).ExecuteSql(request, timeout=timeout):
+                on_response(response)
+
+        await call(stream)
+
+
+class SqlPrinter:
+    """Prints an ExecuteSql answer: CSV rows as they arrive, a table or JSON once it is complete."""
+
+    def __init__(self, output_format: str) -> None:
+        self._format = output_format
+        self._columns: list[query_pb.SqlColumn] = []
+        self._rows: list[list[str | None]] = []
+        self._version = 0
+        self._csv = csv.writer(sys.stdout, lineterminator="\n")
+        self.summary = query_pb.SqlResultSummary()
+
+    def __call__(self, response: query_pb.ExecuteSqlResponse) -> None:
+        kind = response.WhichOneof("result")
+        if kind == "header":
+            self._columns, self._version = list(response.header.columns), response.header.table_version
+            if self._format == "csv":
+                self._csv.writerow(c.name for c in self._columns)
+        elif kind == "batch":
+            for row in response.batch.rows:
+                nulls = set(row.null_cells)
+                if self._format == "csv":  # CSV has no NULL: it is an empty field
+                    self._csv.writerow(row.cells)
+                else:
+                    self._rows.append([None if i in nulls else cell for i, cell in enumerate(row.cells)])
+        elif kind == "summary":
+            self.summary = response.summary
+
+    def finish(self) -> None:
+        """Prints what was kept back, then says on stderr when the row limit cut the answer."""
+        if self._format == "json":
+            names = [c.name for c in self._columns]
+            print(json.dumps([dict(zip(names, row, strict=True)) for row in self._rows], ensure_ascii=False, indent=2))
+        elif self._format == "table":
+            title = f"FOCUS table v{self._version}, {self.summary.row_count} rows"
+            table = Table(*(f"{c.name}\n{c.type}" for c in self._columns), title=title)
+            for row in self._rows:
+                table.add_row(*(Text("NULL", style="dim") if cell is None else Text(cell) for cell in row))
+            _console.print(table)
+        sys.stdout.flush()
+        if self.summary.truncated:
+            print(f"note: {self.summary.truncation_reason}", file=sys.stderr)
+
+
+@app.command("sql")
+def sql_command(
+    org: Org,
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="One read-only query (DuckDB SQL) over cost_data_standard_1_3 and the seed views "
+            "aws_dci, azure_dci, gcp_dci, databricks_dci, datadog_dci, mongodb_dci, snowflake_dci, "
+            "datahub_dci, genai_dci; '-' reads it from stdin."
+        ),
+    ],
+    output_format: Annotated[str, typer.Option("--format", help="table | csv | json.")] = "table",
+    max_rows: Annotated[int, typer.Option(help="At most this many rows (0: the server's limit).")] = 0,
+    timeout: Annotated[float, typer.Option(help="Deadline in seconds.")] = _TIMEOUT,
+) -> None:
+    """Runs one read-only SQL query over the org's FOCUS table and seed views (query_svc ExecuteSql)."""
+    if output_format not in _SQL_FORMATS:
+        raise typer.BadParameter(f"unknown format {output_format!r}; use {list(_SQL_FORMATS)}", param_hint="--format")
+    text = sys.stdin.read() if query == "-" else query
+    printer = SqlPrinter(output_format)
+    request = query_pb.ExecuteSqlRequest(org_slug=org, sql=text, max_rows=max_rows)
+    asyncio.run(execute_sql(_settings(), request, printer, timeout=timeout))
+    printer.finish()
 
 
 # --- focus -------------------------------------------------------------------------------------

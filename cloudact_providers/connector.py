@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -133,6 +134,36 @@ class SampleWriter(Protocol):
     """Writes one generated test input into ``directory`` and returns its files (see ``spec.Sample``)."""
 
     def __call__(self, directory: Path) -> list[Path]: ...
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """What a ``DemoSource`` serves: a credential for its loopback API and the months it holds."""
+
+    display_name: str
+    config: Mapping[str, str]
+    """The credential's config (its endpoint is the loopback server's URL: an override)."""
+    secret: Mapping[str, str]
+    periods: tuple[date, ...]
+    """First days of the billing months the server holds bills for."""
+
+    def __repr__(self) -> str:
+        return f"DemoAccount(display_name={self.display_name!r}, periods={self.periods!r}, secret=***)"
+
+
+class DemoUnavailable(Exception):
+    """A demo source cannot run on this machine (say, its emulator's venv is missing); the message says
+    what to install. The demo skips the provider, and the end-to-end tests fail."""
+
+
+class DemoSource(Protocol):
+    """Serves the provider's API on loopback with generated bills until the block exits.
+
+    ``work`` is a scratch directory the source may use. Raises ``DemoUnavailable`` on entry when it
+    cannot start here.
+    """
+
+    def __call__(self, work: Path) -> AbstractContextManager[DemoAccount]: ...
 
 
 _Model = TypeVar("_Model", bound=BaseModel)

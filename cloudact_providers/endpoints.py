@@ -114,3 +114,51 @@ def endpoint_violations(model: BaseModel, where: str) -> list[FieldViolation]:
         description = f"endpoint overrides are disabled on this server: must be {rule.expected}"
         violations.append(FieldViolation(f"{where}.{name}", description))
     return violations
+
+
+# -- The official endpoints of the API sources (SaaS, GenAI): each provider's credential names them ----
+
+DATADOG_API_HOSTS = (
+    "api.datadoghq.com",
+    "api.us3.datadoghq.com",
+    "api.us5.datadoghq.com",
+    "api.datadoghq.eu",
+    "api.ap1.datadoghq.com",
+    "api.ap2.datadoghq.com",
+    "api.uk1.datadoghq.com",
+    "api.ddog-gov.com",
+    "api.us2.ddog-gov.com",
+)
+"""The API host of each Datadog site (docs.datadoghq.com/getting_started/site/): US1, US3, US5, EU1,
+AP1, AP2, UK1, US1-FED and US2-FED."""
+
+MONGODB_ATLAS_HOSTS = ("cloud.mongodb.com", "cloud.mongodbgov.com")
+"""MongoDB Atlas's Admin API (and its OAuth token endpoint): commercial Atlas and Atlas for Government."""
+
+OPENAI_API_HOSTS = ("api.openai.com",)
+"""OpenAI's API, which serves the organization Costs and Usage endpoints (``/v1/organization/...``)."""
+
+ANTHROPIC_API_HOSTS = ("api.anthropic.com",)
+"""Anthropic's API, which serves the Admin API's usage and cost reports (``/v1/organizations/...``)."""
+
+
+def official_hosts(hosts: tuple[str, ...]) -> Callable[[str], bool]:
+    """A predicate: the URL is ``https://<host>`` for exactly one of ``hosts`` (see ``official_host``)."""
+    return official_host("|".join(re.escape(host) for host in hosts))
+
+
+DATABRICKS_WORKSPACE_HOST = (
+    r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
+    r"(?:cloud\.databricks\.com|cloud\.databricks\.us|azuredatabricks\.net|databricks\.azure\.cn"
+    r"|databricks\.azure\.us|gcp\.databricks\.com)"
+)
+"""A Databricks workspace URL's host (a pattern: one host per workspace): AWS ``<name>.cloud.databricks.com``
+(GovCloud ``.cloud.databricks.us``), Azure ``adb-<id>.<n>.azuredatabricks.net`` (Azure China
+``.databricks.azure.cn``, Azure Government ``.databricks.azure.us``), GCP ``<id>.<n>.gcp.databricks.com``."""
+
+SNOWFLAKE_ACCOUNT_HOST = (
+    r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*\.(?:privatelink\.)?(?:snowflakecomputing\.com|snowflakecomputing\.cn)"
+)
+"""A Snowflake account's host (a pattern: one host per account): ``<orgname>-<account>.snowflakecomputing.com``
+or a legacy ``<locator>.<region>.<cloud>.snowflakecomputing.com``, their ``privatelink`` forms, and
+Snowflake's China region (``.snowflakecomputing.cn``)."""

@@ -47,6 +47,13 @@ PROVIDER_PACKAGES = (
     "cloudact_providers.azure",
     "cloudact_providers.gcp",
     "cloudact_providers.oci",
+    "cloudact_providers.databricks",
+    "cloudact_providers.snowflake",
+    "cloudact_providers.datahub",
+    "cloudact_providers.datadog",
+    "cloudact_providers.mongodb",
+    "cloudact_providers.openai",
+    "cloudact_providers.anthropic",
 )
 """The built-in providers: one package each, whose ``SPEC`` is its registration."""
 

@@ -22,10 +22,17 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from cloudact_providers.connector import ConnectorFactory, RawSelectBuilder, SampleWriter, SyntheticGenerator
+    from cloudact_providers.connector import (
+        ConnectorFactory,
+        DemoSource,
+        RawSelectBuilder,
+        SampleWriter,
+        SyntheticGenerator,
+    )
 
-Category = Literal["cloud", "saas", "genai"]
-"""What a provider bills for: a cloud, a SaaS platform, or a generative AI API."""
+Category = Literal["cloud", "saas", "genai", "custom"]
+"""What a provider bills for: a cloud, a SaaS platform, a generative AI API, or anything (``custom``:
+cost events its customers push, DataHub)."""
 
 SQL_ROOT = Path(__file__).resolve().parents[1] / "sql"
 """The repository's ``sql/``: where the built-in providers' schemas, mappings and reference data live."""
@@ -98,6 +105,10 @@ class ProviderSpec:
     imports them, never the registry, a service at start-up, the CLI or another provider."""
     check_pair: PairCheck | None = None
     """Rules across config and secret, beyond each model's own."""
+    demo: str | None = None
+    """Entry point of a ``DemoSource``: the vendor's API on loopback holding generated bills, and a
+    credential for it. ``make demo`` and the end-to-end tests run every provider that has one (the
+    clouds' emulators are set up by the demo itself)."""
     sql_root: Path = SQL_ROOT
 
     @property
@@ -131,6 +142,10 @@ class ProviderSpec:
     def synthetic_generator(self) -> SyntheticGenerator:
         """The synthetic export generator (for tests, the demo and benchmarks)."""
         return cast("SyntheticGenerator", load(self.generator))
+
+    def demo_source(self) -> DemoSource | None:
+        """The demo source (imports the provider's loopback server), or None when it has none."""
+        return None if self.demo is None else cast("DemoSource", load(self.demo))
 
     def sample_writer(self, sample: Sample) -> SampleWriter:
         """The writer of a generated ``sample`` (its ``make`` entry point)."""

@@ -144,6 +144,16 @@ class CloudactSettings(BaseSettings):
     duckdb_memory_limit: ByteSize | None = None
     """DuckDB's memory_limit (it spills to disk beyond it); default derived from memory_budget.
     Set explicitly, it must still fit the budget."""
+    sql_max_rows: int = Field(default=100_000, ge=1)
+    """Most rows query_svc's ExecuteSql sends for one query (a request may ask for fewer); the
+    answer says when the limit cut it."""
+    sql_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Time limit of one ExecuteSql query (the caller's gRPC deadline when that is sooner): past it
+    the query is interrupted and the call ends DEADLINE_EXCEEDED."""
+    sql_memory_limit: ByteSize = Field(default=ByteSize(256 * MIB), ge=16 * MIB)
+    """DuckDB memory limit of one ExecuteSql query; it may spill as much again to disk."""
+    sql_threads: int = Field(default=2, ge=1)
+    """DuckDB threads of one ExecuteSql query."""
     log_level: str = "INFO"
     ready_file: Path | None = None
     """Where a service writes the ports it bound (JSON) once it serves; ``cloudact serve`` sets it, so

@@ -1,4 +1,7 @@
-"""PipelineService servicer: protobuf in, PipelineRunner events and run-log records out as protobuf."""
+"""PipelineService servicer: protobuf in, PipelineRunner events and run-log records out as protobuf.
+
+The server also hosts EventsService (custom cost events, ``events_server.py``), on the same runner.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from cloudact_providers.registry import validate_credential
 from cloudact_shared.clients import open_channel
 from cloudact_shared.errors import FieldViolation, InvalidArgument
+from cloudact_shared.gen.cloudact.events.v1 import events_service_pb2 as events_pb
+from cloudact_shared.gen.cloudact.events.v1 import events_service_pb2_grpc as events_pb_grpc
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2 as pb
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2_grpc as pb_grpc
 from cloudact_shared.naming import parse_date
@@ -29,10 +34,12 @@ from ingest_svc.adapters.leases import ProcessLease, leases_dir, owner_alive
 from ingest_svc.adapters.runs import SqliteRunLog, run_log_path
 from ingest_svc.adapters.slices import TableSliceInspector
 from ingest_svc.config import all_pipeline_configs
+from ingest_svc.events import DataHubCredentials, EventUploads
+from ingest_svc.events_server import EventsServicer
 from ingest_svc.model import Progress, RunRecord, RunRequest, RunResult
 from ingest_svc.reconcile import Reconciler
 from ingest_svc.runs import RunHistory
-from ingest_svc.service import PipelineRunner, SliceLocks, months_between
+from ingest_svc.service import CredentialSource, PipelineRunner, SliceLocks, months_between
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PipelineService"].full_name
 
@@ -192,16 +199,21 @@ async def build(
     # ingest_svc proves itself with its own certificate on the other services' mutual-TLS ports.
     credential_channel = open_channel(settings, settings.credential_internal_address, service="ingest_svc")
     focus_channel = open_channel(settings, settings.focus_internal_address, service="ingest_svc")
-    runs = await _start_runs(
-        settings, store or open_store(settings), CredentialClient(credential_channel), FocusClient(focus_channel)
-    )
+    # An org's DataHub credential is resolved here, every other one by credential_svc (events.py).
+    credentials = DataHubCredentials(CredentialClient(credential_channel), settings.data_dir)
+    runs = await _start_runs(settings, store or open_store(settings), credentials, FocusClient(focus_channel))
     servicer = PipelineServicer(runs.runner, runs.history, settings.downstream_timeout_seconds)
     registration = ServiceRegistration(
         servicer, pb_grpc.add_PipelineServiceServicer_to_server, pb.DESCRIPTOR.services_by_name["PipelineService"]
     )
+    events = ServiceRegistration(
+        EventsServicer(EventUploads(runs.runner, settings.data_dir), settings.downstream_timeout_seconds),
+        events_pb_grpc.add_EventsServiceServicer_to_server,
+        events_pb.DESCRIPTOR.services_by_name["EventsService"],
+    )
     try:
         return build_service_server(
-            [registration],
+            [registration, events],
             settings,
             "ingest_svc",
             address=address,
@@ -227,7 +239,7 @@ class _Runs:
 
 
 async def _start_runs(
-    settings: CloudactSettings, store: TableStore, credentials: CredentialClient, focus: FocusClient
+    settings: CloudactSettings, store: TableStore, credentials: CredentialSource, focus: FocusClient
 ) -> _Runs:
     """Cleans up after a killed process, opens the run log, takes this process's lease, builds the
     runner and starts the reconciler and the vacuum of the raw and quarantine tables."""

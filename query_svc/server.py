@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -14,6 +16,7 @@ from cloudact_shared.server import BuiltServer, ServiceRegistration, build_servi
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage import TableStore, open_store
 from query_svc.adapters.cache import ResultCache, TTLResultCache
+from query_svc.adhoc import SqlEvent, SqlHeader, SqlLimits, SqlRows, SqlService
 from query_svc.model import AnswerSource, CostQuery, CostResult, CostRow, DimensionFilter, Grain, Metric
 from query_svc.plan import invalid_query
 from query_svc.service import CacheKey, QueryService
@@ -71,10 +74,11 @@ class _Responses:
 
 
 class QueryServicer(pb_grpc.QueryServiceServicer):
-    """Translates QueryCosts calls to QueryService and back."""
+    """Translates QueryCosts calls to QueryService, ExecuteSql calls to SqlService, and back."""
 
-    def __init__(self, service: QueryService) -> None:
+    def __init__(self, service: QueryService, sql: SqlService) -> None:
         self._service = service
+        self._sql = sql
         self._responses = _Responses(CACHE_MAX_ROWS)
 
     async def QueryCosts(
@@ -84,6 +88,17 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         timeout = None if remaining is None else float(remaining)
         result = await self._service.query_costs(_to_query(request), timeout=timeout)
         return self._responses.of(result)
+
+    async def ExecuteSql(
+        self, request: pb.ExecuteSqlRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ExecuteSqlResponse]:
+        remaining = context.time_remaining()
+        timeout = None if remaining is None else float(remaining)
+        events = self._sql.execute(request.org_slug, request.sql, request.max_rows, timeout=timeout)
+        # aclosing: a caller that goes away stops the query now, not when the generator is collected.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield _sql_response(event)
 
 
 def _to_query(request: pb.QueryCostsRequest) -> CostQuery:
@@ -118,6 +133,23 @@ def _to_response(result: CostResult) -> pb.QueryCostsResponse:
     )
 
 
+def _sql_response(event: SqlEvent) -> pb.ExecuteSqlResponse:
+    if isinstance(event, SqlHeader):
+        columns = [pb.SqlColumn(name=c.name, type=c.type) for c in event.columns]
+        return pb.ExecuteSqlResponse(header=pb.SqlResultHeader(columns=columns, table_version=event.table_version))
+    if isinstance(event, SqlRows):
+        rows = [pb.SqlRow(cells=cells, null_cells=nulls) for cells, nulls in event.rows]
+        return pb.ExecuteSqlResponse(batch=pb.SqlRowBatch(rows=rows))
+    return pb.ExecuteSqlResponse(
+        summary=pb.SqlResultSummary(
+            row_count=event.row_count,
+            truncated=event.truncated,
+            row_limit=event.row_limit,
+            truncation_reason=event.truncation_reason,
+        )
+    )
+
+
 def default_cache() -> TTLResultCache[CacheKey, CostResult]:
     """The in-memory answer cache: LRU within ``CACHE_MAX_ROWS`` rows, ``CACHE_TTL_SECONDS`` TTL."""
     return TTLResultCache(max_weight=CACHE_MAX_ROWS, ttl_seconds=CACHE_TTL_SECONDS, weigh=lambda r: len(r.rows) + 1)
@@ -133,18 +165,23 @@ async def build(
     """Builds (does not start) the query_svc server.
 
     Args:
-        settings: Shared settings; ``query_address`` and the storage backend are read from them.
+        settings: Shared settings; ``query_address``, the storage backend and the ExecuteSql limits
+            (``sql_*``) are read from them.
         address: host:port to bind instead of ``settings.query_address`` (``127.0.0.1:0`` in tests).
         store: The TableStore to read; ``open_store(settings)`` by default.
         cache: The answer cache; ``default_cache()`` by default.
 
     Returns:
-        The built server; its ``on_stop`` releases the scan threads.
+        The built server; its ``on_stop`` releases the scan and SQL threads.
     """
-    service = QueryService(store or open_store(settings), cache or default_cache())
+    store = store or open_store(settings)
+    service = QueryService(store, cache or default_cache())
+    sql = SqlService(store, SqlLimits.from_settings(settings))
     registration = ServiceRegistration(
-        servicer=QueryServicer(service),
+        servicer=QueryServicer(service, sql),
         add=pb_grpc.add_QueryServiceServicer_to_server,
         descriptor=pb.DESCRIPTOR.services_by_name["QueryService"],
     )
-    return build_service_server([registration], settings, "query_svc", address=address, on_stop=[service.aclose])
+    return build_service_server(
+        [registration], settings, "query_svc", address=address, on_stop=[service.aclose, sql.aclose]
+    )

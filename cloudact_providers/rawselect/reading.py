@@ -69,6 +69,9 @@ OVERFLOW = "s#overflow"
 """The alias of a CSV file's extra column: the first field past the header's, if a row has one."""
 
 _NESTED = ("STRUCT", "MAP", "JSON")
+# JSON strings DuckDB's sampling may type as dates, times or UUIDs: read as the text they are, so a
+# later line whose value is not one is quarantined by the checks instead of failing the whole file.
+_JSON_TEXT_GUESSES = ("DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "UUID", "INTERVAL")
 _GZIP_MAGIC = b"\x1f\x8b"
 # DuckDB type ids of numbers (``DuckDBPyType.id``).
 _NUMBER_TYPES = frozenset(
@@ -303,7 +306,13 @@ class SourceFile:
             return exp.Table(this=fn("read_parquet", path, param("file_row_number", exp.true())))
         if self.container == "jsonl":
             json = (param("format", lit("newline_delimited")), param("records", exp.true()))
-            return exp.Table(this=fn("read_json", path, *json, param("union_by_name", exp.true())))
+            if not self.columns:  # the probe (``read_file``): DuckDB's sampling finds the columns
+                return exp.Table(this=fn("read_json", path, *json, param("union_by_name", exp.true())))
+            # The columns found by the probe, stated: DuckDB types the first 20,480 lines only, and a
+            # later line its guess does not fit would fail the file rather than one row.
+            names = [exp.PropertyEQ(this=lit(c.name), expression=lit(c.type)) for c in self.columns]
+            stated = (param("columns", exp.Struct(expressions=names)), param("auto_detect", exp.false()))
+            return exp.Table(this=fn("read_json", path, *json, *stated))
         # The dialect stated but for the line ending: left free, DuckDB's sniffer guesses skipped
         # lines or no escape for a file whose rows it cannot parse, and misreads the header.
         options = [
@@ -379,6 +388,8 @@ def read_file(
             f"{shown}: not {accepts or reading.what}: {found}", reason=reading.refusal_reason
         ) from None
     named = [(name, kind) for name, kind in described if name != "file_row_number"]
+    if container == "jsonl":
+        named = [(name, "VARCHAR" if kind in _JSON_TEXT_GUESSES else kind) for name, kind in named]
     columns = tuple(Source(i, name, kind, reading.trim) for i, (name, kind) in enumerate(named))
     lenient = container == "csv" and quotes_line_break(path)
     return SourceFile(path, shown, hint, container, columns, reading.delimiter, lenient)

@@ -29,7 +29,7 @@ from cloudact_shared.auth.policy import (
     request_scope,
 )
 from cloudact_shared.auth.tokens import TokenVerifier
-from cloudact_shared.errors import CallerUnauthenticated, CloudactError, PermissionDenied
+from cloudact_shared.errors import CallerUnauthenticated, CloudactError, InvalidArgument, PermissionDenied
 
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("cloudact_principal", default=None)
 """Who is calling, set for the duration of each authorised call."""
@@ -84,7 +84,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return _refuse_all(handler)
+        # Client-streaming: the one kind left, so no handler ever passes unchecked.
+        return grpc.stream_unary_rpc_method_handler(
+            self._stream_unary(method, check, handler.stream_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
     def _checker(self, method: str) -> Callable[[Principal | None, Message], None]:
         rule = self._rules.get(method)
@@ -134,6 +139,38 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 self._record(who, method, scope, exc, context)
                 raise
             self._record(who, method, scope, None, context)
+
+        return wrapped
+
+    def _stream_unary(
+        self,
+        method: str,
+        check: Callable[[Principal | None, Message], None],
+        behaviour: Callable[..., Awaitable[Any]],
+    ) -> Callable[..., Awaitable[Any]]:
+        """A client-streaming call (EventsService.UploadEvents): its rule is applied to every request
+        message, the first one before the handler runs, so a stream can never switch orgs midway and
+        a caller the rule refuses is refused before anything is read or written."""
+
+        async def wrapped(requests: AsyncIterator[Message], context: _Context) -> Any:
+            who, scope = _anonymous(), {}
+            try:
+                principal = self._identify(context)
+                who = _describe(principal)
+                first = await anext(aiter(requests), None)
+                if first is None:
+                    if principal is None:
+                        raise missing_token()
+                    raise InvalidArgument(f"{method} received no request message", reason="EMPTY_STREAM")
+                scope = request_scope(first)
+                check(principal, first)
+                current_principal.set(principal)
+                response = await behaviour(_checked_stream(first, requests, principal, check), context)
+            except BaseException as exc:
+                self._record(who, method, scope, exc, context)
+                raise
+            self._record(who, method, scope, None, context)
+            return response
 
         return wrapped
 
@@ -205,12 +242,14 @@ def _outcome(exc: BaseException | None) -> str:
     return "INTERNAL"
 
 
-def _refuse_all(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """Client-streaming RPCs do not exist in our contracts; refuse rather than pass one unchecked."""
-
-    async def refuse(requests: Any, context: _Context) -> Any:
-        raise PermissionDenied("client-streaming calls are not served", reason="UNDECLARED_ACCESS")
-
-    return grpc.stream_unary_rpc_method_handler(
-        refuse, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-    )
+async def _checked_stream(
+    first: Message,
+    requests: AsyncIterator[Message],
+    principal: Principal | None,
+    check: Callable[[Principal | None, Message], None],
+) -> AsyncIterator[Message]:
+    """``first`` (already checked), then every later message of ``requests`` once the rule allows it."""
+    yield first
+    async for request in requests:
+        check(principal, request)
+        yield request

@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -643,7 +643,10 @@ def _unslice(
             # encodes a remove action's path again: given the encoded one, it would remove nothing.
             removed.append(RemoveAction(path=unquote(path), data_change=True, deletion_timestamp=now, size=sizes[path]))
             if hits < total:
-                rest = con.sql(f"SELECT * FROM {_files_relation([filename], schema)} WHERE NOT {in_slice}")
+                # A file written before a nullable column joined the schema lacks it: the rewrite
+                # carries it as NULL (a partition column is in the folder name, not the file).
+                present = {*pq.read_schema(filename).names, *schema.partition_by}
+                rest = con.sql(f"SELECT * FROM {_files_relation([filename], schema, present)} WHERE NOT {in_slice}")
                 reader = rest.to_arrow_reader(streaming.batch_rows)
                 rewritten += _write_files(write, schema, reader, streaming.batch_rows)
         return removed, rewritten
@@ -662,12 +665,19 @@ def _scan(files: list[str], schema: TableSchema, *, filename: bool = False) -> s
     return f"read_parquet({listing}, {', '.join(options)})"
 
 
-def _files_relation(files: list[str], schema: TableSchema) -> str:
-    """The files as a relation with exactly the schema's columns (an empty, typed one for no files)."""
+def _files_relation(files: list[str], schema: TableSchema, present: Collection[str] | None = None) -> str:
+    """The files as a relation with exactly the schema's columns (an empty, typed one for no files).
+
+    ``present``: the columns the files hold, when some of the schema's may be missing from all of them
+    (files older than the column): those read as typed NULLs. None: the scan has every column.
+    """
     if not files:
         typed = ", ".join(f'CAST(NULL AS {duckdb_type(c.type)}) AS "{c.name}"' for c in schema.columns)
         return f"(SELECT {typed} LIMIT 0)"
-    columns = ", ".join(f'"{c}"' for c in schema.column_names)
+    columns = ", ".join(
+        f'"{c.name}"' if present is None or c.name in present else f'CAST(NULL AS {duckdb_type(c.type)}) AS "{c.name}"'
+        for c in schema.columns
+    )
     return f"(SELECT {columns} FROM {_scan(files, schema)})"
 
 

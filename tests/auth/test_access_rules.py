@@ -12,22 +12,32 @@ from cloudact_shared.auth.policy import Rule
 from cloudact_shared.errors import CallerUnauthenticated, InvalidArgument, PermissionDenied
 from cloudact_shared.gen.cloudact.auth.v1 import token_service_pb2
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2
+from cloudact_shared.gen.cloudact.events.v1 import events_service_pb2
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2
 from cloudact_shared.gen.cloudact.pipeline.v1 import pipeline_service_pb2
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2
 
-MODULES = [credential_service_pb2, focus_service_pb2, pipeline_service_pb2, query_service_pb2, token_service_pb2]
+MODULES = [
+    credential_service_pb2,
+    events_service_pb2,
+    focus_service_pb2,
+    pipeline_service_pb2,
+    query_service_pb2,
+    token_service_pb2,
+]
 RULES = rules_of(s for m in MODULES for s in m.DESCRIPTOR.services_by_name.values())
 # The lowest role of each RPC callers may use; internal RPCs are None.
 EXPECTED = {
     "QueryCosts": Role.VIEWER,
     "ExportFocus": Role.VIEWER,
+    "ExecuteSql": Role.VIEWER,
     "ListCredentials": Role.VIEWER,
     "GetCredential": Role.VIEWER,
     "ListPipelines": Role.VIEWER,
     "GetRun": Role.VIEWER,
     "ListRuns": Role.VIEWER,
     "RunPipeline": Role.OPERATOR,
+    "UploadEvents": Role.OPERATOR,
     "CreateCredential": Role.OPERATOR,
     "RotateCredential": Role.OPERATOR,
     "DeleteCredential": Role.ADMIN,

@@ -5,8 +5,8 @@ the rules are checked over the whole table (ServiceName -> ServiceCategory acros
 defects excusing only their rows, ...). This test builds that table the way the demo does, with the
 demo's own sources (cloudact_cli/demo.py: the legacy CUR sample and a generated CUR 2.0 month in S3,
 Microsoft's EA actual + amortized samples in Azurite, the OCI cost report in the local Object Storage,
-a generated GCP month in bqemulator) and the four services running in-process, reads the org's FOCUS
-table and validates it.
+a generated GCP month in bqemulator, a generated batch of custom cost events pushed to EventsService)
+and the four services running in-process, reads the org's FOCUS table and validates it.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ async def test_the_demo_focus_table_conforms(services: Services, s3_endpoint: st
         sources["oci"] = functools.partial(demo._oci, storage=storage, key=key)
         gcp = demo._load_gcp(stack.enter_context(bigquery_emulator()))
         sources["gcp"] = functools.partial(demo._gcp, export=gcp)
+        sources["datahub"] = demo._push_events
+        demo._start_api_sources(stack, sources)  # every provider with a demo source: its API on loopback
         assert set(sources) == set(known_providers()), "the demo runs every registered provider"
         await demo._run_sources(settings, sources)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cloudact_cli.convert import convert_files
+from cloudact_providers.rawselect import FileFormat
 from cloudact_providers.registry import known_providers, registration
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema, read_schema
@@ -26,7 +27,17 @@ from tests.conftest import DATA
 
 SPOILT = 3
 """Rows spoilt in each sample: one short, one long, one with an unreadable date."""
-_DATES = ("Date", "lineItem/UsageStartDate", "lineItem/intervalUsageStart", "usage_start_time")
+_DATES = ("Date", "lineItem/UsageStartDate", "lineItem/intervalUsageStart", "usage_start_time", "usage_date_time")
+
+
+def _reads_csv(provider: str) -> bool:
+    """Whether the provider's exports may be CSV. An API source reads only the JSON lines its own connector
+    writes, which have no ragged rows (its row-level quarantine is tested with the provider)."""
+    fmt = registration(provider).raw_select_builder()
+    return not isinstance(fmt, FileFormat) or "csv" in fmt.reading.suffixes
+
+
+CSV_PROVIDERS = [provider for provider in known_providers() if _reads_csv(provider)]
 
 
 def _csv_sample(provider: str) -> Path:
@@ -44,7 +55,7 @@ def _spoilt(provider: str, directory: Path) -> Path:
     return write_rows(directory / f"{provider}-spoilt.csv", header, rows)
 
 
-@pytest.mark.parametrize("provider", known_providers())
+@pytest.mark.parametrize("provider", CSV_PROVIDERS)
 def test_convert_counts_the_rows_of_its_quarantine_file(provider: str, tmp_path: Path) -> None:
     output = tmp_path / "focus.parquet"
 
@@ -55,7 +66,7 @@ def test_convert_counts_the_rows_of_its_quarantine_file(provider: str, tmp_path:
     assert result.rows_quarantined == len(written) == sum(result.quarantine_reasons.values()) == SPOILT
 
 
-@pytest.mark.parametrize("provider", known_providers())
+@pytest.mark.parametrize("provider", CSV_PROVIDERS)
 def test_staging_counts_the_rows_it_hands_the_quarantine_table(provider: str, tmp_path: Path) -> None:
     spec = registration(provider)
     lineage = Lineage(f"{provider}/cost/billing", str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC), date.today())

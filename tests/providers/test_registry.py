@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pytest
 
 from cloudact_cli.oci_object_storage import ApiKey
-from cloudact_providers.registry import known_providers, validate_credential
+from cloudact_providers.registry import PROVIDER_PACKAGES, known_providers, validate_credential
 from cloudact_shared.errors import InvalidArgument
 
 SECRET = "S3cr3t-CANARY-0c5f1d"
@@ -46,6 +46,23 @@ GOOD: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         _GCP_KEY,
     ),
     "oci": ({"report": "focus"}, _OCI_KEY.secret()),
+    "databricks": (
+        {"host": "https://dbc-4b9f0c2d-7e8a.cloud.databricks.com", "warehouse_id": "4b9f0c2d7e8a1f36"},
+        {"token": f"dapi{SECRET}"},
+    ),
+    "snowflake": (
+        {"account": "acme-org", "user": "CLOUDACT_SVC", "role": "FINOPS_READER", "warehouse": "BILLING_WH"},
+        {"private_key": _OCI_KEY.secret()["key_content"]},  # a key pair: what Snowflake wants of service users
+    ),
+    # Resolved by ingest_svc for the org itself (no secret exists); credential_svc never stores one.
+    "datahub": ({"inbox": "/var/lib/cloudact/inbox/datahub/acme"}, {}),
+    "datadog": ({"api_url": "https://api.datadoghq.eu"}, {"api_key": SECRET, "application_key": f"app-{SECRET}"}),
+    "mongodb": (
+        {"org_id": "5f1e2d3c4b5a69788796a5b4"},
+        {"client_id": "mdb_sa_id_65f0c1d2e3a4b5c6d7e8f901", "client_secret": f"mdb_sa_sk_{SECRET}"},
+    ),
+    "openai": ({"organization_id": "org-AcmeBilling01"}, {"admin_api_key": f"sk-admin-{SECRET}"}),
+    "anthropic": ({"api": "auto"}, {"admin_api_key": f"sk-ant-admin01-{SECRET}"}),
 }
 
 
@@ -79,7 +96,8 @@ def _fields(error: InvalidArgument) -> list[str]:
 
 
 def test_known_providers_are_the_registered_ones() -> None:
-    assert known_providers() == ["aws", "azure", "gcp", "oci"]
+    assert known_providers() == sorted(package.rsplit(".", 1)[-1] for package in PROVIDER_PACKAGES)
+    assert {"aws", "azure", "datahub", "gcp", "oci"} <= set(known_providers())
 
 
 @pytest.mark.parametrize("provider", sorted(GOOD))
@@ -98,7 +116,7 @@ def test_good_credentials_cover_every_registered_provider() -> None:
 def test_unknown_provider(provider: str) -> None:
     error = _refused(provider, GOOD["aws"][0], GOOD["aws"][1])
     assert error.reason == "UNKNOWN_PROVIDER" and _fields(error) == ["provider"]
-    assert "aws, azure, gcp, oci" in error.message and len(error.message) < 200
+    assert ", ".join(known_providers()) in error.message and len(error.message) < 300
 
 
 @pytest.mark.parametrize("provider", sorted(GOOD))
@@ -193,6 +211,23 @@ OVERRIDES = [
     ("gcp", "secret", "token_uri", "http://127.0.0.1:8080/token"),
     ("gcp", "secret", "token_uri", "https://oauth2.attacker.example/token"),
     ("gcp", "secret", "universe_domain", "attacker.example"),
+    ("databricks", "config", "host", "http://127.0.0.1:8443"),
+    ("databricks", "config", "host", "https://acme.cloud.databricks.com.attacker.example"),
+    ("databricks", "config", "host", "http://acme.cloud.databricks.com"),
+    ("snowflake", "config", "endpoint", "http://127.0.0.1:8080"),
+    ("snowflake", "config", "endpoint", "https://acme-org.snowflakecomputing.com.attacker.example"),
+    ("datadog", "config", "api_url", "http://127.0.0.1:8126"),
+    ("datadog", "config", "api_url", "https://api.datadoghq.com.attacker.example"),
+    ("datadog", "config", "api_url", "http://api.datadoghq.com"),
+    ("mongodb", "config", "api_url", "http://127.0.0.1:8080"),
+    ("mongodb", "config", "api_url", "https://cloud.mongodb.com.attacker.example"),
+    ("mongodb", "config", "api_url", "https://cloud.mongodb.com:8443"),
+    ("openai", "config", "endpoint", "http://127.0.0.1:8080"),
+    ("openai", "config", "endpoint", "https://api.openai.com.attacker.example"),
+    ("openai", "config", "endpoint", "http://api.openai.com"),
+    ("anthropic", "config", "endpoint", "http://127.0.0.1:8080"),
+    ("anthropic", "config", "endpoint", "https://api.anthropic.com.attacker.example"),
+    ("anthropic", "config", "endpoint", "https://api.anthropic.com:8443"),
 ]
 
 
@@ -252,6 +287,17 @@ def test_each_endpoint_field_is_refused_without_overrides_and_accepted_with(
         ("gcp", "secret", "token_uri", "https://oauth2.googleapis.com/token"),
         ("gcp", "secret", "token_uri", "https://accounts.google.com/o/oauth2/token"),
         ("gcp", "secret", "universe_domain", "googleapis.com"),
+        ("databricks", "config", "host", "https://adb-1234567890123456.7.azuredatabricks.net"),
+        ("databricks", "config", "host", "https://1234567890123456.7.gcp.databricks.com/"),
+        ("snowflake", "config", "endpoint", "https://acme-org.snowflakecomputing.com"),
+        ("snowflake", "config", "endpoint", "https://xy12345.us-east-2.aws.privatelink.snowflakecomputing.com/"),
+        ("datadog", "config", "api_url", "https://api.datadoghq.com"),
+        ("datadog", "config", "api_url", "https://api.us5.datadoghq.com/"),
+        ("datadog", "config", "api_url", "https://api.ddog-gov.com"),
+        ("mongodb", "config", "api_url", "https://cloud.mongodb.com"),
+        ("mongodb", "config", "api_url", "https://cloud.mongodbgov.com/"),
+        ("openai", "config", "endpoint", "https://api.openai.com"),
+        ("anthropic", "config", "endpoint", "https://api.anthropic.com/"),
     ],
 )
 def test_official_endpoints_are_accepted_without_overrides(provider: str, part: str, field: str, value: str) -> None:
@@ -261,7 +307,18 @@ def test_official_endpoints_are_accepted_without_overrides(provider: str, part: 
 
 @pytest.mark.parametrize(
     ("provider", "field"),
-    [("aws", "endpoint_url"), ("azure", "account_url"), ("oci", "endpoint"), ("gcp", "api_endpoint")],
+    [
+        ("aws", "endpoint_url"),
+        ("azure", "account_url"),
+        ("oci", "endpoint"),
+        ("gcp", "api_endpoint"),
+        ("databricks", "host"),
+        ("snowflake", "endpoint"),
+        ("datadog", "api_url"),
+        ("mongodb", "api_url"),
+        ("openai", "endpoint"),
+        ("anthropic", "endpoint"),
+    ],
 )
 @pytest.mark.parametrize(
     "value",

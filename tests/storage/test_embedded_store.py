@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import date
@@ -13,7 +14,7 @@ import pytest
 
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.storage.embedded import EmbeddedTableStore
-from cloudact_shared.storage.schema import TableSchema, load_schema
+from cloudact_shared.storage.schema import Column, TableSchema, load_schema
 
 DATASET = "acme_prod"
 
@@ -151,3 +152,26 @@ def test_a_batch_spanning_two_partitions_lands_in_both(tmp_path: Path, schema: T
     read = store.scan(DATASET, "things").to_table().sort_by("amount")
     assert [int(v) for v in read.column("amount").to_pylist()] == list(range(6))
     assert [d.day for d in read.column("ingestion_date").to_pylist()] == [22, 23, 22, 23, 22, 23]
+
+
+def test_a_column_added_to_the_schema_reads_as_null_in_the_rows_a_replacement_rewrites(
+    tmp_path: Path, schema: TableSchema
+) -> None:
+    # A table written before a nullable column was added (the FOCUS table before x_model ...): replacing one
+    # month of a two-month file rewrites the other month's rows, which lack the column, under the new schema.
+    store = EmbeddedTableStore(tmp_path / "data")
+    store.replace_slice(
+        DATASET, schema, {"x_credential_id": "a", "billing_period": [JAN, FEB]}, _rows(schema, "a", [JAN, FEB], 3, 1)
+    )
+    added = Column("note", "STRING", True, "added later")
+    wider = dataclasses.replace(schema, columns=(*schema.columns[:-1], added, schema.columns[-1]))
+    table = pa.Table.from_pylist(
+        [{**row, "note": "new"} for row in _rows(schema, "a", [JAN], 2, 5).read_all().to_pylist()],
+        schema=wider.arrow_schema(),
+    )
+    store.replace_slice(DATASET, wider, {"x_credential_id": "a", "billing_period": [JAN]}, table.to_reader())
+
+    read = duckdb.connect().execute(
+        f"SELECT billing_period, note, count(*) FROM {store.relation_sql(DATASET, wider)} GROUP BY ALL ORDER BY ALL"
+    )
+    assert read.fetchall() == [(JAN, "new", 2), (FEB, None, 3)]

@@ -278,3 +278,212 @@ class QueryCostsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryCostsResponse: _TypeAlias = QueryCostsResponse  # noqa: Y015
+
+@_typing.final
+class ExecuteSqlRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    SQL_FIELD_NUMBER: _builtins.int
+    MAX_ROWS_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    sql: _builtins.str
+    """One query: SELECT, WITH ... SELECT, or set operations (UNION, INTERSECT,
+    EXCEPT) of them, in DuckDB's SQL dialect. Tables may be named bare
+    (aws_dci) or qualified by the org's dataset (acme_prod.aws_dci).
+    """
+    max_rows: _builtins.int
+    """At most this many rows; 0 means the server's limit, and a larger value is
+    lowered to it (CLOUDACT_SQL_MAX_ROWS, 100000 by default).
+    """
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        sql: _builtins.str = ...,
+        max_rows: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_rows", b"max_rows", "org_slug", b"org_slug", "sql", b"sql"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecuteSqlRequest: _TypeAlias = ExecuteSqlRequest  # noqa: Y015
+
+@_typing.final
+class SqlColumn(_message.Message):
+    """SqlColumn is one column of the answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    type: _builtins.str
+    """The DuckDB type: VARCHAR, DOUBLE, BOOLEAN, DECIMAL(38,12), DATE,
+    TIMESTAMP, TIMESTAMP WITH TIME ZONE, STRUCT(...), STRUCT(...)[] ...
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SqlColumn: _TypeAlias = SqlColumn  # noqa: Y015
+
+@_typing.final
+class SqlResultHeader(_message.Message):
+    """SqlResultHeader is the first message of an answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    TABLE_VERSION_FIELD_NUMBER: _builtins.int
+    table_version: _builtins.int
+    """Version of the FOCUS table the answer was computed from."""
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___SqlColumn]: ...
+    def __init__(
+        self,
+        *,
+        columns: _abc.Iterable[Global___SqlColumn] | None = ...,
+        table_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "table_version", b"table_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SqlResultHeader: _TypeAlias = SqlResultHeader  # noqa: Y015
+
+@_typing.final
+class SqlRow(_message.Message):
+    """SqlRow is one row as text, one cell per column in header order, so any
+    client (a CLI, a JSON gateway, grpcurl) reads it without a typed decoder:
+    numbers in decimal notation (DECIMAL exact, at its scale), BOOLEAN as
+    true/false, DATE as YYYY-MM-DD, TIMESTAMP as YYYY-MM-DDTHH:MM:SS[.ffffff],
+    TIMESTAMP WITH TIME ZONE the same in UTC with a Z, STRUCT / LIST / MAP
+    values as JSON text.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CELLS_FIELD_NUMBER: _builtins.int
+    NULL_CELLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cells(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def null_cells(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indexes (0-based) of the cells that are SQL NULL; their text is empty."""
+
+    def __init__(
+        self,
+        *,
+        cells: _abc.Iterable[_builtins.str] | None = ...,
+        null_cells: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cells", b"cells", "null_cells", b"null_cells"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SqlRow: _TypeAlias = SqlRow  # noqa: Y015
+
+@_typing.final
+class SqlRowBatch(_message.Message):
+    """SqlRowBatch carries the next rows of the answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___SqlRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___SqlRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SqlRowBatch: _TypeAlias = SqlRowBatch  # noqa: Y015
+
+@_typing.final
+class SqlResultSummary(_message.Message):
+    """SqlResultSummary is the last message of a complete answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROW_COUNT_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    ROW_LIMIT_FIELD_NUMBER: _builtins.int
+    TRUNCATION_REASON_FIELD_NUMBER: _builtins.int
+    row_count: _builtins.int
+    """Rows sent."""
+    truncated: _builtins.bool
+    """The answer has more rows than were sent: the row limit stopped it."""
+    row_limit: _builtins.int
+    """The row limit that applied (the request's or the server's)."""
+    truncation_reason: _builtins.str
+    """Why the answer stopped early, for people; empty when it is whole."""
+    def __init__(
+        self,
+        *,
+        row_count: _builtins.int = ...,
+        truncated: _builtins.bool = ...,
+        row_limit: _builtins.int = ...,
+        truncation_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["row_count", b"row_count", "row_limit", b"row_limit", "truncated", b"truncated", "truncation_reason", b"truncation_reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SqlResultSummary: _TypeAlias = SqlResultSummary  # noqa: Y015
+
+@_typing.final
+class ExecuteSqlResponse(_message.Message):
+    """ExecuteSqlResponse is one message of the stream: the header first, then
+    zero or more row batches, then the summary.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___SqlResultHeader: ...
+    @_builtins.property
+    def batch(self) -> Global___SqlRowBatch: ...
+    @_builtins.property
+    def summary(self) -> Global___SqlResultSummary: ...
+    def __init__(
+        self,
+        *,
+        header: Global___SqlResultHeader | None = ...,
+        batch: Global___SqlRowBatch | None = ...,
+        summary: Global___SqlResultSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "header", b"header", "result", b"result", "summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "header", b"header", "result", b"result", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["header", "batch", "summary"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___ExecuteSqlResponse: _TypeAlias = ExecuteSqlResponse  # noqa: Y015

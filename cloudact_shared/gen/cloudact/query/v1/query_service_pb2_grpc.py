@@ -40,6 +40,11 @@ class QueryServiceStub:
                 request_serializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.QueryCostsRequest.SerializeToString,
                 response_deserializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.QueryCostsResponse.FromString,
                 _registered_method=True)
+        self.ExecuteSql = channel.unary_stream(
+                '/cloudact.query.v1.QueryService/ExecuteSql',
+                request_serializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.ExecuteSqlRequest.SerializeToString,
+                response_deserializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.ExecuteSqlResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -53,6 +58,22 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExecuteSql(self, request, context):
+        """Runs one read-only SQL query (DuckDB dialect) over the org's own FOCUS
+        table (cost_data_standard_1_3) and the seed views over it (aws_dci,
+        azure_dci, gcp_dci, databricks_dci, datadog_dci, mongodb_dci,
+        snowflake_dci, datahub_dci, genai_dci). Streams one header (column names
+        and types), then the rows in batches, then a summary (row count, whether
+        the row limit cut the answer). Refused with INVALID_ARGUMENT: anything
+        but one SELECT / WITH / UNION query, another table, a function outside
+        the allowed ones (files, URLs, settings, variables, the catalog), a
+        recursive CTE; with PERMISSION_DENIED: another org's tables. A query past
+        its time limit is stopped with DEADLINE_EXCEEDED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +81,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.QueryCosts,
                     request_deserializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.QueryCostsRequest.FromString,
                     response_serializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.QueryCostsResponse.SerializeToString,
+            ),
+            'ExecuteSql': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExecuteSql,
+                    request_deserializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.ExecuteSqlRequest.FromString,
+                    response_serializer=cloudact_dot_query_dot_v1_dot_query__service__pb2.ExecuteSqlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +116,33 @@ class QueryService:
             '/cloudact.query.v1.QueryService/QueryCosts',
             cloudact_dot_query_dot_v1_dot_query__service__pb2.QueryCostsRequest.SerializeToString,
             cloudact_dot_query_dot_v1_dot_query__service__pb2.QueryCostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecuteSql(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cloudact.query.v1.QueryService/ExecuteSql',
+            cloudact_dot_query_dot_v1_dot_query__service__pb2.ExecuteSqlRequest.SerializeToString,
+            cloudact_dot_query_dot_v1_dot_query__service__pb2.ExecuteSqlResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,18 @@ class QueryServiceStub:
     def __new__(cls, channel: _aio.Channel) -> QueryServiceAsyncStub: ...
     QueryCosts: _grpc.UnaryUnaryMultiCallable[_query_service_pb2.QueryCostsRequest, _query_service_pb2.QueryCostsResponse]
     """Sums cost metrics grouped by FOCUS dimensions and tag keys over time."""
+    ExecuteSql: _grpc.UnaryStreamMultiCallable[_query_service_pb2.ExecuteSqlRequest, _query_service_pb2.ExecuteSqlResponse]
+    """Runs one read-only SQL query (DuckDB dialect) over the org's own FOCUS
+    table (cost_data_standard_1_3) and the seed views over it (aws_dci,
+    azure_dci, gcp_dci, databricks_dci, datadog_dci, mongodb_dci,
+    snowflake_dci, datahub_dci, genai_dci). Streams one header (column names
+    and types), then the rows in batches, then a summary (row count, whether
+    the row limit cut the answer). Refused with INVALID_ARGUMENT: anything
+    but one SELECT / WITH / UNION query, another table, a function outside
+    the allowed ones (files, URLs, settings, variables, the catalog), a
+    recursive CTE; with PERMISSION_DENIED: another org's tables. A query past
+    its time limit is stopped with DEADLINE_EXCEEDED.
+    """
 
 @_typing.type_check_only
 class QueryServiceAsyncStub(QueryServiceStub):
@@ -43,6 +55,18 @@ class QueryServiceAsyncStub(QueryServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     QueryCosts: _aio.UnaryUnaryMultiCallable[_query_service_pb2.QueryCostsRequest, _query_service_pb2.QueryCostsResponse]  # type: ignore[assignment]
     """Sums cost metrics grouped by FOCUS dimensions and tag keys over time."""
+    ExecuteSql: _aio.UnaryStreamMultiCallable[_query_service_pb2.ExecuteSqlRequest, _query_service_pb2.ExecuteSqlResponse]  # type: ignore[assignment]
+    """Runs one read-only SQL query (DuckDB dialect) over the org's own FOCUS
+    table (cost_data_standard_1_3) and the seed views over it (aws_dci,
+    azure_dci, gcp_dci, databricks_dci, datadog_dci, mongodb_dci,
+    snowflake_dci, datahub_dci, genai_dci). Streams one header (column names
+    and types), then the rows in batches, then a summary (row count, whether
+    the row limit cut the answer). Refused with INVALID_ARGUMENT: anything
+    but one SELECT / WITH / UNION query, another table, a function outside
+    the allowed ones (files, URLs, settings, variables, the catalog), a
+    recursive CTE; with PERMISSION_DENIED: another org's tables. A query past
+    its time limit is stopped with DEADLINE_EXCEEDED.
+    """
 
 class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
     """QueryService answers cost questions from the FOCUS 1.3 table."""
@@ -54,5 +78,23 @@ class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_query_service_pb2.QueryCostsResponse, _abc.Awaitable[_query_service_pb2.QueryCostsResponse]]:
         """Sums cost metrics grouped by FOCUS dimensions and tag keys over time."""
+
+    @_abc_1.abstractmethod
+    def ExecuteSql(
+        self,
+        request: _query_service_pb2.ExecuteSqlRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_query_service_pb2.ExecuteSqlResponse], _abc.AsyncIterator[_query_service_pb2.ExecuteSqlResponse]]:
+        """Runs one read-only SQL query (DuckDB dialect) over the org's own FOCUS
+        table (cost_data_standard_1_3) and the seed views over it (aws_dci,
+        azure_dci, gcp_dci, databricks_dci, datadog_dci, mongodb_dci,
+        snowflake_dci, datahub_dci, genai_dci). Streams one header (column names
+        and types), then the rows in batches, then a summary (row count, whether
+        the row limit cut the answer). Refused with INVALID_ARGUMENT: anything
+        but one SELECT / WITH / UNION query, another table, a function outside
+        the allowed ones (files, URLs, settings, variables, the catalog), a
+        recursive CTE; with PERMISSION_DENIED: another org's tables. A query past
+        its time limit is stopped with DEADLINE_EXCEEDED.
+        """
 
 def add_QueryServiceServicer_to_server(servicer: QueryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
