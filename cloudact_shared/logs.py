@@ -29,8 +29,22 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+# Client libraries that log every HTTP request (with its URL and headers) or every rewrite at INFO:
+# an operator reads the pipeline's own progress instead; their warnings and errors still show.
+_PER_REQUEST_LOGGERS = (
+    "azure.core.pipeline.policies.http_logging_policy",
+    "httpx",
+    "httpx2",
+    "snowflake.connector",
+    "sqlglot",
+)
+
+
 def configure_logging(level: str, service: str) -> None:
-    """Routes the root logger to stderr as JSON lines at ``level``."""
+    """Routes the root logger to stderr as JSON lines at ``level`` (client libraries' per-request
+    logging at WARNING at the most verbose)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter(service))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for name in _PER_REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
