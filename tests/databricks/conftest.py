@@ -16,10 +16,10 @@ import pytest
 from cloudact_cli.convert import convert_files
 from cloudact_providers.connector import ResolvedCredential
 from cloudact_providers.databricks.connector import DatabricksBillingConnector
-from cloudact_providers.databricks.formats import build_raw_select
 from cloudact_providers.databricks.loopback import WAREHOUSE_ID, DatabricksApi
 from cloudact_providers.databricks.warehouse import CATALOG, SystemTables
 from cloudact_providers.loopback import Running, serving
+from tests.rawrows import raw_rows as shared_raw_rows
 
 TOKEN = "dapi-S3cr3t-CANARY-0c5f1d9e7b2e4a61"
 CLIENT_ID = "7c1d1e7a-5b1e-4c8f-9d0e-2f3a4b5c6d7e"
@@ -79,21 +79,8 @@ async def download_months(
 
 
 def raw_rows(path: Path, source_object: str = "databricks-test") -> list[dict[str, Any]]:
-    """The raw-table rows ``build_raw_select`` makes of one download (lineage from fixed variables)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, value in {
-        "ingestion_date": "2026-01-01",
-        "x_pipeline_id": "databricks/cost/billing",
-        "x_credential_id": "c",
-        "x_run_id": "r",
-        "x_ingested_at": "2026-01-01 00:00:00+00",
-        "x_pipeline_run_date": "2026-01-01",
-    }.items():
-        con.execute(f"SET VARIABLE {name} = '{value}'")
-    cursor = con.execute(build_raw_select(con, path, source_object=source_object))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    """The rows ``build_raw_select`` makes of one file (a fixed lineage)."""
+    return shared_raw_rows("databricks", path, source_object)
 
 
 def focus_rows(path: Path, work: Path) -> list[dict[str, Any]]:

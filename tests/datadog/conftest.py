@@ -8,13 +8,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from cloudact_providers.connector import ResolvedCredential
-from cloudact_providers.datadog.formats import build_raw_select
 from cloudact_providers.datadog.loopback import DatadogCostApi
 from cloudact_providers.loopback import Running, serving
+from tests.rawrows import raw_rows as shared_raw_rows
 
 API_KEY = "S3cr3t-CANARY-api-0c5f1d9e"
 APPLICATION_KEY = "S3cr3t-CANARY-app-7b2e4a61"
@@ -57,18 +56,5 @@ def datadog() -> Iterator[Datadog]:
 
 
 def raw_rows(path: Path, source_object: str = "datadog-test") -> list[dict[str, Any]]:
-    """The raw-table rows ``build_raw_select`` makes of one downloaded file (lineage from fixed variables)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, value in {
-        "ingestion_date": "2026-01-01",
-        "x_pipeline_id": "datadog/cost/billing",
-        "x_credential_id": "c",
-        "x_run_id": "r",
-        "x_ingested_at": "2026-01-01 00:00:00+00",
-        "x_pipeline_run_date": "2026-01-01",
-    }.items():
-        con.execute(f"SET VARIABLE {name} = '{value}'")
-    cursor = con.execute(build_raw_select(con, path, source_object=source_object))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    """The rows ``build_raw_select`` makes of one file (a fixed lineage)."""
+    return shared_raw_rows("datadog", path, source_object)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from google.cloud import bigquery
 
@@ -34,6 +33,7 @@ from cloudact_shared import duck
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
 from tests.conftest import KOKU_GCP
+from tests.rawrows import raw_rows as shared_raw_rows
 
 KOKU = KOKU_GCP
 
@@ -80,21 +80,8 @@ def nested_parquet(tmp_path: Path) -> Path:
 
 
 def raw_rows(path: Path) -> list[dict[str, Any]]:
-    """The raw-table rows ``build_raw_select`` makes of one export file (lineage from fixed variables)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, value in {
-        "ingestion_date": "2026-01-01",
-        "x_pipeline_id": "gcp/cost/billing",
-        "x_credential_id": "c",
-        "x_run_id": "r",
-        "x_ingested_at": "2026-01-01 00:00:00+00",
-        "x_pipeline_run_date": "2026-01-01",
-    }.items():
-        con.execute(f"SET VARIABLE {name} = '{value}'")
-    cur = con.execute(build_raw_select(con, path, source_object=str(path)))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    """The rows ``build_raw_select`` makes of one file (a fixed lineage)."""
+    return shared_raw_rows("gcp", path, str(path))
 
 
 # -- BigQuery (bqemulator) -------------------------------------------------------------------------

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from cloudact_providers.connector import ResolvedCredential
 from cloudact_providers.loopback import Running, serving
-from cloudact_providers.mongodb.formats import build_raw_select
 from cloudact_providers.mongodb.loopback import AtlasBillingApi
 from cloudact_providers.mongodb.synthetic import ORG_ID
+from tests.rawrows import raw_rows as shared_raw_rows
 
 CLIENT_ID = "mdb_sa_id_65f0c1d2e3a4b5c6d7e8f901"
 CLIENT_SECRET = "S3cr3t-CANARY-mdb-sa-sk-4f1e9a"
@@ -49,18 +48,5 @@ def atlas() -> Iterator[Atlas]:
 
 
 def raw_rows(path: Path, source_object: str = "mongodb-test") -> list[dict[str, Any]]:
-    """The raw-table rows ``build_raw_select`` makes of one downloaded file (lineage from fixed variables)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, value in {
-        "ingestion_date": "2026-01-01",
-        "x_pipeline_id": "mongodb/cost/billing",
-        "x_credential_id": "c",
-        "x_run_id": "r",
-        "x_ingested_at": "2026-01-01 00:00:00+00",
-        "x_pipeline_run_date": "2026-01-01",
-    }.items():
-        con.execute(f"SET VARIABLE {name} = '{value}'")
-    cursor = con.execute(build_raw_select(con, path, source_object=source_object))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    """The rows ``build_raw_select`` makes of one file (a fixed lineage)."""
+    return shared_raw_rows("mongodb", path, source_object)

@@ -13,9 +13,9 @@ import pytest
 from cloudact_cli.convert import convert_files
 from cloudact_providers.connector import ResolvedCredential
 from cloudact_providers.loopback import Running, serving
-from cloudact_providers.openai.formats import build_raw_select
 from cloudact_providers.openai.loopback import OpenAIBills, openai_api
 from cloudact_providers.openai.synthetic import MONTH, ORGANIZATION_ID, ORGANIZATION_NAME, bills
+from tests.rawrows import raw_rows as shared_raw_rows
 
 ADMIN_KEY = "sk-admin-Test0Key0c4f1e9b2a7d"
 
@@ -44,21 +44,8 @@ def credential(running: Running, key: str = ADMIN_KEY, **config: str) -> Resolve
 
 
 def raw_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows (good and quarantined) ``build_raw_select`` makes of one downloaded read."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, value in {
-        "ingestion_date": "2026-12-01",
-        "x_pipeline_id": "openai/cost/billing",
-        "x_credential_id": "c",
-        "x_run_id": "r",
-        "x_ingested_at": "2026-12-01 00:00:00+00",
-        "x_pipeline_run_date": "2026-12-01",
-    }.items():
-        con.execute(f"SET VARIABLE {name} = '{value}'")
-    cursor = con.execute(build_raw_select(con, path, source_object="openai-read"))
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    """The rows ``build_raw_select`` makes of one file (a fixed lineage)."""
+    return shared_raw_rows("openai", path, "openai-read")
 
 
 def focus_rows(files: list[Path], directory: Path) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ import pytest
 from cloudact_cli.convert import convert_files
 from cloudact_providers.connector import ResolvedCredential
 from cloudact_providers.snowflake.connector import SnowflakeBillingConnector
-from cloudact_providers.snowflake.formats import build_raw_select
 from cloudact_providers.snowflake.loopback import (
     ACCOUNT,
     ADMIN_ROLE,
@@ -30,6 +29,7 @@ from cloudact_providers.snowflake.loopback import (
     key_pair,
     load_month,
 )
+from tests.rawrows import raw_rows as shared_raw_rows
 
 PASSWORD = "S3cr3t-CANARY-pw-0c5f1d9e"
 ADMIN_PASSWORD = "S3cr3t-CANARY-admin-7b2e4a61"
@@ -93,21 +93,8 @@ async def download_months(
 
 
 def raw_rows(path: Path, source_object: str = "snowflake-test") -> list[dict[str, Any]]:
-    """The raw-table rows ``build_raw_select`` makes of one download (lineage from fixed variables)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for name, value in {
-        "ingestion_date": "2026-01-01",
-        "x_pipeline_id": "snowflake/cost/billing",
-        "x_credential_id": "c",
-        "x_run_id": "r",
-        "x_ingested_at": "2026-01-01 00:00:00+00",
-        "x_pipeline_run_date": "2026-01-01",
-    }.items():
-        con.execute(f"SET VARIABLE {name} = '{value}'")
-    cursor = con.execute(build_raw_select(con, path, source_object=source_object))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    """The rows ``build_raw_select`` makes of one file (a fixed lineage)."""
+    return shared_raw_rows("snowflake", path, source_object)
 
 
 def focus_rows(paths: list[Path], work: Path) -> list[dict[str, Any]]:
