@@ -88,8 +88,36 @@ class CloudactSettings(BaseSettings):
 
     data_dir: Path = Path("./data")
     """Root of the embedded lakehouse, key ring and credential records."""
-    storage_backend: Literal["embedded"] = "embedded"
-    """Which TableStore to use; "embedded" = Delta Lake tables + DuckDB under data_dir."""
+    warehouse: Literal["embedded", "bigquery"] = "embedded"
+    """Where the tables live and the SQL runs (CLOUDACT_WAREHOUSE): "embedded" = Delta Lake tables
+    under data_dir with DuckDB; "bigquery" = one BigQuery dataset per organisation in
+    bigquery_project, the FOCUS conversion run there as the stored procedure."""
+    bigquery_project: str | None = None
+    """The GCP project holding the {org}_prod datasets (CLOUDACT_BIGQUERY_PROJECT); required when
+    warehouse is "bigquery"."""
+    bigquery_location: str = "US"
+    """Where datasets are created and jobs run (a multi-region such as US or EU, or a region)."""
+    bigquery_dataset_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_]{0,100}$")
+    """Put before every dataset name in BigQuery ({prefix}{org_slug}_prod), so several deployments
+    (staging, production) can share one project; empty by default, the seed's naming."""
+    bigquery_credentials_file: Path | None = None
+    """A service-account key file; default: Application Default Credentials (the workload's own
+    service account on Cloud Run / GKE)."""
+    bigquery_endpoint: str | None = None
+    """The BigQuery REST endpoint (http://127.0.0.1:9050 for the emulator; default Google's). A
+    non-default endpoint is called without credentials: it is only for a loopback emulator."""
+    bigquery_read_endpoint: str | None = None
+    """host:port of the Storage Read API (the emulator's gRPC port, plaintext); default Google's."""
+    key_backend: Literal["local", "cloudkms"] = "local"
+    """Who wraps credential data keys (CLOUDACT_KEY_BACKEND): "local" = the key ring file
+    (keyring_file); "cloudkms" = the Cloud KMS key kms_key_name."""
+    kms_key_name: str | None = Field(
+        default=None, pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$"
+    )
+    """The Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) whose primary version
+    wraps new data keys; required when key_backend is "cloudkms"."""
+    kms_endpoint: str | None = None
+    """host:port of a plaintext loopback KMS (tests and the demo); default Google's, over TLS."""
     credential_address: str = "127.0.0.1:50051"
     """host:port credential_svc listens on and clients dial."""
     ingest_address: str = "127.0.0.1:50052"
@@ -166,6 +194,15 @@ class CloudactSettings(BaseSettings):
     def _plan_fits_budget(self) -> CloudactSettings:
         """Refuses overrides that, with the process reserve, exceed memory_budget."""
         self.memory_plan.check_fits()
+        return self
+
+    @model_validator(mode="after")
+    def _production_backends_named(self) -> CloudactSettings:
+        """Refuses a BigQuery warehouse without a project, or Cloud KMS without a key."""
+        if self.warehouse == "bigquery" and not self.bigquery_project:
+            raise ValueError("warehouse 'bigquery' needs bigquery_project (CLOUDACT_BIGQUERY_PROJECT)")
+        if self.key_backend == "cloudkms" and not self.kms_key_name:
+            raise ValueError("key_backend 'cloudkms' needs kms_key_name (CLOUDACT_KMS_KEY_NAME)")
         return self
 
     @property

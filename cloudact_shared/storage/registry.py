@@ -1,4 +1,4 @@
-"""Backend registry: maps a storage_backend name to its TableStore, importing lazily."""
+"""Backend registry: maps the warehouse setting to its TableStore, importing lazily."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from cloudact_shared.storage.protocol import TableStore
 
 
 def open_store(settings: CloudactSettings) -> TableStore:
-    """Builds the TableStore named by ``settings.storage_backend``."""
-    if settings.storage_backend == "embedded":
+    """Builds the TableStore of ``settings.warehouse``."""
+    if settings.warehouse == "embedded":
         from cloudact_shared.storage.embedded import EmbeddedTableStore
 
         plan = settings.memory_plan
         return EmbeddedTableStore(
             settings.data_dir, batch_rows=plan.batch_rows, duckdb_memory_limit=plan.duckdb_memory_limit
         )
-    raise ValueError(f"unknown storage backend {settings.storage_backend!r}")
+    raise ValueError(f"unknown warehouse {settings.warehouse!r}")
