@@ -60,14 +60,29 @@ _ARROW_SCALARS = (
 
 @dataclass(frozen=True)
 class BigQueryEmulator:
-    """A running bqemulator REST endpoint."""
+    """A running bqemulator: its REST endpoint and its Storage Read/Write API (plaintext gRPC)."""
 
     port: int
     project: str
+    grpc_port: int = 0
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_endpoint(self) -> str:
+        """``host:port`` of the Storage API, for a plaintext gRPC channel."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def settings_overrides(self) -> dict[str, str]:
+        """The CLOUDACT_* settings that point a BigQuery warehouse (BigQueryTableStore) at this emulator."""
+        return {
+            "CLOUDACT_WAREHOUSE": "bigquery",
+            "CLOUDACT_BIGQUERY_PROJECT": self.project,
+            "CLOUDACT_BIGQUERY_ENDPOINT": self.endpoint,
+            "CLOUDACT_BIGQUERY_READ_ENDPOINT": self.grpc_endpoint,
+        }
 
     def client(self) -> bigquery.Client:
         """A client for setting up data (Google's side); the connector builds its own from a credential."""
@@ -107,8 +122,8 @@ def bigquery_emulator(
                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=work,
             )  # fmt: skip
         try:
-            port = _wait_until_ready(process, log, project, start_timeout)
-            yield BigQueryEmulator(port, project)
+            port, grpc_port = _wait_until_ready(process, log, project, start_timeout)
+            yield BigQueryEmulator(port, project, grpc_port)
         finally:
             _stop(process)
 
@@ -134,24 +149,29 @@ def _offline_home(venv: Path) -> Path:
     return home
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], log: Path, project: str, timeout: float) -> int:
-    def answering_port() -> int | None:
+def _wait_until_ready(process: subprocess.Popen[bytes], log: Path, project: str, timeout: float) -> tuple[int, int]:
+    """The REST and gRPC ports, once both are logged and REST answers."""
+
+    def answering_ports() -> tuple[int, int] | None:
         if process.poll() is not None:
             raise RuntimeError(f"bqemulator exited ({process.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
         port = _listening_port(log)
-        return port if port is not None and _answers(port, project) else None
+        grpc_port = _listening_port(log, event="grpc.listen")
+        if port is None or grpc_port is None or not _answers(port, project):
+            return None
+        return port, grpc_port
 
     try:
-        return wait_until(answering_port, what="bqemulator", timeout=timeout)
+        return wait_until(answering_ports, what="bqemulator", timeout=timeout)
     except (RuntimeError, TimeoutError):
         _stop(process)
         raise
 
 
-def _listening_port(log: Path) -> int | None:
-    """The REST port from the emulator's ``rest.listen`` log event, once it is written."""
+def _listening_port(log: Path, *, event: str = "rest.listen") -> int | None:
+    """The port from the emulator's ``event`` log line (``rest.listen``, ``grpc.listen``), once written."""
     for line in log.read_text(errors="replace").splitlines():
-        if '"rest.listen"' not in line:
+        if f'"{event}"' not in line:
             continue
         try:
             return int(json.loads(line)["port"])

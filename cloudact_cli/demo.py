@@ -1,4 +1,4 @@
-"""``make demo``: the whole system end to end on the embedded default, on one machine.
+"""``make demo``: the whole system end to end on one machine, on the embedded default or on BigQuery.
 
 Starts an S3 endpoint (moto) on loopback holding the legacy CUR sample and a generated CUR 2.0
 month, Azurite, a local OCI Object Storage, and bqemulator holding a generated month of the GCP
@@ -7,6 +7,13 @@ demo source (its vendor's API on loopback with a generated month); starts the fo
 one credential per export or API, runs each provider's pipeline, then pushes a generated batch of
 custom cost events (DataHub, ``cloudact events upload``), prints a cost summary from query_svc, then
 stops everything and exits 0 (non-zero on any failure).
+
+``CLOUDACT_WAREHOUSE=bigquery make demo`` runs the same demo with BigQuery as the warehouse: the org's
+dataset, its tables and the FOCUS procedure live in bqemulator (the instance that also holds the GCP
+export), and credential_svc wraps data keys with the Cloud KMS client against a loopback KMS
+(``cloudact_cli/kms_emulator.py``). ``CLOUDACT_DEMO_EXPORT=PATH`` (.parquet or .csv) writes the org's
+FOCUS table to PATH before anything stops, with the code of ``cloudact focus export``, so two demos'
+tables can be compared.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import functools
 import gzip
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -43,7 +51,15 @@ from cloudact_cli.bigquery_emulator import (
 )
 from cloudact_cli.emulators import Azurite, azurite, azurite_available, put_cost_export_run
 from cloudact_cli.events import print_summary, upload_file
-from cloudact_cli.main import list_all_credentials, pipeline_request, print_costs, query_costs, run_pipeline
+from cloudact_cli.kms_emulator import kms_emulator
+from cloudact_cli.main import (
+    export_focus,
+    list_all_credentials,
+    pipeline_request,
+    print_costs,
+    query_costs,
+    run_pipeline,
+)
 from cloudact_cli.oci_object_storage import ApiKey, FakeObjectStorage, running
 from cloudact_cli.rpc import caller_channel
 from cloudact_cli.supervisor import SERVICES, start_services, stop_services
@@ -56,6 +72,7 @@ from cloudact_providers.registry import known_providers, registration
 from cloudact_shared.auth import Role, TokenAuthority, ensure_local_pki
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
+from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as focus_pb
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as query_pb
 from cloudact_shared.settings import CloudactSettings
 
@@ -70,6 +87,9 @@ AZURE_CONTAINER = "billing-exports"
 OCI_SAMPLE = SAMPLES / "oci" / "reports_cost-csv_0000000030000269.csv"
 GCP_MONTH = date(2025, 1, 1)
 GCP_TABLE = "gcp_billing_export_resource_v1_0123AB_CDEF01_234567"
+KMS_KEY = "projects/acme-billing/locations/us/keyRings/cloudact/cryptoKeys/credentials"
+"""The Cloud KMS key the BigQuery demo's credential_svc wraps data keys with (in the loopback KMS)."""
+EXPORT_VARIABLE = "CLOUDACT_DEMO_EXPORT"
 _console = Console(width=150)
 
 
@@ -302,7 +322,30 @@ async def _run_sources(settings: CloudactSettings, sources: dict[str, DemoSource
 async def _run(settings: CloudactSettings, sources: dict[str, DemoSource]) -> None:
     # The demo owns org "acme": it starts from an empty dataset, so every run shows the same answer
     # (its credentials are recreated for each run's endpoints, and a new credential is a new slice).
+    # On BigQuery the dataset lives in the emulator, which starts empty on every demo.
     shutil.rmtree(settings.data_dir / f"{ORG}_prod", ignore_errors=True)
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.key_backend == "cloudkms":
+            kms = await stack.enter_async_context(kms_emulator(None))
+            await kms.create_key(*_key_path(KMS_KEY))
+            settings = settings.model_copy(update={"kms_endpoint": kms.endpoint, "kms_key_name": KMS_KEY})
+            _console.print(f"Cloud KMS (loopback) on {kms.endpoint}: {KMS_KEY}")
+        await _run_services(settings, sources)
+
+
+def _key_path(name: str) -> tuple[str, str, str, str]:
+    """(project, location, key ring, key) of a CryptoKey name."""
+    parts = name.split("/")
+    return parts[1], parts[3], parts[5], parts[7]
+
+
+async def _run_services(settings: CloudactSettings, sources: dict[str, DemoSource]) -> None:
+    where = (
+        f"BigQuery ({settings.bigquery_project}, {settings.bigquery_endpoint})"
+        if settings.warehouse == "bigquery"
+        else f"embedded ({settings.data_dir})"
+    )
+    _console.print(f"warehouse: {where}; credential keys: {settings.key_backend}")
     processes, settings = await start_services(settings, list(SERVICES), log=_console.print)
     try:
         await _run_sources(settings, sources)
@@ -317,6 +360,9 @@ async def _run(settings: CloudactSettings, sources: dict[str, DemoSource]) -> No
             group_by=dimensions,
         )
         print_costs(await query_costs(settings, question), dimensions)
+        if export := os.environ.get(EXPORT_VARIABLE):
+            rows = await export_focus(settings, focus_pb.ExportFocusRequest(org_slug=ORG), Path(export))
+            _console.print(f"{EXPORT_VARIABLE}: wrote {rows} FOCUS rows of {ORG} to {export}")
     finally:
         await stop_services(processes, grace=settings.shutdown_grace_seconds)
 
@@ -331,10 +377,17 @@ def _azure_ready() -> bool:
     return True
 
 
-def _demo_settings() -> CloudactSettings:
+def _demo_settings(warehouse: BigQueryEmulator | None) -> CloudactSettings:
     """The environment's settings, with endpoint overrides on (the sources are local emulators),
-    the local TLS material issued if missing, and an admin token of the demo's org."""
-    settings = CloudactSettings(allow_endpoint_overrides=True)
+    the local TLS material issued if missing, and an admin token of the demo's org. With a
+    ``warehouse`` emulator, BigQuery is the warehouse and Cloud KMS (on loopback) the key backend."""
+    production: dict[str, Any] = {}
+    if warehouse is not None:
+        emulated = {
+            name.removeprefix("CLOUDACT_").lower(): value for name, value in warehouse.settings_overrides().items()
+        }
+        production = {**emulated, "key_backend": "cloudkms", "kms_key_name": KMS_KEY}
+    settings = CloudactSettings(allow_endpoint_overrides=True, **production)
     if not settings.ca_path.exists():
         ensure_local_pki(settings)
     token, _ = TokenAuthority(settings.tokens_path).mint(ORG, Role.ADMIN, ttl=timedelta(hours=2), subject="make demo")
@@ -342,7 +395,21 @@ def _demo_settings() -> CloudactSettings:
 
 
 def main() -> int:
-    settings = _demo_settings()
+    bigquery_warehouse = os.environ.get("CLOUDACT_WAREHOUSE") == "bigquery"
+    if bigquery_warehouse and not bqemulator_available():
+        _console.print("[red]CLOUDACT_WAREHOUSE=bigquery: the demo runs it on bqemulator; run 'make install'[/red]")
+        return 2
+    export = os.environ.get(EXPORT_VARIABLE)
+    if export and Path(export).suffix not in (".parquet", ".csv"):
+        _console.print(f"[red]{EXPORT_VARIABLE} must name a .parquet or .csv file[/red]")
+        return 2
+    with contextlib.ExitStack() as stack:
+        # One emulator holds both the GCP billing export (Google's side) and, on BigQuery, the warehouse.
+        bq = stack.enter_context(bigquery_emulator()) if bqemulator_available() else None
+        return _main(_demo_settings(bq if bigquery_warehouse else None), bq)
+
+
+def _main(settings: CloudactSettings, bq: BigQueryEmulator | None) -> int:
     # moto's HTTP server logs every request through werkzeug; the demo shows the pipeline's own progress.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -373,9 +440,8 @@ def main() -> int:
                 stack.enter_context(running(storage))
                 _console.print(f"OCI Object Storage (local, signature-checking) on {storage.endpoint}")
                 sources["oci"] = functools.partial(_oci, storage=storage, key=key)
-            if bqemulator_available():
-                gcp = _load_gcp(stack.enter_context(bigquery_emulator()))
-                sources["gcp"] = functools.partial(_gcp, export=gcp)
+            if bq is not None:
+                sources["gcp"] = functools.partial(_gcp, export=_load_gcp(bq))
             else:
                 _console.print("[yellow]bqemulator missing (run 'make install'): skipping the GCP export[/yellow]")
             _start_api_sources(stack, sources)

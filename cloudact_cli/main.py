@@ -24,7 +24,9 @@ from rich.text import Text
 
 from cloudact_cli.convert_command import convert
 from cloudact_cli.events import events_app
+from cloudact_cli.keys import keys_app
 from cloudact_cli.rpc import call, caller_channel, pairs
+from cloudact_cli.warehouse import warehouse_app
 from cloudact_shared.errors import CloudactError
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -55,6 +57,8 @@ tokens_app = typer.Typer(
 app.add_typer(auth_app, name="auth")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(events_app, name="events")
+app.add_typer(keys_app, name="keys")
+app.add_typer(warehouse_app, name="warehouse")
 
 _console = Console(width=max(Console().width, 120))
 _TIMEOUT = 60.0

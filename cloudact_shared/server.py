@@ -1,4 +1,5 @@
-"""Server bootstrap shared by the four services: TLS, authorisation, health, reflection, errors, graceful stop."""
+"""Server bootstrap shared by the four services: TLS, authorisation, health, reflection, errors,
+traces and metrics, graceful stop."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ from cloudact_shared.auth.tls import TlsFiles, server_credentials
 from cloudact_shared.auth.tokens import TokenVerifier
 from cloudact_shared.errors import status_of
 from cloudact_shared.logs import configure_logging
+from cloudact_shared.metrics import MetricsServer, RpcMetricsInterceptor
 from cloudact_shared.settings import CloudactSettings
+from cloudact_shared.telemetry import configure_tracing, server_interceptor, shutdown_tracing
 
 _log = logging.getLogger(__name__)
 
@@ -147,7 +150,8 @@ def build_server(
     address: str,
     internal_address: str | None = None,
 ) -> tuple[grpc.aio.Server, int, int | None, health.aio.HealthServicer]:
-    """Builds (does not start) a TLS server with health, reflection, authorisation and error mapping.
+    """Builds (does not start) a TLS server with health, reflection, authorisation, error mapping,
+    tracing and RPC metrics.
 
     ``address`` speaks TLS (callers bring a bearer token); when a registered RPC is internal and
     ``internal_address`` is given, that port speaks mutual TLS for the services allowed to call it.
@@ -158,8 +162,15 @@ def build_server(
     """
     rules = rules_of([r.descriptor for r in registrations])
     auth = AuthInterceptor(rules, security.verifier, security.tls.trust_domain, security.audit)
+    # Tracing first: its span is current in the others (metrics put the final code on it); then
+    # metrics, which see the code ErrorInterceptor aborts with; authorisation innermost.
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor(), auth],
+        interceptors=[
+            server_interceptor(security.service),
+            RpcMetricsInterceptor(security.service),
+            ErrorInterceptor(),
+            auth,
+        ],
         options=[("grpc.max_receive_message_length", _MAX_REQUEST_BYTES)],
     )
     health_servicer = health.aio.HealthServicer()
@@ -247,6 +258,8 @@ class BuiltServer:
     service_names: list[str]
     on_stop: list[Callable[[], Awaitable[None]]]
     on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    metrics_port: int | None = None
+    """Where its Prometheus metrics are served over HTTP, when they are (``{service}_metrics_address``)."""
 
     async def start(self) -> None:
         """Starts serving and marks health SERVING (for tests and in-process use)."""
@@ -288,6 +301,15 @@ def write_ready_file(path: Path, built: BuiltServer) -> None:
     write_atomically(path, content, mode=0o600)
 
 
+_METRICS_ADDRESS_FIELDS = {
+    "credential_svc": "credential_metrics_address",
+    "ingest_svc": "ingest_metrics_address",
+    "focus_svc": "focus_metrics_address",
+    "query_svc": "query_metrics_address",
+}
+"""Each service's setting naming where its Prometheus metrics are served."""
+
+
 def build_service_server(
     registrations: Sequence[ServiceRegistration],
     settings: CloudactSettings,
@@ -299,21 +321,43 @@ def build_service_server(
     on_drain: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> BuiltServer:
     """``build_server`` on ``service``'s configured addresses (or the given ones), plus bookkeeping:
-    ``on_drain`` steps run when stopping before the server stops, ``on_stop`` ones after it."""
+    ``on_drain`` steps run when stopping before the server stops, ``on_stop`` ones after it.
+
+    Traces go where ``settings.otel_exporter`` says; the metrics endpoint is served (from now on)
+    when ``{service}_metrics_address`` is set.
+    """
+    configure_tracing(settings)
     configured = settings.service_addresses(service)
     security = ServerSecurity.from_settings(settings, service)
-    server, port, internal_port, health_servicer = build_server(
-        registrations,
-        security,
-        address or configured[0],
-        internal_address or (configured[1] if len(configured) > 1 else None),
-    )
+    metrics_address: str | None = getattr(settings, _METRICS_ADDRESS_FIELDS[service])
+    metrics = MetricsServer(metrics_address) if metrics_address else None
+    try:
+        server, port, internal_port, health_servicer = build_server(
+            registrations,
+            security,
+            address or configured[0],
+            internal_address or (configured[1] if len(configured) > 1 else None),
+        )
+    except BaseException:
+        if metrics is not None:
+            metrics.stop()
+        raise
 
     async def close_audit() -> None:
         security.audit.close()
 
+    releases = [*on_stop, close_audit, *([metrics.close] if metrics is not None else [])]
     names = [r.full_name for r in registrations]
-    return BuiltServer(server, port, internal_port, health_servicer, names, [*on_stop, close_audit], list(on_drain))
+    return BuiltServer(
+        server,
+        port,
+        internal_port,
+        health_servicer,
+        names,
+        releases,
+        list(on_drain),
+        metrics.port if metrics is not None else None,
+    )
 
 
 def serve_main(build: Callable[[CloudactSettings], Awaitable[BuiltServer]], service: str) -> None:
@@ -324,4 +368,7 @@ def serve_main(build: Callable[[CloudactSettings], Awaitable[BuiltServer]], serv
     async def run() -> None:
         await run_until_signal(await build(settings), settings.shutdown_grace_seconds, settings.ready_file)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        shutdown_tracing()  # the spans still buffered go out before the process ends

@@ -182,7 +182,26 @@ class CloudactSettings(BaseSettings):
     """DuckDB memory limit of one ExecuteSql query; it may spill as much again to disk."""
     sql_threads: int = Field(default=2, ge=1)
     """DuckDB threads of one ExecuteSql query."""
+    sql_max_bytes_billed: ByteSize = Field(default=ByteSize(10 * 2**30), ge=10 * MIB)
+    """On BigQuery, the most bytes one ExecuteSql query may bill; a bigger one is refused by BigQuery
+    before it runs (on-demand pricing bills bytes read, 10 MiB at least per table)."""
     log_level: str = "INFO"
+    otel_exporter: Literal["none", "otlp", "console"] = "none"
+    """Where each service sends its traces (CLOUDACT_OTEL_EXPORTER): "none" = nowhere (the trace
+    context is still passed between the services), "otlp" = an OpenTelemetry collector over
+    OTLP/gRPC at otel_endpoint, "console" = stdout (debugging)."""
+    otel_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+$")
+    """The OTLP/gRPC collector, http://host:4317 (plaintext) or https://host:4317 (TLS); default
+    the exporter's own (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else http://localhost:4317)."""
+    credential_metrics_address: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+    """host:port where credential_svc serves Prometheus metrics over plain HTTP at /metrics (port 0:
+    any free one); unset = not served. Off by default: it is the one port without TLS or tokens."""
+    ingest_metrics_address: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+    """host:port where ingest_svc serves Prometheus metrics (see credential_metrics_address)."""
+    focus_metrics_address: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+    """host:port where focus_svc serves Prometheus metrics (see credential_metrics_address)."""
+    query_metrics_address: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+    """host:port where query_svc serves Prometheus metrics (see credential_metrics_address)."""
     ready_file: Path | None = None
     """Where a service writes the ports it bound (JSON) once it serves; ``cloudact serve`` sets it, so
     addresses ending in ``:0`` work (the supervisor hands the ports it reads to the next service)."""

@@ -69,6 +69,28 @@ class EnvelopeCipher:
             raise undecryptable()
         return secret
 
+    async def current_version(self, timeout: float | None) -> str:
+        """The KEK version new data keys are wrapped with."""
+        return await _within(timeout, self._kek.current_version(timeout=timeout))
+
+    async def rewrap(self, record: CredentialRecord, timeout: float | None) -> WrappedKey:
+        """``record``'s data key wrapped again, by the current KEK version (the secret is not touched).
+
+        Raises:
+            CloudactError: ``undecryptable()`` when the wrapped key fails authentication.
+        """
+        aad = _aad(record.org_slug, record.provider, record.credential_id)
+        envelope = record.envelope
+        old = WrappedKey(envelope.key_version, envelope.wrapped_data_key)
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+
+        async def unwrap_then_wrap() -> WrappedKey:
+            data_key = await self._kek.unwrap(old, aad, timeout=timeout)
+            remaining = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0.0)
+            return await self._kek.wrap(data_key, aad, timeout=remaining)
+
+        return await _within(timeout, unwrap_then_wrap())
+
 
 async def _within(timeout: float | None, call: Awaitable[_T]) -> _T:
     """Awaits a key-service call, but never past the caller's deadline (whatever the backend does)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -13,6 +14,8 @@ from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2_grpc as pb_grpc
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server, remaining_timeout
 from cloudact_shared.settings import CloudactSettings
+from cloudact_shared.telemetry import set_run_attributes
+from credential_svc.adapters.cloudkms import CloudKmsKeyService
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.records import SqliteCredentialRecords
 from credential_svc.secret import Secret
@@ -77,6 +80,8 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
     async def DecryptCredential(
         self, request: pb.DecryptCredentialRequest, context: _Context
     ) -> pb.DecryptCredentialResponse:
+        # The org only: the credential's secret, and the request and response, stay off the span.
+        set_run_attributes(org_slug=request.org_slug)
         decrypted = await self._vault.decrypt(request.org_slug, request.credential_id, timeout=self._timeout(context))
         return pb.DecryptCredentialResponse(
             credential=_credential(decrypted.credential), secret=decrypted.secret.reveal()
@@ -93,22 +98,35 @@ def registration(servicer: CredentialServicer) -> ServiceRegistration:
     )
 
 
+async def open_key_service(settings: CloudactSettings) -> LocalKeyRing | CloudKmsKeyService:
+    """The key-encryption service ``settings.key_backend`` names: Cloud KMS, or the local key ring.
+
+    The local key ring is ``settings.keyring_path`` (moved there from an older installation's
+    ``data_dir/secrets/keyring.json``). A ``CloudKmsKeyService`` must be closed (``close()``) after use.
+    """
+    if settings.key_backend == "cloudkms":
+        return CloudKmsKeyService.from_settings(settings)
+    return await LocalKeyRing.open(settings.keyring_path, legacy_path=settings.data_dir / "secrets" / "keyring.json")
+
+
 async def build(
     settings: CloudactSettings, *, address: str | None = None, internal_address: str | None = None
 ) -> BuiltServer:
-    """Builds (does not start) credential_svc: key ring, SQLite records, vault, servicer, server.
+    """Builds (does not start) credential_svc: key service, SQLite records, vault, servicer, server.
 
     Args:
-        settings: Shared settings; ``keyring_path`` is the key ring (moved there from an older
-            installation's ``data_dir/secrets/keyring.json``), ``data_dir`` holds ``credentials.sqlite``.
+        settings: Shared settings; ``key_backend`` picks the key service (``open_key_service``),
+            ``data_dir`` holds ``credentials.sqlite``.
         address: Overrides ``settings.credential_address`` (tests pass ``127.0.0.1:0``).
         internal_address: Overrides ``settings.credential_internal_address``, the mutual-TLS port
             where the pipeline side calls DecryptCredential.
     """
-    keyring = await LocalKeyRing.open(settings.keyring_path, legacy_path=settings.data_dir / "secrets" / "keyring.json")
-    records = await SqliteCredentialRecords.open(settings.data_dir / "credentials.sqlite")
+    kek = await open_key_service(settings)
+    releases: list[Callable[[], Awaitable[None]]] = [kek.close] if isinstance(kek, CloudKmsKeyService) else []
     try:
-        vault = CredentialVault(records, keyring, allow_endpoint_overrides=settings.allow_endpoint_overrides)
+        records = await SqliteCredentialRecords.open(settings.data_dir / "credentials.sqlite")
+        releases.insert(0, records.close)
+        vault = CredentialVault(records, kek, allow_endpoint_overrides=settings.allow_endpoint_overrides)
         servicer = CredentialServicer(vault, default_timeout=settings.downstream_timeout_seconds)
         tokens = TokenServicer(await asyncio.to_thread(TokenAuthority, settings.tokens_path))
         return build_service_server(
@@ -117,10 +135,11 @@ async def build(
             "credential_svc",
             address=address,
             internal_address=internal_address,
-            on_stop=[records.close],
+            on_stop=releases,
         )
     except BaseException:
-        await records.close()
+        for release in releases:
+            await release()
         raise
 
 

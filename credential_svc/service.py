@@ -2,7 +2,7 @@
 
 Plain async Python over dataclasses; no gRPC here. What a credential may hold is checked by
 ``limits``; its secret is sealed by ``envelope`` (AES-256-GCM under a fresh data key wrapped by the
-``KeyEncryptionService``, today the local key ring).
+``KeyEncryptionService``: the local key ring, or Cloud KMS in production).
 
 Plaintext secrets live only in memory: in a bounded TTL cache (at most 5 minutes) and in the one
 decrypt response. They are never logged, never put in an error, and their repr is redacted.
@@ -39,7 +39,7 @@ from cloudact_shared.naming import echo, validate_org_slug, validate_provider
 from cloudact_shared.paging import PageTokens
 from cloudact_shared.paging import page_size as page_size_of
 from credential_svc import limits
-from credential_svc.adapters.kms import KeyEncryptionService
+from credential_svc.adapters.kms import UNDECRYPTABLE_REASON, KeyEncryptionService
 from credential_svc.adapters.records import (
     CredentialRecord,
     CredentialRecords,
@@ -64,6 +64,7 @@ _RECORD_OVERHEAD_BYTES = 256
 _FIELD_OVERHEAD_BYTES = 8
 _MAX_ECHOED_ID = 64
 _ROTATE_ATTEMPTS = 3
+_REWRAP_BATCH = 100
 
 
 def _utc_now() -> datetime:
@@ -113,6 +114,19 @@ class CredentialPage:
 
 
 @dataclass(frozen=True)
+class RewrapSummary:
+    """What ``rewrap_all`` did."""
+
+    key_version: str
+    """The KEK version that was current when it started (every record moved to it or a newer one)."""
+    rewrapped: int
+    changed_meanwhile: int
+    """Records rotated or deleted while they were being re-wrapped: already on a fresh data key, or gone."""
+    undecryptable: tuple[str, ...]
+    """Ids of credentials whose wrapped key failed authentication (left as they were)."""
+
+
+@dataclass(frozen=True)
 class _CachedSecret:
     nonce: bytes = field(repr=False)
     secret: Secret
@@ -123,7 +137,7 @@ class CredentialVault:
 
     Args:
         records: Where the records live (SQLite in the embedded deployment).
-        kek: Wraps and unwraps data keys (the local key ring).
+        kek: Wraps and unwraps data keys (the local key ring, or Cloud KMS).
         cache_ttl_seconds: How long a decrypted secret stays cached (at most 300).
         cache_max_entries: Bound on cached secrets.
         max_credentials_per_org: Creating one more is RESOURCE_EXHAUSTED.
@@ -343,6 +357,55 @@ class CredentialVault:
         secret = await self._plaintext(record, timeout, remember=True)
         _log.info("decrypted credential %s (org=%s) for the pipeline", record.credential_id, record.org_slug)
         return DecryptedCredential(_metadata(record), secret)
+
+    async def rewrap_all(self, *, timeout: float | None = None) -> RewrapSummary:
+        """Re-wraps, with the current KEK version, every credential's data key that an older one wrapped.
+
+        The step after a KEK rotation, before the old version may be disabled or destroyed. Only the
+        wrapped data key and its ``key_version`` change, per record in one compare-and-swap on the
+        nonce: the secret is not re-encrypted, ``rotated_at`` stays, and a credential rotated
+        meanwhile keeps its new envelope. Decrypts go on throughout (the old version still unwraps
+        what has not moved yet). Safe to run again: it only touches records not yet on the current
+        version.
+
+        Args:
+            timeout: Deadline in seconds for each credential's unwrap and wrap.
+
+        Raises:
+            Unavailable / DeadlineExceeded: the key service failed; what was re-wrapped stays, run it again.
+        """
+        current = await self._cipher.current_version(timeout)
+        rewrapped = changed = 0
+        undecryptable: list[str] = []
+        after = ""
+        while batch := await self._records.list_not_wrapped_by(current, after=after, limit=_REWRAP_BATCH):
+            for record in batch:
+                after = record.credential_id
+                try:
+                    wrapped = await self._cipher.rewrap(record, timeout)
+                except CloudactError as error:
+                    if error.reason != UNDECRYPTABLE_REASON:
+                        raise
+                    _log.error("credential %s (org=%s) could not be re-wrapped", record.credential_id, record.org_slug)
+                    undecryptable.append(record.credential_id)
+                    continue
+                swapped = await self._records.replace_wrapped_key(
+                    record.org_slug,
+                    record.credential_id,
+                    wrapped.key_version,
+                    wrapped.ciphertext,
+                    expected_nonce=record.envelope.nonce,
+                )
+                rewrapped += swapped
+                changed += not swapped
+        _log.info(
+            "re-wrapped %d credential data keys with %s (%d changed meanwhile, %d undecryptable)",
+            rewrapped,
+            current,
+            changed,
+            len(undecryptable),
+        )
+        return RewrapSummary(current, rewrapped, changed, tuple(undecryptable))
 
     def _check_with_provider(self, provider: str, config: Mapping[str, str], secret: Secret, field_name: str) -> None:
         """The provider registry's verdict on a credential (known provider, config and secret fit its models).

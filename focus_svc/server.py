@@ -14,10 +14,12 @@ from cloudact_shared.errors import DeadlineExceeded, FieldViolation, InvalidArgu
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2 as pb
 from cloudact_shared.gen.cloudact.focus.v1 import focus_service_pb2_grpc as pb_grpc
 from cloudact_shared.lineage import Lineage
-from cloudact_shared.naming import FOCUS_TABLE, echo, parse_date, validate_org_slug
+from cloudact_shared.metrics import record_table_version
+from cloudact_shared.naming import FOCUS_TABLE, dataset_name, echo, parse_date, validate_org_slug
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage import TableStore, open_store, start_housekeeping
+from cloudact_shared.telemetry import set_run_attributes
 from cloudact_shared.workspace import WorkDirs
 from focus_svc.service import FocusConverter
 
@@ -40,6 +42,7 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
         if not request.HasField("lineage"):
             raise InvalidArgument("lineage is required", violations=[FieldViolation("lineage", "required")])
         lineage = Lineage.from_proto(request.lineage)
+        set_run_attributes(org_slug=request.org_slug, run_id=lineage.run_id, pipeline_id=lineage.pipeline_id)
         periods = [_month(p) for p in request.billing_periods]
         work = asyncio.to_thread(self._converter.convert, request.org_slug, request.provider, lineage, periods)
         remaining = context.time_remaining()
@@ -48,6 +51,7 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
         except TimeoutError:
             # The worker thread finishes its (atomic) commit or fails; the caller is told now.
             raise DeadlineExceeded("deadline exceeded while converting to FOCUS") from None
+        record_table_version(dataset_name(request.org_slug), FOCUS_TABLE, converted.focus_table_version)
         return pb.ConvertToFocusResponse(
             raw_rows_read=converted.raw_rows_read,
             focus_rows_written=converted.focus_rows_written,
@@ -58,6 +62,7 @@ class FocusServicer(pb_grpc.FocusServiceServicer):
         self, request: pb.ExportFocusRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.ExportFocusResponse]:
         validate_org_slug(request.org_slug)
+        set_run_attributes(org_slug=request.org_slug)
         start = _optional_date(request.start_date, "start_date")
         end = _optional_date(request.end_date, "end_date")
         schema, batch_iter = self._converter.export(request.org_slug, start, end)

@@ -233,9 +233,19 @@ class PipelineRun:
         dataset = dataset_name(self._org_slug)
         slice_key: SliceKey = {"x_credential_id": self._lineage.credential_id, "billing_period": self._periods}
         quarantine_schema = read_schema(self._config.quarantine_schema_path)
-        self._env.store.replace_slice(dataset, quarantine_schema, slice_key, staged.quarantined_rows(quarantine_schema))
+        # Keyed by run and step: a retried step finds the earlier attempt's writes instead of redoing them.
+        run = self._lineage.run_id
+        self._env.store.replace_slice(
+            dataset,
+            quarantine_schema,
+            slice_key,
+            staged.quarantined_rows(quarantine_schema),
+            job_key=f"{run}/quarantine",
+        )
         raw_schema = read_schema(self._config.raw_schema_path)
-        return self._env.store.replace_slice(dataset, raw_schema, slice_key, staged.good_rows(self._env.batch_rows))
+        return self._env.store.replace_slice(
+            dataset, raw_schema, slice_key, staged.good_rows(self._env.batch_rows), job_key=f"{run}/raw"
+        )
 
     def _parsed(self, staged: StagedFiles, files_read: int) -> str:
         """What staging found, for the progress event."""

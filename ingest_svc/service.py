@@ -19,10 +19,20 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
+from opentelemetry import trace
+
 from cloudact_shared.errors import CloudactError, FieldViolation, InvalidArgument, Unavailable
 from cloudact_shared.lineage import Lineage
-from cloudact_shared.naming import canonical_credential_id, validate_org_slug, validate_provider
+from cloudact_shared.metrics import record_run, record_table_version
+from cloudact_shared.naming import (
+    FOCUS_TABLE,
+    canonical_credential_id,
+    dataset_name,
+    validate_org_slug,
+    validate_provider,
+)
 from cloudact_shared.storage import TableStore
+from cloudact_shared.telemetry import ORG_SLUG, PIPELINE_ID, RUN_ID, set_run_attributes, tracer
 from cloudact_shared.workspace import WorkDirs
 from ingest_svc.adapters.runs import RunLog
 from ingest_svc.config import PipelineConfig, pipeline_config
@@ -52,6 +62,7 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
+_tracer = tracer("ingest_svc", __name__)
 
 
 class SliceLocks:
@@ -174,11 +185,13 @@ class PipelineRunner:
         )
         await self._runs.save(record)
         _log_start(record)
+        set_run_attributes(org_slug=record.org_slug, run_id=record.run_id, pipeline_id=record.pipeline_id)
         handle = RunHandle(lineage.run_id)
         handle.publish(Progress(Stage.RESOLVING_CREDENTIAL, f"run {lineage.run_id} started"))
         recorder = RunRecorder(self._runs, record, self._clock)
+        # The task starts in the caller's context: its span is a child of the call that started it.
         task = asyncio.create_task(
-            self._execute(handle, recorder, config, Deadline(deadline_seconds)), name=f"run-{lineage.run_id}"
+            self._traced(handle, recorder, config, Deadline(deadline_seconds)), name=f"run-{lineage.run_id}"
         )
         self._active[lineage.run_id] = _Active(handle, task)
         task.add_done_callback(lambda _: self._active.pop(lineage.run_id, None))
@@ -205,6 +218,23 @@ class PipelineRunner:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def _traced(
+        self, handle: RunHandle, recorder: RunRecorder, config: PipelineConfig, deadline: Deadline
+    ) -> None:
+        """``_execute`` in the run's span, which ends with the run even when nobody watches any more."""
+        record = recorder.record
+        attributes = {
+            ORG_SLUG: record.org_slug,
+            RUN_ID: record.run_id,
+            PIPELINE_ID: record.pipeline_id,
+            "provider": record.provider,
+        }
+        with _tracer.start_as_current_span("pipeline run", attributes=attributes) as span:
+            await self._execute(handle, recorder, config, deadline)
+            error = recorder.record.error
+            if error is not None:
+                span.set_status(trace.Status(trace.StatusCode.ERROR, f"{error.code}/{error.reason}"))
+
     async def _execute(
         self, handle: RunHandle, recorder: RunRecorder, config: PipelineConfig, deadline: Deadline
     ) -> None:
@@ -223,6 +253,7 @@ class PipelineRunner:
             if not handle.ended:  # a watcher must never wait for an end that will not come
                 handle.publish(_Failure(CloudactError("internal error: the run ended without an outcome")))
             _log_end(recorder.record, time.monotonic() - started)
+            _count(recorder.record, config)
 
     async def _run_and_record(
         self, handle: RunHandle, recorder: RunRecorder, config: PipelineConfig, deadline: Deadline
@@ -289,6 +320,25 @@ def _log_end(record: RunRecord, seconds: float) -> None:
         seconds,
         "" if error is None else f" error={error.code}/{error.reason}: {error.message}",
     )
+
+
+def _count(record: RunRecord, config: PipelineConfig) -> None:
+    """Counts a finished run, its rows, and the table versions it wrote, in the service's metrics."""
+    outcome = "succeeded" if record.status is RunStatus.SUCCEEDED else (record.error or _UNKNOWN).code.lower()
+    record_run(
+        record.provider,
+        outcome,
+        read=record.rows_read,
+        written=record.raw_rows_written,
+        quarantined=record.rows_quarantined,
+        focus_written=record.focus_rows_written,
+    )
+    dataset = dataset_name(record.org_slug)
+    record_table_version(dataset, config.raw_schema, record.raw_table_version)
+    record_table_version(dataset, FOCUS_TABLE, record.focus_table_version)
+
+
+_UNKNOWN = RunError("UNKNOWN", "UNKNOWN", "the run ended without an outcome")
 
 
 def _months(periods: Sequence[date]) -> str:

@@ -12,9 +12,12 @@ from cachetools import LRUCache
 from cloudact_shared.errors import FieldViolation
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2 as pb
 from cloudact_shared.gen.cloudact.query.v1 import query_service_pb2_grpc as pb_grpc
+from cloudact_shared.metrics import record_cache, record_table_version
+from cloudact_shared.naming import FOCUS_TABLE, dataset_name
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage import TableStore, open_store
+from cloudact_shared.telemetry import set_run_attributes
 from query_svc.adapters.cache import ResultCache, TTLResultCache
 from query_svc.adhoc import SqlEvent, SqlHeader, SqlLimits, SqlRows, SqlService
 from query_svc.model import AnswerSource, CostQuery, CostResult, CostRow, DimensionFilter, Grain, Metric
@@ -84,14 +87,18 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
     async def QueryCosts(
         self, request: pb.QueryCostsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.QueryCostsResponse:
+        set_run_attributes(org_slug=request.org_slug)
         remaining = context.time_remaining()
         timeout = None if remaining is None else float(remaining)
         result = await self._service.query_costs(_to_query(request), timeout=timeout)
+        record_cache(result.cache_hit)
+        record_table_version(dataset_name(request.org_slug), FOCUS_TABLE, result.table_version)
         return self._responses.of(result)
 
     async def ExecuteSql(
         self, request: pb.ExecuteSqlRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.ExecuteSqlResponse]:
+        set_run_attributes(org_slug=request.org_slug)
         remaining = context.time_remaining()
         timeout = None if remaining is None else float(remaining)
         events = self._sql.execute(request.org_slug, request.sql, request.max_rows, timeout=timeout)

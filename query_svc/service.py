@@ -6,24 +6,30 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 
 from cloudact_shared.errors import DeadlineExceeded, NotFound
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name
-from cloudact_shared.storage import TableSchema, TableStore, load_schema
+from cloudact_shared.storage import Condition, TableSchema, TableStore, load_schema
 from query_svc.adapters.cache import ResultCache
+from query_svc.adapters.location import local_table_dir
 from query_svc.adapters.versions import VersionProbe, probe_for
 from query_svc.engine import compute, compute_rollup
 from query_svc.model import AnswerSource, CostQuery, CostResult
-from query_svc.plan import QueryPlan, plan_query
+from query_svc.plan import PERIOD_COLUMN, QueryPlan, plan_query
 from query_svc.rollup import ROWS_COLUMN, Rollup, RollupKeeper, missing_columns
 from query_svc.rollups import RollupStates
-from query_svc.snapshot import stable_snapshot
+from query_svc.snapshot import read_snapshot, stable_snapshot
 
 CacheKey = tuple[QueryPlan, int]
 """A normalised query (which includes the org) and the FOCUS table version it was answered from."""
 
 ROLLUP_MAX_BYTES = 2 << 30
 """Default bound on the memory of the daily rollups kept (all orgs together)."""
+
+REMOTE_REASON = "the BigQuery warehouse keeps no daily rollup here: answered from the FOCUS table's rows"
+"""The rollup is built from the Delta table's files (query_svc/rollup.py); on BigQuery the question's
+columns and dates are read with the Storage Read API instead (filters pushed to BigQuery)."""
 
 _log = logging.getLogger(__name__)
 
@@ -58,6 +64,7 @@ class QueryService:
         self._versions = versions or probe_for(store)
         self._scans = ThreadPoolExecutor(max_concurrent_scans, thread_name_prefix="query-scan")
         self._rollups = RollupStates(RollupKeeper(store), self._scans, max_bytes=rollup_max_bytes)
+        self._local = local_table_dir(store, "probe_prod", FOCUS_TABLE) is not None
 
     async def query_costs(self, query: CostQuery, *, timeout: float | None = None) -> CostResult:
         """Sums cost metrics per period and dimensions.
@@ -111,7 +118,10 @@ class QueryService:
             return replace(cached, cache_hit=True)
         # Cancelling the wrapper (deadline) drops a scan still queued; a running one finishes.
         loop = asyncio.get_running_loop()
-        if missing := missing_columns(plan):
+        if not self._local:
+            result = await loop.run_in_executor(self._scans, self._compute_remote, dataset, plan, version)
+            result = replace(result, fallback_reason=REMOTE_REASON)
+        elif missing := missing_columns(plan):
             result = await loop.run_in_executor(self._scans, self._compute, dataset, plan, version)
             reason = f"{', '.join(missing)} not in the daily rollup"
             result = replace(result, fallback_reason=reason)
@@ -125,6 +135,15 @@ class QueryService:
         snapshot, version = stable_snapshot(self._store, dataset, FOCUS_TABLE, version)
         computed = compute(snapshot, plan)
         _log.debug("query %s v%d (FOCUS table): %d rows", dataset, version, len(computed.rows))
+        return CostResult(rows=computed.rows, table_version=version, rows_scanned=computed.rows_scanned)
+
+    def _compute_remote(self, dataset: str, plan: QueryPlan, version: int) -> CostResult:
+        start = datetime.combine(plan.start, time(), UTC)
+        stop = datetime.combine(plan.end + timedelta(days=1), time(), UTC)
+        where = [Condition(PERIOD_COLUMN, ">=", start), Condition(PERIOD_COLUMN, "<", stop)]
+        rows, version = read_snapshot(self._store, dataset, FOCUS_TABLE, version, columns=plan.columns, where=where)
+        computed = compute(rows, plan)
+        _log.debug("query %s v%d (FOCUS rows read remotely): %d rows", dataset, version, len(computed.rows))
         return CostResult(rows=computed.rows, table_version=version, rows_scanned=computed.rows_scanned)
 
     def _compute_rollup(self, rollup: Rollup, plan: QueryPlan) -> CostResult:

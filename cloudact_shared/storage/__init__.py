@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cloudact_shared.storage.maintenance import maintain_once, run_maintenance, start_housekeeping
-    from cloudact_shared.storage.protocol import SliceKey, StoreCapabilities, TableStore
+    from cloudact_shared.storage.protocol import Condition, SliceKey, StoreCapabilities, TableStore
     from cloudact_shared.storage.registry import open_store
     from cloudact_shared.storage.schema import TableSchema, load_schema, read_schema
 
@@ -20,6 +20,7 @@ _HOMES = {
     "maintain_once": "maintenance",
     "run_maintenance": "maintenance",
     "start_housekeeping": "maintenance",
+    "Condition": "protocol",
     "SliceKey": "protocol",
     "StoreCapabilities": "protocol",
     "TableStore": "protocol",
@@ -30,6 +31,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "Condition",
     "SliceKey",
     "StoreCapabilities",
     "TableSchema",

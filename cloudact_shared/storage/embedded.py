@@ -44,11 +44,11 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, CommitProperties, RemoveAction
 
 from cloudact_shared import duck
-from cloudact_shared.errors import Aborted, FailedPrecondition
+from cloudact_shared.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from cloudact_shared.naming import ORG_SLUG_PATTERN
 from cloudact_shared.settings import DEFAULT_MEMORY_BUDGET, MemoryPlan
 from cloudact_shared.storage.batches import fixed_size_tables, read_ahead
-from cloudact_shared.storage.protocol import SliceKey, SliceValue, StoreCapabilities
+from cloudact_shared.storage.protocol import Condition, SliceKey, SliceValue, StoreCapabilities
 from cloudact_shared.storage.schema import TableSchema, duckdb_type
 from cloudact_shared.workspace import FileClaim
 
@@ -138,7 +138,24 @@ class EmbeddedTableStore:
             if not self.table_exists(dataset, schema.table):
                 raise
 
-    def replace_slice(self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: pa.RecordBatchReader) -> int:
+    def onboard(self, dataset: str, schemas: Sequence[TableSchema]) -> None:
+        """Creates each table that does not exist (the dataset is the folder holding them)."""
+        for schema in schemas:
+            self.ensure_table(dataset, schema)
+
+    def replace_slice(
+        self,
+        dataset: str,
+        schema: TableSchema,
+        slice_key: SliceKey,
+        data: pa.RecordBatchReader,
+        *,
+        job_key: str | None = None,
+    ) -> int:
+        # job_key is not needed here: a write runs in the caller's process and dies with it, and an
+        # uncommitted one leaves nothing behind, so a retry never meets an earlier attempt still
+        # running; a retry after a commit replaces the slice with the same rows again.
+        del job_key
         slice_predicate(slice_key)  # a bad key fails before any row is written
         self.ensure_table(dataset, schema)
         root = self._path(dataset, schema.table)
@@ -191,6 +208,27 @@ class EmbeddedTableStore:
     def scan(self, dataset: str, table: str) -> pads.Dataset:
         return DeltaTable(str(self._path(dataset, table))).to_pyarrow_dataset()
 
+    def read(
+        self, dataset: str, table: str, *, columns: Sequence[str] | None = None, where: Sequence[Condition] = ()
+    ) -> pa.RecordBatchReader:
+        """A scanner over the current version with the columns projected and ``where`` as a filter
+        expression (both pushed down to the Parquet files: partitions and row groups pruned)."""
+        try:
+            dataset_ = DeltaTable(str(self._path(dataset, table))).to_pyarrow_dataset()
+        except TableNotFoundError as exc:
+            raise NotFound(f"table {dataset}.{table} does not exist", reason="TABLE_NOT_FOUND") from exc
+        schema = dataset_.schema
+        if columns is not None:
+            for column in columns:
+                _field(schema, column, dataset, table)
+        expression: pc.Expression | None = None
+        for condition in where:
+            term = _condition_expression(_field(schema, condition.column, dataset, table), condition)
+            expression = term if expression is None else expression & term
+        selected = list(columns) if columns is not None else None
+        scanner = dataset_.scanner(columns=selected, filter=expression, batch_size=self._streaming.batch_rows)
+        return scanner.to_reader()
+
     def relation_sql(self, dataset: str, schema: TableSchema) -> str:
         """A DuckDB table expression over the table's current version, columns in schema order."""
         files = DeltaTable(str(self._path(dataset, schema.table))).file_uris()
@@ -204,6 +242,42 @@ class EmbeddedTableStore:
 
     def table_exists(self, dataset: str, table: str) -> bool:
         return DeltaTable.is_deltatable(str(self._path(dataset, table)))
+
+
+def _field(schema: pa.Schema, column: str, dataset: str, table: str) -> pa.Field:
+    index = schema.get_field_index(column)
+    if index < 0:
+        raise InvalidArgument(f"table {dataset}.{table} has no column {column!r}", reason="UNKNOWN_COLUMN")
+    return schema.field(index)
+
+
+def _condition_expression(field: pa.Field, condition: Condition) -> pc.Expression:
+    """``condition`` as a pyarrow.dataset filter, its value(s) cast to the column's type."""
+    column = pc.field(field.name)
+    if condition.op == "in":
+        values = condition.value
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise InvalidArgument(f"condition 'in' on {field.name} needs a sequence of values", reason="BAD_CONDITION")
+        return column.isin(_typed_array(field, list(values)))
+    if isinstance(condition.value, Sequence) and not isinstance(condition.value, str):
+        raise InvalidArgument(f"condition {condition.op!r} on {field.name} needs one value", reason="BAD_CONDITION")
+    value = _typed_array(field, [condition.value])[0]
+    if condition.op == "=":
+        return column == value
+    if condition.op == ">=":
+        return column >= value
+    if condition.op == "<":
+        return column < value
+    raise InvalidArgument(f"unknown condition operator {condition.op!r}", reason="BAD_CONDITION")
+
+
+def _typed_array(field: pa.Field, values: list[object]) -> pa.Array:
+    try:
+        return pa.array(values).cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise InvalidArgument(
+            f"condition value for {field.name} does not fit its type {field.type}", reason="BAD_CONDITION"
+        ) from exc
 
 
 def _valid_names(dataset: str, table: str) -> bool:

@@ -15,4 +15,8 @@ def open_store(settings: CloudactSettings) -> TableStore:
         return EmbeddedTableStore(
             settings.data_dir, batch_rows=plan.batch_rows, duckdb_memory_limit=plan.duckdb_memory_limit
         )
+    if settings.warehouse == "bigquery":
+        from cloudact_shared.storage.bigquery import BigQueryTableStore
+
+        return BigQueryTableStore.from_settings(settings)
     raise ValueError(f"unknown warehouse {settings.warehouse!r}")

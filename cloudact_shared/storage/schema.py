@@ -88,6 +88,8 @@ class TableSchema:
     columns: tuple[Column, ...]
     partition_by: tuple[str, ...]
     sort_by: tuple[str, ...]
+    retention_days: int | None = None
+    """Days a partition is kept (BigQuery's partition expiration); None: kept forever."""
 
     @property
     def column_names(self) -> list[str]:
@@ -118,4 +120,5 @@ def read_schema(path: Path) -> TableSchema:
         columns=columns,
         partition_by=tuple(doc.get("partition_by", [])),
         sort_by=tuple(doc.get("sort_by", [])),
+        retention_days=doc.get("retention_days"),
     )

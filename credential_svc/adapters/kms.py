@@ -1,9 +1,10 @@
 """The key-encryption seam: who wraps and unwraps the per-secret data keys.
 
 ``credential_svc`` never holds a key-encryption key (KEK) itself. It asks a
-``KeyEncryptionService`` to wrap each fresh data key and to unwrap it again on decrypt. The
-only implementation today is ``LocalKeyRing`` (``adapters/keyring.py``); another key service
-implements the same three calls, with no change to the service or the servicer.
+``KeyEncryptionService`` to wrap each fresh data key and to unwrap it again on decrypt. Two
+implement it, chosen by ``settings.key_backend``: ``LocalKeyRing`` (``adapters/keyring.py``, the
+embedded default) and ``CloudKmsKeyService`` (``adapters/cloudkms.py``, Google Cloud KMS in
+production); another key service implements the same three calls, with no change to the service.
 """
 
 from __future__ import annotations

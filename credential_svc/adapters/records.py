@@ -143,6 +143,26 @@ class CredentialRecords(Protocol):
         """
         ...
 
+    async def list_not_wrapped_by(self, key_version: str, *, after: str = "", limit: int) -> list[CredentialRecord]:
+        """Records of every org whose data key another KEK version wrapped, by credential id.
+
+        Only for re-wrapping after a key rotation (``CredentialVault.rewrap_all``), never for a caller.
+
+        Args:
+            after: Only records whose credential id sorts after this one (the last of the previous batch).
+        """
+        ...
+
+    async def replace_wrapped_key(
+        self, org_slug: str, credential_id: str, key_version: str, wrapped_data_key: bytes, *, expected_nonce: bytes
+    ) -> bool:
+        """Swaps a record's wrapped data key and KEK version if its nonce is still ``expected_nonce``.
+
+        The ciphertext, the secret's fields and ``rotated_at`` stay: the data key itself is unchanged.
+        Returns False when the record is gone or was re-encrypted meanwhile.
+        """
+        ...
+
     async def delete(self, org_slug: str, credential_id: str) -> bool:
         """Deletes a record; False when it does not exist in this org."""
         ...
@@ -280,6 +300,35 @@ class SqliteCredentialRecords:
                 cursor = db.execute(
                     "DELETE FROM credentials WHERE org_slug = ? AND credential_id = ?",
                     (org_slug, credential_id),
+                )
+            return cursor.rowcount == 1
+
+        return await self._db.run(run)
+
+    async def list_not_wrapped_by(self, key_version: str, *, after: str = "", limit: int) -> list[CredentialRecord]:
+        """Records of every org whose data key another KEK version wrapped, by credential id."""
+
+        def run(db: sqlite3.Connection) -> list[CredentialRecord]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM credentials WHERE key_version != ? AND credential_id > ?"
+                " ORDER BY credential_id LIMIT ?",
+                (key_version, after, limit),
+            ).fetchall()
+            return [_from_row(row) for row in rows]
+
+        return await self._db.run(run)
+
+    async def replace_wrapped_key(
+        self, org_slug: str, credential_id: str, key_version: str, wrapped_data_key: bytes, *, expected_nonce: bytes
+    ) -> bool:
+        """Swaps a record's wrapped data key and KEK version in one statement, if its nonce is unchanged."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            with db:
+                cursor = db.execute(
+                    "UPDATE credentials SET key_version = ?, wrapped_data_key = ?"
+                    " WHERE org_slug = ? AND credential_id = ? AND nonce = ?",
+                    (key_version, wrapped_data_key, org_slug, credential_id, expected_nonce),
                 )
             return cursor.rowcount == 1
 

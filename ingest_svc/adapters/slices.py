@@ -3,7 +3,8 @@
 A run replaces its slice in one commit per table, so a slice holds the rows of exactly one run
 when raw and FOCUS are in step. Reading ``x_run_id`` (and ``x_ingested_at``) over a slice tells
 whether a run's raw write landed, whether a newer run replaced it, and whether FOCUS caught up.
-Only two lineage columns are read, in bounded batches, through the TableStore's Arrow scan.
+Only the lineage and slice columns are read, in bounded batches, with the slice's conditions
+pushed down to the store (``TableStore.read``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name
-from cloudact_shared.storage import TableStore
-
-_BATCH_ROWS = 65_536
+from cloudact_shared.storage import Condition, TableStore
 
 
 @dataclass(frozen=True)
@@ -82,24 +80,35 @@ class TableSliceInspector:
 
     async def raw_runs(self, key: RunSlice, raw_table: str) -> SliceRuns:
         """The runs in the raw slice (``x_credential_id`` + ``billing_period``) of ``raw_table``."""
-        return await asyncio.to_thread(self._runs, key, raw_table, _raw_filter(key))
+        where = [Condition("x_credential_id", "=", key.credential_id), Condition("billing_period", "in", key.periods)]
+        return await asyncio.to_thread(self._runs, key, raw_table, where, _raw_filter(key))
 
     async def focus_runs(self, key: RunSlice) -> SliceRuns:
         """The runs in the FOCUS slice (``x_source_provider`` + ``x_credential_id`` + ``BillingPeriodStart``)."""
-        return await asyncio.to_thread(self._runs, key, FOCUS_TABLE, _focus_filter(key))
+        # The read narrows to the months' span (pushed down to the store); _focus_filter is exact.
+        first = datetime.combine(min(key.periods), time(), UTC)
+        after = datetime.combine(max(key.periods) + timedelta(days=32), time(), UTC)
+        where = [
+            Condition("x_source_provider", "=", key.provider),
+            Condition("x_credential_id", "=", key.credential_id),
+            Condition("BillingPeriodStart", ">=", first),
+            Condition("BillingPeriodStart", "<", after),
+        ]
+        return await asyncio.to_thread(self._runs, key, FOCUS_TABLE, where, _focus_filter(key))
 
-    def _runs(self, key: RunSlice, table: str, predicate: pc.Expression) -> SliceRuns:
+    def _runs(self, key: RunSlice, table: str, where: list[Condition], predicate: pc.Expression) -> SliceRuns:
         dataset = dataset_name(key.org_slug)
         if not self._store.table_exists(dataset, table):
             return SliceRuns({}, None)
         version = self._store.version(dataset, table)
-        scan: pads.Dataset = self._store.scan(dataset, table)
+        columns = ["x_run_id", "x_ingested_at", *{c.column for c in where}]
         counts: dict[str, int] = {}
         started: dict[str, datetime] = {}
-        for batch in scan.to_batches(columns=["x_run_id", "x_ingested_at"], filter=predicate, batch_size=_BATCH_ROWS):
-            if batch.num_rows == 0:
+        for batch in self._store.read(dataset, table, columns=columns, where=where):
+            rows = pa.table(batch).filter(predicate)
+            if rows.num_rows == 0:
                 continue
-            grouped = pa.table(batch).group_by("x_run_id").aggregate([("x_run_id", "count"), ("x_ingested_at", "max")])
+            grouped = rows.group_by("x_run_id").aggregate([("x_run_id", "count"), ("x_ingested_at", "max")])
             for run_id, rows, ingested_at in zip(
                 grouped.column("x_run_id").to_pylist(),
                 grouped.column("x_run_id_count").to_pylist(),

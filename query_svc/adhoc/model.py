@@ -19,6 +19,8 @@ class SqlLimits:
     """DuckDB's memory limit; as much again may spill to disk."""
     threads: int = 2
     """DuckDB threads."""
+    max_bytes_billed: int = 10 * 2**30
+    """On BigQuery: a query that would bill more bytes fails instead of running."""
 
     @classmethod
     def from_settings(cls, settings: CloudactSettings) -> SqlLimits:
@@ -27,6 +29,7 @@ class SqlLimits:
             timeout_seconds=settings.sql_timeout_seconds,
             memory_limit_bytes=int(settings.sql_memory_limit),
             threads=settings.sql_threads,
+            max_bytes_billed=int(settings.sql_max_bytes_billed),
         )
 
 

@@ -7,12 +7,13 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from cloudact_shared.errors import DeadlineExceeded, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name, validate_org_slug
 from cloudact_shared.storage import TableStore
 from query_svc.adapters.versions import VersionProbe, probe_for
+from query_svc.adhoc.bigquery import BigQuerySqlRun, BigQueryWarehouse
 from query_svc.adhoc.engine import BATCH_ROWS, SqlRun
 from query_svc.adhoc.guard import check_query
 from query_svc.adhoc.model import Row, SqlEvent, SqlHeader, SqlLimits, SqlRows, SqlSummary
@@ -28,7 +29,8 @@ _T = TypeVar("_T")
 
 
 class SqlService:
-    """Runs ExecuteSql queries, each on its own connection holding only its org's FOCUS table."""
+    """Runs ExecuteSql queries, each on its own connection holding only its org's FOCUS table, or on
+    the BigQuery warehouse as a job in the org's dataset."""
 
     def __init__(
         self,
@@ -57,6 +59,7 @@ class SqlService:
         self._temp_dir = temp_dir
         self._pool = ThreadPoolExecutor(2 * max_concurrent, thread_name_prefix="query-sql")
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._bigquery = cast(BigQueryWarehouse, store) if store.capabilities.sql_dialect == "bigquery" else None
 
     async def execute(
         self, org_slug: str, sql: str, max_rows: int = 0, *, timeout: float | None = None
@@ -101,10 +104,15 @@ class SqlService:
             raise DeadlineExceeded(
                 "the query waited for a free slot past its deadline (others were running)", reason="SQL_TIME_LIMIT"
             ) from None
-        run: SqlRun | None = None
+        run: SqlRun | BigQuerySqlRun | None = None
         try:
-            focus, shown = await self._step(deadline, stable_snapshot, self._store, dataset, FOCUS_TABLE, version)
-            run = SqlRun(focus, dataset, self._catalog, self._limits, deadline, temp_dir=self._temp_dir)
+            if self._bigquery is not None:
+                # BigQuery reads the table's current version when the job starts.
+                shown = version
+                run = BigQuerySqlRun(self._bigquery, dataset, self._catalog, self._limits, deadline)
+            else:
+                focus, shown = await self._step(deadline, stable_snapshot, self._store, dataset, FOCUS_TABLE, version)
+                run = SqlRun(focus, dataset, self._catalog, self._limits, deadline, temp_dir=self._temp_dir)
             columns = await self._step(deadline, run.start, sql, stop=run.stop)
             yield SqlHeader(columns, shown)
             sent = 0

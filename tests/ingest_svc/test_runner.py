@@ -82,13 +82,15 @@ class GatedStore(EmbeddedTableStore):
         self.raw_entered = threading.Event()
         self.raw_done = threading.Event()
 
-    def replace_slice(self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: Any) -> int:
+    def replace_slice(
+        self, dataset: str, schema: TableSchema, slice_key: SliceKey, data: Any, *, job_key: str | None = None
+    ) -> int:
         if schema.table != RAW:
-            return super().replace_slice(dataset, schema, slice_key, data)
+            return super().replace_slice(dataset, schema, slice_key, data, job_key=job_key)
         self.raw_entered.set()
         assert self.raw_gate.wait(30)
         try:
-            return super().replace_slice(dataset, schema, slice_key, data)
+            return super().replace_slice(dataset, schema, slice_key, data, job_key=job_key)
         finally:
             self.raw_done.set()
 
