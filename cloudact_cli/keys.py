@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from cloudact_shared.errors import CloudactError, FailedPrecondition
 from cloudact_shared.settings import CloudactSettings
-from credential_svc.adapters.cloudkms import CloudKmsKeyService
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.records import SqliteCredentialRecords
 from credential_svc.server import open_key_service
 from credential_svc.service import CredentialVault, RewrapSummary
+
+if TYPE_CHECKING:
+    from credential_svc.adapters.cloudkms import CloudKmsKeyService
 
 keys_app = typer.Typer(
     help="The credentials' key-encryption key: rotate it and re-wrap every data key onto it.", no_args_is_help=True
@@ -47,8 +49,7 @@ async def rotate_key(settings: CloudactSettings, *, rewrap: bool = True) -> tupl
         version = await kek.rotate()
         summary = await _rewrap(settings, kek) if rewrap else None
     finally:
-        if isinstance(kek, CloudKmsKeyService):
-            await kek.close()
+        await kek.close()
     return version, summary
 
 
@@ -59,8 +60,7 @@ async def rewrap_credentials(settings: CloudactSettings) -> RewrapSummary | None
     try:
         return await _rewrap(settings, kek)
     finally:
-        if isinstance(kek, CloudKmsKeyService):
-            await kek.close()
+        await kek.close()
 
 
 def _require_key_ring(settings: CloudactSettings) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,12 +15,16 @@ from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2_gr
 from cloudact_shared.server import BuiltServer, ServiceRegistration, build_service_server, remaining_timeout
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.telemetry import set_run_attributes
-from credential_svc.adapters.cloudkms import CloudKmsKeyService
 from credential_svc.adapters.keyring import LocalKeyRing
 from credential_svc.adapters.records import SqliteCredentialRecords
 from credential_svc.secret import Secret
 from credential_svc.service import CredentialMetadata, CredentialVault, NewCredential
 from credential_svc.token_server import TokenServicer, token_registration
+
+if TYPE_CHECKING:
+    # Imported when chosen (open_key_service): Google's client libraries cost start-up time the
+    # embedded default should not pay (tests/contract/test_import_cost.py).
+    from credential_svc.adapters.cloudkms import CloudKmsKeyService
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["CredentialService"].full_name
 
@@ -105,6 +109,8 @@ async def open_key_service(settings: CloudactSettings) -> LocalKeyRing | CloudKm
     ``data_dir/secrets/keyring.json``). A ``CloudKmsKeyService`` must be closed (``close()``) after use.
     """
     if settings.key_backend == "cloudkms":
+        from credential_svc.adapters.cloudkms import CloudKmsKeyService
+
         return CloudKmsKeyService.from_settings(settings)
     return await LocalKeyRing.open(settings.keyring_path, legacy_path=settings.data_dir / "secrets" / "keyring.json")
 
@@ -122,7 +128,7 @@ async def build(
             where the pipeline side calls DecryptCredential.
     """
     kek = await open_key_service(settings)
-    releases: list[Callable[[], Awaitable[None]]] = [kek.close] if isinstance(kek, CloudKmsKeyService) else []
+    releases: list[Callable[[], Awaitable[None]]] = [kek.close]
     try:
         records = await SqliteCredentialRecords.open(settings.data_dir / "credentials.sqlite")
         releases.insert(0, records.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -18,6 +19,11 @@ from cloudact_shared.naming import FOCUS_TABLE, dataset_name, raw_table_name, va
 from cloudact_shared.storage import SliceKey, TableStore, load_schema, read_schema
 from cloudact_shared.workspace import WorkDirs
 from focus_svc import conversion
+
+if TYPE_CHECKING:
+    # Imported on the BigQuery warehouse only: Google's client is start-up time the embedded
+    # default should not pay (tests/contract/test_import_cost.py).
+    from focus_svc.bigquery import BigQueryConversion
 
 # The run's raw slice: its credential's rows of its months, read through the variables _bind sets.
 _RAW_SLICE = (
@@ -42,13 +48,21 @@ class ConversionResult:
 
 
 class FocusConverter:
-    """Runs sql/ over the raw table (DuckDB) and replaces the run's FOCUS slice atomically."""
+    """Runs sql/ over the raw table and replaces the run's FOCUS slice atomically: in DuckDB, or
+    inside the warehouse as the stored procedure when the store runs procedures (BigQuery)."""
 
     def __init__(self, store: TableStore, *, work_dirs: WorkDirs, batch_rows: int, memory_limit: str) -> None:
         self._store = store
         self._work_dirs = work_dirs
         self._batch_rows = batch_rows
         self._memory_limit = memory_limit
+        self._in_warehouse: BigQueryConversion | None = None
+        if store.capabilities.supports_procedures:
+            from focus_svc.bigquery import BigQueryConversion, ProcedureWarehouse
+
+            if not isinstance(store, ProcedureWarehouse):
+                raise TypeError(f"{type(store).__name__} runs procedures but exposes no BigQuery client")
+            self._in_warehouse = BigQueryConversion(store)
 
     def convert(self, org_slug: str, provider: str, lineage: Lineage, periods: Sequence[date]) -> ConversionResult:
         """Converts the raw slice (provider, lineage.credential_id, periods) written by ``lineage``'s run.
@@ -66,6 +80,8 @@ class FocusConverter:
             raise InvalidArgument(f"no FOCUS mapping for provider {provider!r}", reason="NO_FOCUS_MAPPING")
         if not self._store.table_exists(dataset, raw_table):
             raise FailedPrecondition(f"{dataset}.{raw_table} does not exist yet; run the pipeline first")
+        if self._in_warehouse is not None:
+            return self._convert_in_warehouse(self._in_warehouse, dataset, provider, lineage, periods)
         with self._work_dirs.claim(prefix="focus-") as spill:
             con = duck.connect(memory_limit=self._memory_limit, temp_dir=spill)
             # FOCUS rows need no order, and kept in order under a small memory limit DuckDB runs the
@@ -82,6 +98,17 @@ class FocusConverter:
             filter=(pads.field("x_run_id") == lineage.run_id) & (pads.field("x_source_provider") == provider)
         )
         return ConversionResult(rows, int(written), version)
+
+    def _convert_in_warehouse(
+        self, procedure: BigQueryConversion, dataset: str, provider: str, lineage: Lineage, periods: Sequence[date]
+    ) -> ConversionResult:
+        """The conversion as ``sp_cloud_1_convert_to_focus`` in the organisation's dataset (created or
+        updated first when its text changed), CALLed under the run's job id."""
+        self._store.ensure_table(dataset, load_schema(FOCUS_TABLE))
+        procedure.ensure_procedure(dataset)
+        called = procedure.call(dataset, provider, lineage.credential_id, lineage.run_id, periods)
+        version = self._store.version(dataset, FOCUS_TABLE)
+        return ConversionResult(called.raw_rows_read, called.focus_rows_written, version or 0)
 
     def _bind(
         self, con: duckdb.DuckDBPyConnection, dataset: str, provider: str, lineage: Lineage, periods: Sequence[date]

@@ -117,6 +117,9 @@ class LocalKeyRing:
             raise undecryptable()
         return plaintext
 
+    async def close(self) -> None:
+        """Nothing to release (the ring is a file read on demand); the same call as Cloud KMS's."""
+
     async def rotate(self) -> str:
         """Adds a new KEK version, makes it the one new wraps use, and returns its name.
 

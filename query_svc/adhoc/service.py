@@ -7,18 +7,22 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from cloudact_shared.errors import DeadlineExceeded, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
 from cloudact_shared.naming import FOCUS_TABLE, dataset_name, validate_org_slug
 from cloudact_shared.storage import TableStore
 from query_svc.adapters.versions import VersionProbe, probe_for
-from query_svc.adhoc.bigquery import BigQuerySqlRun, BigQueryWarehouse
 from query_svc.adhoc.engine import BATCH_ROWS, SqlRun
 from query_svc.adhoc.guard import check_query
 from query_svc.adhoc.model import Row, SqlEvent, SqlHeader, SqlLimits, SqlRows, SqlSummary
 from query_svc.adhoc.views import ViewCatalog, load_catalog
 from query_svc.snapshot import stable_snapshot
+
+if TYPE_CHECKING:
+    # Imported on the BigQuery warehouse only: Google's client is start-up time the embedded
+    # default should not pay (tests/contract/test_import_cost.py).
+    from query_svc.adhoc.bigquery import BigQuerySqlRun, BigQueryWarehouse
 
 MESSAGE_TEXT_BYTES = 4 * 2**20
 """Rows are sent in messages of about this much cell text (clients accept 64 MiB)."""
@@ -59,7 +63,7 @@ class SqlService:
         self._temp_dir = temp_dir
         self._pool = ThreadPoolExecutor(2 * max_concurrent, thread_name_prefix="query-sql")
         self._slots = asyncio.Semaphore(max_concurrent)
-        self._bigquery = cast(BigQueryWarehouse, store) if store.capabilities.sql_dialect == "bigquery" else None
+        self._bigquery = cast("BigQueryWarehouse", store) if store.capabilities.sql_dialect == "bigquery" else None
 
     async def execute(
         self, org_slug: str, sql: str, max_rows: int = 0, *, timeout: float | None = None
@@ -107,6 +111,8 @@ class SqlService:
         run: SqlRun | BigQuerySqlRun | None = None
         try:
             if self._bigquery is not None:
+                from query_svc.adhoc.bigquery import BigQuerySqlRun
+
                 # BigQuery reads the table's current version when the job starts.
                 shown = version
                 run = BigQuerySqlRun(self._bigquery, dataset, self._catalog, self._limits, deadline)

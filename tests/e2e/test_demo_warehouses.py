@@ -3,8 +3,8 @@
 The demo runs twice as a user runs it (``python -m cloudact_cli.demo``, the services as child
 processes): on the embedded default, and with ``CLOUDACT_WAREHOUSE=bigquery`` (the warehouse in
 bqemulator, credentials wrapped through the Cloud KMS client against the loopback KMS). Each run writes
-the org's FOCUS table with ``CLOUDACT_DEMO_EXPORT``; the two must hold, for every provider, the same
-row count and the same BilledCost and EffectiveCost sums to the last decimal.
+the org's FOCUS table with ``CLOUDACT_DEMO_EXPORT``; the two must hold, for every provider both ran,
+the same row count and the same BilledCost and EffectiveCost sums (to bqemulator's precision, below).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pytest
 
 from cloudact_cli.bigquery_emulator import bqemulator_available
 from cloudact_cli.emulators import azurite_available
-from cloudact_providers.registry import known_providers
+from cloudact_providers.registry import known_providers, registration
+from focus_svc.bigquery import providers_without_bigquery_form
 
 REPO = Path(__file__).resolve().parents[2]
 _ADDRESSES = (
@@ -75,4 +76,19 @@ def test_both_warehouses_give_the_same_focus_rows(tmp_path: Path) -> None:
     on_embedded = _per_provider(pq.read_table(embedded))
     on_bigquery = _per_provider(pq.read_table(bigquery))
     assert set(on_embedded) == set(known_providers()), "the demo runs every registered provider"
-    assert on_bigquery == on_embedded
+    # A mapping with no BigQuery form yet (sql/procedures/cloud/bigquery/README.md) is skipped there,
+    # and the demo says so; every other provider runs on both.
+    unconvertible = providers_without_bigquery_form()
+    assert all(
+        f"{registration(slug).name}: its FOCUS mapping has no BigQuery form yet" in output for slug in unconvertible
+    )
+    assert set(on_bigquery) == set(known_providers()) - set(unconvertible)
+    for provider, (rows, billed, effective) in on_bigquery.items():
+        expected_rows, expected_billed, expected_effective = on_embedded[provider]
+        assert rows == expected_rows, provider
+        # bqemulator runs CAST(x AS BIGNUMERIC) as DuckDB's DECIMAL(38, 5): each amount it casts keeps
+        # 5 places (BigQuery keeps 38, then the procedure rounds to 12). So on the emulator a sum may
+        # differ by half a unit of the 5th place per row, and by no more.
+        bound = Decimal(rows) * Decimal("0.000005")
+        assert abs(billed - expected_billed) <= bound, (provider, billed, expected_billed)
+        assert abs(effective - expected_effective) <= bound, (provider, effective, expected_effective)
