@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from google.cloud import bigquery
 
 from cloudact_shared.storage import TableSchema
+from cloudact_shared.storage.bigquery import VERSIONS_TABLE
 
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 _MAP = re.compile(r"^MAP<(.+?),\s*(.+)>$")
@@ -40,6 +41,11 @@ def create_table(client: bigquery.Client, dataset_id: str, schema: TableSchema) 
     """
     columns = ", ".join(f"`{c.name}` {column_type(c.type)}{'' if c.nullable else ' NOT NULL'}" for c in schema.columns)
     client.query(f"CREATE TABLE IF NOT EXISTS `{client.project}.{dataset_id}.{schema.table}` ({columns})").result()
+    # The write counter every write bumps: the store's onboarding creates it, the procedure's MERGE needs it.
+    client.query(
+        f"CREATE TABLE IF NOT EXISTS `{client.project}.{dataset_id}.{VERSIONS_TABLE}` "
+        "(table_name STRING NOT NULL, version INT64 NOT NULL)"
+    ).result()
 
 
 def _bigquery_arrow(column: pa.ChunkedArray) -> pa.ChunkedArray:

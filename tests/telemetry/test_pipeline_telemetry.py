@@ -24,7 +24,7 @@ from tests.conftest import LEGACY_CUR_SAMPLE, Services
 from tests.e2e.helpers import Delivery, put_legacy_delivery, run_pipeline
 from tests.telemetry.conftest import scrape, value
 
-ORG = "acme"
+ORG = "telemetry"  # its own dataset: the table gauges are process-wide, other tests write acme_prod
 NOV_2023 = date(2023, 11, 1)
 RAW = "cloud_aws_billing_raw_daily"
 FOCUS = "cost_data_standard_1_3"
