@@ -19,7 +19,23 @@ export CLOUDACT_DATA_DIR ?= ./data
 
 .PHONY: install protos check-protos lint typecheck test unit demo serve bench clean
 
-install: $(STAMP) $(BQ_STAMP) $(VALIDATOR_STAMP) $(FAKESNOW_STAMP) node_modules/.installed
+# The dashboard's charts: ECharts from node_modules (package-lock.json), copied next to the served assets.
+ECHARTS := cloudact_http/dashboard/static/vendor/echarts.min.js
+# Debian's Chromium and its driver, for the dashboard's browser tests.
+CHROMIUM_STAMP := $(VENV)/.chromium
+
+install: $(STAMP) $(BQ_STAMP) $(VALIDATOR_STAMP) $(FAKESNOW_STAMP) node_modules/.installed $(ECHARTS) $(CHROMIUM_STAMP)
+
+$(ECHARTS): node_modules/.installed
+	mkdir -p $(dir $@)
+	cp node_modules/echarts/dist/echarts.min.js $@
+
+$(CHROMIUM_STAMP): | $(STAMP)
+	# apt as root, or through sudo; nothing to do when both are already on the PATH.
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+	touch $(CHROMIUM_STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -258,23 +258,49 @@ class RunBytes:
         return self.raw_replace + self.checks + self.convert + self.focus_delete
 
 
-def run_bytes(p: Profile, rows: int, months: int, pruned: bool) -> RunBytes:
+@dataclass(frozen=True)
+class Layout:
+    """Which statements BigQuery prunes to the run's month, the others reading ``months`` of history."""
+
+    name: str
+    raw_pruned: bool
+    """The raw slice found by its partition (the raw tables are partitioned by ingestion_date, which
+    the slice predicate ``x_credential_id, billing_period`` does not name)."""
+    focus_partitioned: bool
+    """The FOCUS table has partitions: a DELETE is billed every column of those it changes only (a
+    slice's rows sit in about one month), not of the whole table."""
+    focus_slice_pruned: bool
+    """The FOCUS slice's DELETE and count, by BillingPeriodStart, read only the month."""
+    outside_pruned: bool
+    """The procedure's two counts of the run's FOCUS rows outside its months read only the month."""
+    dashboard_pruned: bool
+    """A question's ChargePeriodStart range reads only its months."""
+
+
+LAYOUTS = (
+    Layout("every statement pruned to the month (a bound)", True, True, True, True, True),
+    Layout("as built: FOCUS partitioned by month of ChargePeriodStart", False, True, False, False, True),
+    Layout("FOCUS unpartitioned", False, False, False, False, False),
+)
+
+
+def run_bytes(p: Profile, rows: int, months: int, layout: Layout) -> RunBytes:
     """One run's on-demand bytes, statement by statement (focus_svc/bigquery.py's procedure).
 
     DML is billed as BigQuery states it: INSERT ... SELECT = the columns it reads; DELETE = the
     columns it references over the partitions it scans + every column of the partitions it changes.
-    Loading the staging table is a free load job. ``pruned``: every statement reads only the run's
-    month (the raw slice found by its partition, the FOCUS table partitioned by billing month);
-    otherwise the raw predicate (x_credential_id, billing_period) prunes nothing in tables partitioned
-    by ingestion_date, and an unpartitioned FOCUS table is read whole: ``months`` months of history.
+    Loading the staging table is a free load job. A statement the ``layout`` does not prune reads
+    ``months`` months of history.
     """
     raw_rows = rows * p.raw_per_focus_row
-    scanned = 1 if pruned else months
+    raw = 1 if layout.raw_pruned else months
+    focus_slice = 1 if layout.focus_slice_pruned else months
+    outside = 1 if layout.outside_pruned else months
     return RunBytes(
-        raw_replace=raw_rows * (p.raw_key_row * scanned + 2 * p.raw_row),
-        checks=raw_rows * p.raw_key_row * scanned + 3 * rows * p.focus_check_row * scanned,
-        convert=raw_rows * p.raw_mapping_row * scanned,
-        focus_delete=rows * (p.focus_key_row * scanned + p.focus_row * scanned),
+        raw_replace=raw_rows * (p.raw_key_row * raw + 2 * p.raw_row),
+        checks=raw_rows * p.raw_key_row * raw + rows * p.focus_check_row * (focus_slice + 2 * outside),
+        convert=raw_rows * p.raw_mapping_row * raw,
+        focus_delete=rows * (p.focus_key_row * focus_slice + p.focus_row * (1 if layout.focus_partitioned else months)),
     )
 
 
@@ -330,29 +356,28 @@ def _scenarios(p: Profile, args: argparse.Namespace) -> Iterable[str]:
     yield "| FOCUS rows/month | layout | raw DELETE + INSERT | slice counts | conversion | FOCUS DELETE | run total |"
     yield "|---:|---|---:|---:|---:|---:|---:|"
     for rows in SCENARIO_ROWS:
-        for pruned in (True, False):
-            r = run_bytes(p, rows, months, pruned)
-            layout = "pruned to the month" if pruned else f"unpruned, {months} months kept"
+        for layout in LAYOUTS:
+            r = run_bytes(p, rows, months, layout)
             cells = " | ".join(_size(v) for v in (r.raw_replace, r.checks, r.convert, r.focus_delete, r.total))
-            yield f"| {rows:,} | {layout} | {cells} |"
+            yield f"| {rows:,} | {layout.name} | {cells} |"
     yield ""
     yield "A month's bill (query bytes after the free 1 TiB; storage of the history, all at the active price):\n"
     yield (
-        "| FOCUS rows/month | one dashboard query | pipeline runs | dashboard queries | query $ pruned "
-        "| query $ unpruned | stored (raw + FOCUS) | storage $ |"
+        "| FOCUS rows/month | one dashboard query (a month) | "
+        + " | ".join(f"query $, {layout.name}" for layout in LAYOUTS)
+        + " | stored (raw + FOCUS) | storage $ |"
     )
-    yield "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    yield "|---:|---:|" + "---:|" * len(LAYOUTS) + "---:|---:|"
     for rows in SCENARIO_ROWS:
         query = max(rows * p.dashboard_row, 10 * 10**6)  # BigQuery bills at least 10 MB per table read
-        runs = args.runs * run_bytes(p, rows, months, True).total
-        queries = args.queries * query
-        unpruned = args.runs * run_bytes(p, rows, months, False).total + queries * months
+        bills = []
+        for layout in LAYOUTS:
+            runs = args.runs * run_bytes(p, rows, months, layout).total
+            queries = args.queries * query * (1 if layout.dashboard_pruned else months)
+            bills.append(f"${_dollars(runs + queries):,.2f}")
         stored = rows * months * (p.focus_row + p.raw_per_focus_row * p.raw_row)
         storage = max(stored / GIB - FREE_STORAGE_GIB, 0.0) * ACTIVE_STORAGE_PER_GIB
-        yield (
-            f"| {rows:,} | {_size(query)} | {_size(runs)} | {_size(queries)} | ${_dollars(runs + queries):,.2f} "
-            f"| ${_dollars(unpruned):,.2f} | {_size(stored)} | ${storage:,.2f} |"
-        )
+        yield f"| {rows:,} | {_size(query)} | {' | '.join(bills)} | {_size(stored)} | ${storage:,.2f} |"
     yield ""
     yield (
         f"Prices: ${PRICE_PER_TIB}/TiB on-demand with the first {FREE_TIB_PER_MONTH:g} TiB of a month free; "

@@ -9,6 +9,7 @@ import functools
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,6 +28,7 @@ from cloudact_cli.events import events_app
 from cloudact_cli.keys import keys_app
 from cloudact_cli.rpc import call, caller_channel, pairs
 from cloudact_cli.warehouse import warehouse_app
+from cloudact_http.cli import http_app
 from cloudact_shared.errors import CloudactError
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as cred_pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
@@ -59,12 +61,14 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(events_app, name="events")
 app.add_typer(keys_app, name="keys")
 app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(http_app, name="http")
 
 _console = Console(width=max(Console().width, 120))
 _TIMEOUT = 60.0
 _STAGES = {v: k.removeprefix("STAGE_").lower().replace("_", " ") for k, v in pipe_pb.Stage.items()}
 
 Org = Annotated[str, typer.Option("--org", help="Organisation slug, e.g. acme.")]
+_SCHEDULE_HELP = 'When the scheduler runs its pipeline (UTC): daily@HH:MM, a cron line like "30 2 * * 1-5", or off.'
 
 
 def _settings() -> CloudactSettings:
@@ -80,23 +84,53 @@ def _print_json(message: object) -> None:
 
 @app.command()
 def serve(
-    only: Annotated[list[str] | None, typer.Option(help="Start only these services (repeatable).")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Start only these services, 'scheduler' or 'http' (repeatable)."),
+    ] = None,
     addresses_file: Annotated[
         Path | None, typer.Option(help="Write {service: [address, ...]} here (JSON) once all serve.")
     ] = None,
 ) -> None:
-    """Starts the four services as four processes and supervises them until Ctrl-C / SIGTERM."""
-    from cloudact_cli.supervisor import SERVICES, supervise
+    """Starts the four services as four processes, the pipeline scheduler and the HTTPS side (JSON
+    gateway and dashboard on CLOUDACT_HTTP_ADDRESS, docs/http-api.md), until Ctrl-C / SIGTERM.
 
-    names = only or list(SERVICES)
-    unknown = sorted(set(names) - set(SERVICES))
+    The scheduler runs the due pipelines of the orgs in CLOUDACT_SCHEDULER_ORGS (docs/scheduling.md).
+    `--only http` serves the HTTPS side alone, calling services at their configured addresses.
+    """
+    from cloudact_cli.scheduling.due import RetryPolicy
+    from cloudact_cli.scheduling.scheduler import PipelineScheduler, scheduler_orgs
+    from cloudact_cli.supervisor import SERVICES, ServeComponent, supervise
+
+    known = [*SERVICES, PipelineScheduler.name, "http"]
+    names = only or known
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise typer.BadParameter(f"unknown service(s) {unknown}; known: {list(SERVICES)}", param_hint="--only")
+        raise typer.BadParameter(f"unknown service(s) {unknown}; known: {known}", param_hint="--only")
     settings = _settings()
     if not settings.ca_path.exists():
         _auth_init(settings, force=False)
+    components: list[ServeComponent] = []
+    if PipelineScheduler.name in names:
+        if orgs := scheduler_orgs(settings):
+            retry = RetryPolicy(first_delay=timedelta(seconds=settings.scheduler_retry_seconds))
+            components.append(
+                PipelineScheduler(
+                    orgs, interval_seconds=settings.scheduler_interval_seconds, retry=retry, log=_console.print
+                )
+            )
+        else:
+            _console.print("scheduler: no organisations in CLOUDACT_SCHEDULER_ORGS, so no scheduled runs")
+    if "http" in names:
+        from cloudact_http.dashboard import dashboard_routes
+        from cloudact_http.server import HttpServer
+
+        # The JSON gateway of the annotated RPCs and the dashboard, on one HTTPS address.
+        components.append(HttpServer(extra_routes=dashboard_routes, log=_console.print))
+    services = [name for name in names if name in SERVICES]
+    log = _console.print
     raise typer.Exit(
-        asyncio.run(supervise(settings, names, log=lambda line: _console.print(line), addresses_file=addresses_file))
+        asyncio.run(supervise(settings, services, log=log, addresses_file=addresses_file, components=components))
     )
 
 
@@ -202,8 +236,10 @@ def credentials_create(
     ] = None,
     secret: Annotated[list[str] | None, typer.Option(help="Secret field KEY=VALUE (repeatable).")] = None,
     config: Annotated[list[str] | None, typer.Option(help="Non-secret setting KEY=VALUE (repeatable).")] = None,
+    schedule: Annotated[str, typer.Option(help=_SCHEDULE_HELP + " Default: daily at a time derived from its id.")] = "",
 ) -> None:
     """Stores a credential (encrypted) and prints its metadata."""
+    _check_schedule(schedule)
     fields = pairs(secret or [], "--secret")
     if secret_file is not None:
         fields |= {str(k): str(v) for k, v in json.loads(secret_file.read_text()).items()}
@@ -216,6 +252,7 @@ def credentials_create(
                 display_name=name,
                 secret=fields,
                 config=pairs(config or [], "--config"),
+                schedule=schedule,
             )
             response = await call(lambda: stub.CreateCredential(request, timeout=_TIMEOUT))
             _print_json(response.credential)
@@ -241,9 +278,13 @@ def credentials_list(org: Org, provider: Annotated[str, typer.Option(help="Only 
 
     async def run() -> None:
         async with _credentials() as stub:
-            table = Table("credential_id", "provider", "name", "key version", "created")
+            table = Table("credential_id", "provider", "name", "key version", "created", "schedule (UTC)")
             for c in await list_all_credentials(stub, org, provider):
-                table.add_row(c.credential_id, c.provider, c.display_name, c.key_version, c.created_at.ToJsonString())
+                schedule = c.schedule.spec + (
+                    " (default)" if c.schedule.origin == cred_pb.SCHEDULE_ORIGIN_DEFAULT else ""
+                )
+                table.add_row(c.credential_id, c.provider, c.display_name, c.key_version, c.created_at.ToJsonString(),
+                              schedule)  # fmt: skip
             _console.print(table)
 
     asyncio.run(run())
@@ -260,6 +301,38 @@ def credentials_get(org: Org, credential_id: Annotated[str, typer.Option("--id")
             _print_json(response.credential)
 
     asyncio.run(run())
+
+
+@credentials_app.command("schedule")
+def credentials_schedule(
+    org: Org,
+    credential_id: Annotated[str, typer.Option("--id")],
+    schedule: Annotated[str, typer.Option(help=_SCHEDULE_HELP + " 'default' restores the default.")],
+) -> None:
+    """Sets when the scheduler runs a credential's pipeline (cloudact serve, cloudact pipeline run-due)."""
+    spec = "" if schedule.strip().lower() == "default" else schedule
+    _check_schedule(spec)
+
+    async def run() -> None:
+        async with _credentials() as stub:
+            request = cred_pb.UpdateCredentialScheduleRequest(org_slug=org, credential_id=credential_id, schedule=spec)
+            response = await call(lambda: stub.UpdateCredentialSchedule(request, timeout=_TIMEOUT))
+            _print_json(response.credential)
+
+    asyncio.run(run())
+
+
+def _check_schedule(spec: str) -> None:
+    """Refuses a schedule spec that does not parse before any call (credential_svc checks it too)."""
+    if not spec:
+        return
+    # Imported here: APScheduler's calendar arithmetic is only for the commands that need it.
+    from cloudact_shared.schedule import parse_schedule
+
+    try:
+        parse_schedule(spec)
+    except CloudactError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--schedule") from None
 
 
 @credentials_app.command("rotate")
@@ -390,6 +463,42 @@ def pipeline_runs(
         _console.print(table)
 
     asyncio.run(run())
+
+
+@pipeline_app.command("run-due")
+def pipeline_run_due(
+    org: Org,
+    wait: Annotated[bool, typer.Option(help="Follow each started run to its outcome.")] = True,
+    as_of: Annotated[
+        datetime | None, typer.Option(hidden=True, help="Decide as if it were this time (UTC); for tests.")
+    ] = None,
+) -> None:
+    """Starts every due scheduled pipeline of the org once (one pass: for cron or Cloud Scheduler).
+
+    Safe to run at any time and any number of times at once: a slot's run starts once. Needs an
+    operator token in CLOUDACT_TOKEN. Exit code 1 when a started run failed.
+    """
+    from cloudact_cli.scheduling.run_due import run_due_pass
+
+    settings = _settings()
+    if settings.token is None:
+        caller_channel(settings, settings.ingest_address)  # says what to set, and exits
+        return
+    token = settings.token.get_secret_value()
+    now = None if as_of is None else as_of.replace(tzinfo=as_of.tzinfo or UTC)
+    report = asyncio.run(call(lambda: run_due_pass(settings, org, token=token, now=now, wait=wait)))
+    table = Table("credential_id", "decision", "slot", "months", "outcome", "run_id", "detail")
+    started = {s.credential_id: s for s in report.started}
+    for decision in report.decisions:
+        run = started.get(decision.credential_id)
+        months = f"{decision.periods[0]:%Y-%m}..{decision.periods[-1]:%Y-%m}" if decision.periods else ""
+        slot = f"{decision.slot:%Y-%m-%d %H:%M}" if decision.slot else ""
+        table.add_row(decision.credential_id, decision.verdict.value, slot, months,
+                      run.outcome.value if run else "", run.run_id if run else "",
+                      (run.error if run and run.error else decision.detail))  # fmt: skip
+    _console.print(table)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @pipeline_app.command("status")

@@ -1,4 +1,5 @@
-"""``cloudact serve``: the four services as four child processes, health-checked and stopped together."""
+"""``cloudact serve``: the four services as four child processes, health-checked and stopped together,
+and the in-process components that run beside them (the pipeline scheduler)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,6 +25,21 @@ from cloudact_shared.settings import CloudactSettings
 
 SERVICES = ("credential_svc", "focus_svc", "query_svc", "ingest_svc")
 """Start order: ingest_svc last, it dials the others."""
+
+
+class ServeComponent(Protocol):
+    """Something ``cloudact serve`` runs in its own process once the services serve (the scheduler;
+    later an HTTP gateway or a dashboard): started after them, stopped before them."""
+
+    name: str
+
+    async def start(self, settings: CloudactSettings) -> None:
+        """Starts it; ``settings`` carry the addresses the services are serving on."""
+        ...
+
+    async def stop(self) -> None:
+        """Stops it gracefully (called once, on SIGINT/SIGTERM or when a service died)."""
+        ...
 
 
 def public_address(settings: CloudactSettings, service: str) -> str:
@@ -136,10 +153,12 @@ async def supervise(
     *,
     log: Callable[[str], None],
     addresses_file: Path | None = None,
+    components: Sequence[ServeComponent] = (),
 ) -> int:
-    """Runs the services until SIGINT/SIGTERM or until one dies; returns the exit code.
+    """Runs the services and ``components`` until SIGINT/SIGTERM or until a service dies; returns the exit code.
 
-    Once all serve, ``addresses_file`` (when given) receives ``{service: [address, ...]}`` as JSON.
+    Once all serve, ``addresses_file`` (when given) receives ``{service: [address, ...]}`` as JSON,
+    then the components start (in order; they are stopped in reverse order, before the services).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -149,14 +168,23 @@ async def supervise(
     if addresses_file is not None:
         bound = {name: settings.service_addresses(name) for name in names}
         write_atomically(addresses_file, json.dumps(bound).encode(), mode=0o644)
-    waits = [asyncio.create_task(p.wait()) for p in processes]
+    started: list[ServeComponent] = []
     stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({stopper, *waits}, return_when=asyncio.FIRST_COMPLETED)
-    failed = stopper not in done
-    if failed:
-        log("a service exited; stopping the others")
-    await stop_services(processes, grace=settings.shutdown_grace_seconds)
-    stopper.cancel()
+    try:
+        for component in components:
+            await component.start(settings)
+            started.append(component)
+        waits = [asyncio.create_task(p.wait()) for p in processes]
+        done, _ = await asyncio.wait({stopper, *waits}, return_when=asyncio.FIRST_COMPLETED)
+        failed = stopper not in done
+        if failed:
+            log("a service exited; stopping the others")
+    finally:
+        for component in reversed(started):
+            await component.stop()
+            log(f"{component.name} stopped")
+        await stop_services(processes, grace=settings.shutdown_grace_seconds)
+        stopper.cancel()
     return 1 if failed else 0
 
 

@@ -126,6 +126,11 @@ class CloudactSettings(BaseSettings):
     """host:port focus_svc listens on."""
     query_address: str = "127.0.0.1:50054"
     """host:port query_svc listens on."""
+    http_address: str = "127.0.0.1:8080"
+    """host:port of `cloudact serve`'s HTTPS side (the JSON gateway of the annotated RPCs and the
+    dashboard), with a certificate of the same local CA."""
+    http_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Deadline of each gRPC call the HTTP gateway makes for a request (HTTP 504 when it passes)."""
     credential_internal_address: str = "127.0.0.1:50061"
     """host:port where credential_svc serves its internal RPC (DecryptCredential) over mutual TLS:
     only the pipeline side's service certificates can connect there."""
@@ -162,6 +167,13 @@ class CloudactSettings(BaseSettings):
     """Deadline for a call to another service when the incoming call has none."""
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     """How long in-flight RPCs may finish after SIGTERM."""
+    scheduler_orgs: str = Field(default="", pattern=r"^[a-z0-9_, ]*$")
+    """Comma-separated organisations whose due pipelines ``cloudact serve`` runs (docs/scheduling.md);
+    empty: its scheduler runs none."""
+    scheduler_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often ``cloudact serve`` looks for due pipelines (each look is jittered by up to a quarter)."""
+    scheduler_retry_seconds: float = Field(default=300.0, ge=0)
+    """Back-off before a failed scheduled run is tried again; doubled after each failure of the same slot."""
     memory_budget: ByteSize = Field(default=ByteSize(DEFAULT_MEMORY_BUDGET), ge=MIN_MEMORY_BUDGET)
     """The peak memory of a service process running one pipeline run, whatever the run's size
     ("1GB", "768MiB" or bytes): DuckDB's memory limit, the Arrow batches in flight and the Parquet
@@ -293,6 +305,7 @@ _ADDRESS_FIELDS = {
     "ingest_svc": ("ingest_address",),
     "focus_svc": ("focus_address", "focus_internal_address"),
     "query_svc": ("query_address",),
+    "http": ("http_address",),
 }
 """Each service's address settings: its public address, then its internal (mutual TLS) one if any."""
 

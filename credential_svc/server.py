@@ -48,6 +48,7 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
             display_name=request.display_name,
             secret=Secret.of(request.secret),
             config=dict(request.config),
+            schedule=request.schedule,
         )
         created = await self._vault.create(new, timeout=self._timeout(context))
         return pb.CreateCredentialResponse(credential=_credential(created))
@@ -74,6 +75,12 @@ class CredentialServicer(pb_grpc.CredentialServiceServicer):
             request.org_slug, request.credential_id, new_secret, timeout=self._timeout(context)
         )
         return pb.RotateCredentialResponse(credential=_credential(rotated))
+
+    async def UpdateCredentialSchedule(
+        self, request: pb.UpdateCredentialScheduleRequest, context: _Context
+    ) -> pb.UpdateCredentialScheduleResponse:
+        updated = await self._vault.set_schedule(request.org_slug, request.credential_id, request.schedule)
+        return pb.UpdateCredentialScheduleResponse(credential=_credential(updated))
 
     async def DeleteCredential(
         self, request: pb.DeleteCredentialRequest, context: _Context
@@ -159,6 +166,10 @@ def _credential(metadata: CredentialMetadata) -> pb.Credential:
         key_version=metadata.key_version,
         created_at=_timestamp(metadata.created_at),
         config=dict(metadata.config),
+        schedule=pb.Schedule(
+            spec=metadata.schedule.spec,
+            origin=pb.SCHEDULE_ORIGIN_DEFAULT if metadata.schedule.is_default else pb.SCHEDULE_ORIGIN_CUSTOM,
+        ),
     )
     if metadata.rotated_at is not None:
         message.rotated_at.CopyFrom(_timestamp(metadata.rotated_at))

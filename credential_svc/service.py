@@ -38,6 +38,7 @@ from cloudact_shared.errors import (
 from cloudact_shared.naming import echo, validate_org_slug, validate_provider
 from cloudact_shared.paging import PageTokens
 from cloudact_shared.paging import page_size as page_size_of
+from cloudact_shared.schedule import Schedule, parse_schedule, schedule_of
 from credential_svc import limits
 from credential_svc.adapters.kms import UNDECRYPTABLE_REASON, KeyEncryptionService
 from credential_svc.adapters.records import (
@@ -80,6 +81,8 @@ class NewCredential:
     display_name: str
     secret: Secret
     config: Mapping[str, str] = field(default_factory=dict)
+    schedule: str = ""
+    """A schedule spec (``cloudact_shared.schedule``); empty: the default derived from the id."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class CredentialMetadata:
     created_at: datetime
     rotated_at: datetime | None
     config: Mapping[str, str]
+    schedule: Schedule
+    """When the scheduler runs its pipeline: the one set for it, or the default."""
 
 
 @dataclass(frozen=True)
@@ -193,9 +198,11 @@ class CredentialVault:
             lambda: limits.check_display_name(display_name),
             lambda: limits.check_secret(new.secret, "secret"),
             lambda: limits.check_config(new.config),
+            lambda: parse_schedule(new.schedule) if new.schedule else None,
         )
         if violations:
             raise violations
+        schedule = parse_schedule(new.schedule).spec if new.schedule else None
         # Only now, on input within every bound: the registry parses it against the provider's models.
         self._check_with_provider(new.provider, new.config, new.secret, "secret")
         credential_id = str(uuid.uuid4())
@@ -210,6 +217,7 @@ class CredentialVault:
             envelope=envelope,
             created_at=self._now(),
             rotated_at=None,
+            schedule=schedule,
         )
         outcome = await self._records.insert(record, max_per_org=self._max_per_org)
         if outcome is InsertOutcome.DUPLICATE:
@@ -273,6 +281,20 @@ class CredentialVault:
             NotFound: no such credential in this org (also when it exists in another org).
         """
         return _metadata(await self._require(org_slug, credential_id))
+
+    async def set_schedule(self, org_slug: str, credential_id: str, spec: str) -> CredentialMetadata:
+        """Sets when the scheduler runs the credential's pipeline; an empty ``spec`` restores the default.
+
+        Raises:
+            InvalidArgument: ``INVALID_SCHEDULE`` for a spec that does not parse.
+            NotFound: no such credential in this org.
+        """
+        org_slug, credential_id = _validated_scope(org_slug, credential_id)
+        stored = parse_schedule(spec).spec if spec.strip() else None
+        if not await self._records.set_schedule(org_slug, credential_id, stored):
+            raise _not_found(org_slug, credential_id)
+        _log.info("credential %s (org=%s) schedule set to %s", credential_id, org_slug, stored or "the default")
+        return await self.get(org_slug, credential_id)
 
     async def rotate(
         self,
@@ -484,6 +506,7 @@ def _metadata(record: CredentialRecord) -> CredentialMetadata:
         created_at=record.created_at,
         rotated_at=record.rotated_at,
         config=MappingProxyType(dict(record.config)),
+        schedule=schedule_of(record.credential_id, record.schedule),
     )
 
 

@@ -32,8 +32,13 @@ from pathlib import Path
 import duckdb
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
 
-from focus_svc import conversion
+from cloudact_shared.naming import raw_table_name
+from cloudact_shared.storage import load_schema
+from cloudact_shared.storage.schema import duckdb_type
+from focus_svc import bigquery_nested, conversion
 
 HANDWRITTEN_DIR = conversion.SQL_DIR / "procedures" / "cloud" / "bigquery"
 RAW_STANDIN = "cloudact_raw_slice"
@@ -170,6 +175,54 @@ def _regexp_replace(node: exp.RegexpReplace) -> exp.Expr:
     return node
 
 
+def _only_group(pattern: str, group: int) -> str:
+    """``pattern`` with every capturing group but the ``group``-th made non-capturing (all of them
+    for group 0, the whole match): BigQuery's REGEXP_EXTRACT returns the one capturing group."""
+    out, index, in_class, groups = [], 0, False, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            # a ']' right after '[' or '[^' is a literal one
+            in_class = char != "]" or pattern[index - 1] == "[" or pattern[index - 2 : index] == "[^"
+        elif char == "[":
+            in_class = True
+        elif char == "(" and pattern[index + 1 : index + 2] == "?":
+            if re.match(r"\(\?P?<[A-Za-z]", pattern[index:]):
+                raise ValueError(f"regexp_extract with a named group has no BigQuery form: {pattern!r}")
+        elif char == "(":
+            groups += 1
+            if groups != group:
+                char = "(?:"
+        out.append(char)
+        index += 1
+    if group > groups:
+        raise ValueError(f"regexp_extract of group {group} of {pattern!r}, which has {groups}")
+    return "".join(out)
+
+
+def _regexp_extract(node: exp.RegexpExtract) -> exp.Expr:
+    """DuckDB's ``regexp_extract(s, p, g)`` returns group g (0: the match) and '' when nothing
+    matches; BigQuery's takes no group (it returns the pattern's one capturing group, and refuses a
+    pattern with more) and returns NULL when nothing matches. sqlglot drops the group silently:
+    ``CASE WHEN s IS NULL THEN NULL ELSE COALESCE(REGEXP_EXTRACT(s, p'), '') END``, p' having only
+    group g capturing."""
+    pattern = _literal_text(node.expression)
+    if pattern is None:
+        raise ValueError("regexp_extract with a computed pattern has no BigQuery form")
+    group = node.args.get("group")
+    number = int(group.this) if isinstance(group, exp.Literal) and group.is_int else 0 if group is None else -1
+    if number < 0:
+        raise ValueError("regexp_extract of a computed group has no BigQuery form")
+    subject = node.this.transform(_rewrite)
+    extract = exp.RegexpExtract(this=subject, expression=exp.Literal.string(_only_group(pattern, number)))
+    matched = exp.Coalesce(this=extract, expressions=[exp.Literal.string("")])
+    return exp.If(this=exp.Is(this=subject.copy(), expression=exp.Null()), true=exp.Null(), false=matched)
+
+
 def _timezone(node: exp.Anonymous) -> exp.Expr:
     """DuckDB ``timezone(zone, naive timestamp)``: the instant that wall time is in ``zone``,
     BigQuery's ``TIMESTAMP(datetime, zone)``."""
@@ -186,15 +239,200 @@ def _numeric(node: exp.DataType) -> tuple[str, int] | None:
     return ("NUMERIC" if scale <= 9 and precision - scale <= 29 else "BIGNUMERIC"), scale
 
 
+# The DuckDB type of what a CAST to DECIMAL casts, recorded by ``annotate_decimal_operands``.
+_OPERAND = "cloudact_decimal_operand"
+_EXACT_TYPES = frozenset({exp.DataType.Type.DECIMAL, *exp.DataType.INTEGER_TYPES})
+
+
+def annotate_decimal_operands(
+    tree: exp.Expr,
+    schema: Mapping[str, Mapping[str, str]],
+    relations: Mapping[str, Mapping[str, str] | None] | None = None,
+) -> None:
+    """Records on every ``CAST(x AS DECIMAL(p, s))`` of ``tree`` whether DuckDB types ``x`` as an
+    exact number (a DECIMAL or an integer), from sqlglot's type inference over the tables' columns
+    (``schema``: relation -> column -> DuckDB type). Where sqlglot cannot tell (it does not type
+    lambdas or json_transform), an operand made of columns of the query's own derived tables and
+    CTEs is judged by their types as DuckDB binds them (``relations``: alias -> column -> type,
+    from ``relation_types``).
+
+    Why it matters: the BigQuery form of the cast depends on it (``_decimal_cast``). The inference
+    runs on a qualified copy (qualifying rewrites identifiers); the casts are matched back by a mark.
+    A tree sqlglot cannot qualify keeps no record, and every cast then takes the general form.
+    """
+    casts = [cast for cast in tree.find_all(exp.Cast) if _numeric(cast.to) is not None]
+    for index, cast in enumerate(casts):
+        cast.meta[_OPERAND] = index
+    try:
+        typed = annotate_types(
+            qualify(tree.copy(), schema=dict(schema), dialect="duckdb", validate_qualify_columns=False),
+            schema=dict(schema),
+            dialect="duckdb",
+        )
+    except (sqlglot.errors.SqlglotError, ValueError, KeyError):
+        # (a type sqlglot cannot read in the schema, a construct it cannot scope)
+        typed = None
+    exact: set[int] = set()
+    for cast in typed.find_all(exp.Cast) if typed is not None else ():
+        mark = cast.meta.get(_OPERAND)
+        if isinstance(mark, int) and _exact(cast.this, relations or {}) is True:
+            exact.add(mark)
+    for index, cast in enumerate(casts):
+        cast.meta[_OPERAND] = index in exact
+
+
+_EXACT_DUCKDB = re.compile(r"(DECIMAL|NUMERIC|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|U(TINY|SMALL|BIG|HUGE)?INT)\b")
+
+
+def _exact(node: exp.Expr, relations: Mapping[str, Mapping[str, str] | None]) -> bool | None:
+    """True when ``node`` is an exact number in DuckDB, False when it is not or nobody can tell,
+    None for a NULL (which takes the others' type)."""
+    known = node.type
+    if known is not None and known.this not in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
+        return known.this in _EXACT_TYPES
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, (exp.Paren, exp.Neg)):
+        return _exact(node.this, relations)
+    if isinstance(node, exp.Column):
+        columns = relations.get(node.table.lower()) or {}
+        column_type = columns.get(node.name.lower())
+        return column_type is not None and _EXACT_DUCKDB.match(column_type.upper()) is not None
+    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Column):  # a struct column's field
+        struct_type = (relations.get(node.this.table.lower()) or {}).get(node.this.name.lower())
+        if struct_type is None:
+            return False
+        fields = exp.DataType.build(struct_type, dialect="duckdb").expressions
+        field = next((f for f in fields if isinstance(f, exp.ColumnDef) and f.name.lower() == node.name.lower()), None)
+        return field is not None and field.kind is not None and field.kind.this in _EXACT_TYPES
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul)):
+        return _exact(node.this, relations) is True and _exact(node.expression, relations) is True
+    branches: list[exp.Expr] = []
+    if isinstance(node, exp.Case):
+        branches = [when.args["true"] for when in node.args.get("ifs") or []] + [node.args.get("default") or exp.Null()]
+    elif isinstance(node, exp.Coalesce):
+        branches = [node.this, *node.expressions]
+    verdicts = [_exact(branch, relations) for branch in branches]
+    return bool(verdicts) and True in verdicts and all(v is not False for v in verdicts)
+
+
+def relation_types(duckdb_sql: str, provider: str) -> dict[str, dict[str, str] | None]:
+    """The column types DuckDB binds for every CTE and derived table of the provider's SELECT, by
+    alias (None for an alias used twice with different columns), over an empty raw table.
+
+    sqlglot's inference stops at what it cannot type; DuckDB's binder types everything, so this
+    fills in ``annotate_decimal_operands``. A relation DuckDB cannot describe on its own is left out.
+    """
+    tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
+    relations: list[tuple[str, str]] = [
+        (cte.alias, f"{_enclosing_ctes(cte)} SELECT * FROM {_duckdb(exp.to_identifier(cte.alias))}")
+        for cte in tree.find_all(exp.CTE)
+    ]
+    relations += [
+        (sub.alias, f"{_enclosing_ctes(sub)} SELECT * FROM ({_duckdb(sub.this)}) AS cloudact_described")
+        for sub in tree.find_all(exp.Subquery)
+        if sub.alias and isinstance(sub.parent, (exp.From, exp.Join))
+    ]
+    raw = load_schema(raw_table_name(provider))
+    con = duckdb.connect()
+    found: dict[str, dict[str, str] | None] = {}
+    try:
+        conversion.prepare(con, [provider])
+        columns = ", ".join(
+            f"{exp.to_identifier(c.name).sql(dialect='duckdb')} {duckdb_type(c.type)}" for c in raw.columns
+        )
+        con.execute(f"CREATE TEMP TABLE {RAW_STANDIN} ({columns})")
+        for alias, sql in relations:
+            try:
+                described = {str(row[0]).lower(): str(row[1]) for row in con.execute(f"DESCRIBE {sql}").fetchall()}
+            except duckdb.Error:
+                continue
+            key = alias.lower()
+            found[key] = described if found.get(key, described) == described else None
+    finally:
+        con.close()
+    return found
+
+
+def _enclosing_ctes(node: exp.Expr) -> str:
+    """``WITH ...`` of every CTE in scope at ``node`` (those of the queries around it, outermost
+    first, an inner one replacing an outer one of its name), for describing ``node`` on its own."""
+    in_scope: dict[str, exp.CTE] = {}
+    for ancestor in reversed(_ancestors(node)):
+        with_ = ancestor.args.get("with_")
+        for cte in with_.expressions if isinstance(with_, exp.With) else ():
+            in_scope.pop(cte.alias, None)
+            in_scope[cte.alias] = cte
+    if not in_scope:
+        return ""
+    return "WITH " + ", ".join(_duckdb(cte) for cte in in_scope.values())
+
+
+def _ancestors(node: exp.Expr) -> list[exp.Expr]:
+    found, parent = [], node.parent
+    while parent is not None:
+        found.append(parent)
+        parent = parent.parent
+    return found
+
+
+def _duckdb(node: exp.Expr) -> str:
+    # sqlglot writes DuckDB's empty MAP literal back as "MAP MAP()", which DuckDB does not parse.
+    return node.sql(dialect="duckdb").replace("MAP MAP()", "MAP {}")
+
+
+def _decimal_literal(node: exp.Expr) -> tuple[exp.Expr, int] | None:
+    """A DuckDB decimal literal (``0.000001``: an exact DECIMAL there, a FLOAT64 in BigQuery) as
+    BigQuery's exact ``PARSE_NUMERIC('0.000001')`` (``PARSE_BIGNUMERIC`` past NUMERIC's 9 fraction
+    or 29 integer digits), and its scale; None for anything else (scientific notation is a DOUBLE
+    in DuckDB too)."""
+    negative = isinstance(node, exp.Neg)
+    literal = node.this if negative else node
+    if not isinstance(literal, exp.Literal) or not literal.is_number:
+        return None
+    text = str(literal.this)
+    if not re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.[0-9]*", text):
+        return None
+    whole, fraction = text.split(".")
+    parse = exp.ParseNumeric if len(fraction) <= 9 and len(whole.lstrip("0")) <= 29 else exp.ParseBignumeric
+    return parse(this=exp.Literal.string(("-" if negative else "") + text)), len(fraction)
+
+
 def _decimal_cast(node: exp.Cast) -> exp.Expr:
     """``CAST(x AS DECIMAL(p, s))`` rounds to s digits in DuckDB. BigQuery takes no precision or
-    scale in a CAST (only in a column's type): ``ROUND(CAST(x AS BIGNUMERIC), s)``."""
+    scale in a CAST (only in a column's type), so by what ``x`` is (``annotate_decimal_operands``):
+
+    - a decimal literal: ``PARSE_NUMERIC('x')`` (a bare one would be a FLOAT64), rounded to s if
+      it has more digits;
+    - an exact number (a DECIMAL or an integer; sqlglot's inference does not tell a DuckDB
+      HUGEINT sum from a DECIMAL one): ``ROUND(x + BIGNUMERIC '0', s)`` (NUMERIC for a small
+      scale), exact in BigQuery for an INT64, NUMERIC or BIGNUMERIC ``x`` alike, no CAST of ``x``;
+    - anything else (text, a DOUBLE, a type sqlglot could not infer): ``ROUND(CAST(x AS BIGNUMERIC), s)``.
+
+    The first two keep every digit on bqemulator too, which runs a CAST to BIGNUMERIC as DuckDB's
+    DECIMAL(38, 5) and to NUMERIC as DECIMAL(18, 3) (and its sum with a DECIMAL(38, 12) as the
+    latter).
+    """
     numeric = _numeric(node.to)
     if numeric is None:
         return node
     kind, scale = numeric
+    # The transform does not descend into a node it replaced: the operand is rewritten here.
+    operand = node.this.transform(_rewrite)
+    literal = _decimal_literal(node.this)
+    if literal is not None:
+        parsed, digits = literal
+        return parsed if digits <= scale else exp.Round(this=parsed, decimals=exp.Literal.number(scale))
+    bigquery_type = exp.DataType.build(kind, dialect="bigquery")
+    if node.meta.get(_OPERAND) is True:
+        zero = exp.cast(exp.Literal.string("0"), bigquery_type)
+        exact = exp.Add(this=exp.paren(operand, copy=False), expression=zero)
+        return exp.Round(this=exact, decimals=exp.Literal.number(scale))
     cast = node.copy()
-    cast.set("to", exp.DataType.build(kind, dialect="bigquery"))
+    cast.set("this", operand)
+    cast.set("to", bigquery_type)
+    if isinstance(node.this, exp.Null):
+        return cast
     return exp.Round(this=cast, decimals=exp.Literal.number(scale))
 
 
@@ -230,16 +468,23 @@ _ANONYMOUS: dict[str, Callable[[exp.Anonymous], exp.Expr]] = {
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
+    if (nested := bigquery_nested.rewrite(node, _rewrite)) is not None:  # lists, MAPs, JSON to them
+        return nested
     if isinstance(node, exp.Anonymous) and node.name.lower() in _ANONYMOUS:
         return _ANONYMOUS[node.name.lower()](node)
     if type(node).__name__ == "RegexpFullMatch":
         return _full_match(node)
     if isinstance(node, exp.RegexpReplace):
         return _regexp_replace(node)
+    if isinstance(node, exp.RegexpExtract):
+        return _regexp_extract(node)
     if isinstance(node, exp.ConcatWs):
         return _concat_ws(node)
     if isinstance(node, exp.Cast):  # TryCast too
         return _decimal_cast(node)
+    literal = _decimal_literal(node)
+    if literal is not None:
+        return literal[0]
     if isinstance(node, exp.DataType):
         return _data_type(node)
     return node
@@ -279,17 +524,26 @@ def _bq_identifier(name: str) -> str:
 # ---- The provider's SELECT --------------------------------------------------------------------------
 
 
+def _duckdb_schema(provider: str, references: Mapping[str, Path]) -> dict[str, dict[str, str]]:
+    """The relations the provider's DuckDB SELECT reads, with their DuckDB column types: the raw
+    table (as ``RAW_STANDIN``) and the reference CSVs (all VARCHAR, as DuckDB loads them)."""
+    schema = {RAW_STANDIN: {column.name: column.type for column in load_schema(raw_table_name(provider)).columns}}
+    for table, path in references.items():
+        with path.open(newline="") as handle:
+            schema[table] = dict.fromkeys(next(csv.reader(handle)), "VARCHAR")
+    return schema
+
+
 def focus_select(provider: str, raw_slice: exp.Expr) -> str:
     """The BigQuery SELECT of every FOCUS column of ``provider``'s rows in ``raw_slice`` (a subquery).
 
     Raises:
         ValueError: unknown provider, or SQL with no BigQuery form (see the README of HANDWRITTEN_DIR).
     """
-    tree = sqlglot.parse_one(conversion.focus_select_sql(provider, RAW_STANDIN), read="duckdb")
-    tree = inline_macros(tree, macros())
-    tree = tree.transform(_rewrite)
     references = {table: path for table, path in conversion.reference_tables([provider]).items()}
     references[conversion.UNIT_TABLE] = conversion.UNIT_MAP
+    duckdb_sql = conversion.focus_select_sql(provider, RAW_STANDIN)
+    tree = translate(duckdb_sql, _duckdb_schema(provider, references), relation_types(duckdb_sql, provider))
 
     def relations(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and not node.db and node.name in (*references, RAW_STANDIN):
@@ -302,6 +556,19 @@ def focus_select(provider: str, raw_slice: exp.Expr) -> str:
     sql = tree.sql(dialect="bigquery", unsupported_level=sqlglot.ErrorLevel.RAISE)
     _check_bigquery(sql)
     return sql
+
+
+def translate(
+    duckdb_sql: str,
+    schema: Mapping[str, Mapping[str, str]],
+    relations: Mapping[str, Mapping[str, str] | None] | None = None,
+) -> exp.Expr:
+    """A DuckDB query of the conversion as a BigQuery tree: macros inlined, the decimal casts'
+    operands typed from ``schema`` (relation -> column -> DuckDB type) and ``relations`` (see
+    ``annotate_decimal_operands``), the rewrites applied."""
+    tree = inline_macros(sqlglot.parse_one(duckdb_sql, read="duckdb"), macros())
+    annotate_decimal_operands(tree, schema, relations)
+    return tree.transform(_rewrite)
 
 
 # Functions sqlglot does not model that the rewrites above write on purpose: BigQuery's own.

@@ -26,6 +26,8 @@ class RunRequest:
     """Any spelling of the credential's UUID; the run only ever uses the canonical one."""
     periods: list[date]
     """Billing months (first days); empty means the pipeline's revision window ending this month."""
+    scheduled_slot: datetime | None = None
+    """The schedule slot the scheduler starts this run for: it is claimed (started once) in the run log."""
 
 
 class Stage(Enum):
@@ -123,6 +125,8 @@ class RunRecord:
     """The reconciler, not the run, brought FOCUS in step with the run's raw slice."""
     repair_pending: bool = False
     """The run may have written its raw slice but FOCUS was not confirmed: the reconciler checks it."""
+    scheduled_slot: datetime | None = None
+    """The schedule slot the scheduler started the run for; None for a run started by hand."""
 
     @property
     def run_id(self) -> str:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from cloudact_shared.server import BuiltServer, ServiceRegistration, build_servi
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage import TableStore, open_store, start_housekeeping
 from cloudact_shared.workspace import WorkDirs
-from ingest_svc.adapters.credentials import CredentialClient
+from ingest_svc.adapters.credentials import CredentialChooser, CredentialClient
 from ingest_svc.adapters.focus import FocusClient
 from ingest_svc.adapters.leases import ProcessLease, leases_dir, owner_alive
 from ingest_svc.adapters.runs import SqliteRunLog, run_log_path
@@ -47,15 +47,35 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PipelineService"].full_name
 class PipelineServicer(pb_grpc.PipelineServiceServicer):
     """Streams a run's progress (the last message carries the result) and reads the run log."""
 
-    def __init__(self, runner: PipelineRunner, history: RunHistory, default_timeout: float) -> None:
+    def __init__(
+        self,
+        runner: PipelineRunner,
+        history: RunHistory,
+        default_timeout: float,
+        chooser: CredentialChooser | None = None,
+    ) -> None:
         self._runner = runner
         self._history = history
         self._default_timeout = default_timeout
+        self._chooser = chooser
+
+    async def _with_credential(
+        self, run_request: RunRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> RunRequest:
+        """The request, with the org's only credential of the provider when it names none (the
+        seed's HTTP route, ``POST /pipelines/run/{org}/{provider}/cost/billing``, names none)."""
+        if run_request.credential_id or self._chooser is None:
+            return run_request
+        authorization = dict(context.invocation_metadata() or ()).get("authorization", "")
+        chosen = await self._chooser.only_one(
+            run_request.org_slug, run_request.provider, str(authorization), timeout=self._default_timeout
+        )
+        return replace(run_request, credential_id=chosen)
 
     async def RunPipeline(
         self, request: pb.RunPipelineRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.RunPipelineResponse]:
-        run_request = _run_request(request)
+        run_request = await self._with_credential(_run_request(request), context)
         deadline = remaining_timeout(context, self._default_timeout)
         # The run is a background task: if this stream is cancelled, only the watching stops.
         handle = await self._runner.start(run_request, deadline_seconds=deadline)
@@ -64,6 +84,15 @@ class PipelineServicer(pb_grpc.PipelineServiceServicer):
                 yield pb.RunPipelineResponse(result=_result(event))
             else:
                 yield pb.RunPipelineResponse(progress=_progress(event, handle.run_id))
+
+    async def StartRun(
+        self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.StartRunResponse:
+        run_request = await self._with_credential(_run_request(request), context)
+        # Not this call's deadline: the call ends once the run is recorded, the run goes on.
+        handle = await self._runner.start(run_request, deadline_seconds=self._default_timeout)
+        record = await self._history.get(run_request.org_slug, handle.run_id)
+        return pb.StartRunResponse(run_id=handle.run_id, run=_run(record))
 
     async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.GetRunResponse:
         record = await self._history.get(request.org_slug, request.run_id)
@@ -98,7 +127,7 @@ class PipelineServicer(pb_grpc.PipelineServiceServicer):
         )
 
 
-def _run_request(request: pb.RunPipelineRequest) -> RunRequest:
+def _run_request(request: pb.RunPipelineRequest | pb.StartRunRequest) -> RunRequest:
     kind = request.WhichOneof("period")
     if kind == "billing_period":
         year, month = request.billing_period.year, request.billing_period.month
@@ -114,6 +143,16 @@ def _run_request(request: pb.RunPipelineRequest) -> RunRequest:
         periods = months_between(start, end)
     else:
         periods = []
+    slot = (
+        request.scheduled_slot.ToDatetime(tzinfo=UTC)
+        if isinstance(request, pb.RunPipelineRequest) and request.HasField("scheduled_slot")
+        else None
+    )
+    if slot is not None and not 2000 <= slot.year <= 2100:
+        raise InvalidArgument(
+            f"scheduled_slot {slot:%Y-%m-%d %H:%M} is not a schedule slot",
+            violations=[FieldViolation("scheduled_slot", "must lie in 2000..2100")],
+        )
     return RunRequest(
         org_slug=request.org_slug,
         provider=request.provider,
@@ -121,6 +160,7 @@ def _run_request(request: pb.RunPipelineRequest) -> RunRequest:
         pipeline=request.pipeline,
         credential_id=request.credential_id,
         periods=periods,
+        scheduled_slot=slot,
     )
 
 
@@ -189,6 +229,8 @@ def _run(record: RunRecord) -> pb.Run:
         run.focus_table_version = record.focus_table_version
     if record.finished_at is not None:
         run.finished_at.CopyFrom(_timestamp(record.finished_at))
+    if record.scheduled_slot is not None:
+        run.scheduled_slot.CopyFrom(_timestamp(record.scheduled_slot))
     return run
 
 
@@ -199,10 +241,14 @@ async def build(
     # ingest_svc proves itself with its own certificate on the other services' mutual-TLS ports.
     credential_channel = open_channel(settings, settings.credential_internal_address, service="ingest_svc")
     focus_channel = open_channel(settings, settings.focus_internal_address, service="ingest_svc")
+    # The public port, for listing credentials with a caller's token (CredentialChooser).
+    listing_channel = open_channel(settings, settings.credential_address, service="ingest_svc")
     # An org's DataHub credential is resolved here, every other one by credential_svc (events.py).
     credentials = DataHubCredentials(CredentialClient(credential_channel), settings.data_dir)
     runs = await _start_runs(settings, store or open_store(settings), credentials, FocusClient(focus_channel))
-    servicer = PipelineServicer(runs.runner, runs.history, settings.downstream_timeout_seconds)
+    servicer = PipelineServicer(
+        runs.runner, runs.history, settings.downstream_timeout_seconds, CredentialChooser(listing_channel)
+    )
     registration = ServiceRegistration(
         servicer, pb_grpc.add_PipelineServiceServicer_to_server, pb.DESCRIPTOR.services_by_name["PipelineService"]
     )
@@ -218,7 +264,7 @@ async def build(
             "ingest_svc",
             address=address,
             on_drain=[runs.drain],
-            on_stop=[runs.stop, credential_channel.close, focus_channel.close],
+            on_stop=[runs.stop, credential_channel.close, focus_channel.close, listing_channel.close],
         )
     except BaseException:
         # No server to stop later: release the lease and the run log now (the port may be taken).

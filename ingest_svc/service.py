@@ -165,9 +165,12 @@ class PipelineRunner:
     async def start(self, request: RunRequest, *, deadline_seconds: float) -> RunHandle:
         """Validates ``request``, records a new RUNNING run and starts it in the background.
 
+        A request with a ``scheduled_slot`` is recorded only if its slot is free (``RunLog.claim_slot``).
+
         Raises:
-            CloudactError: for a bad request (nothing is recorded then), or Unavailable while the
-                service is stopping. Errors of the run itself come out of ``RunHandle.events``.
+            CloudactError: for a bad request (nothing is recorded then), AlreadyExists for a scheduled
+                slot that is taken, or Unavailable while the service is stopping. Errors of the run
+                itself come out of ``RunHandle.events``.
         """
         if self._closing:
             raise Unavailable("ingest_svc is shutting down; retry on another instance or later")
@@ -182,8 +185,12 @@ class PipelineRunner:
             status=RunStatus.RUNNING,
             stage=Stage.RESOLVING_CREDENTIAL,
             owner=self._owner,
+            scheduled_slot=request.scheduled_slot,
         )
-        await self._runs.save(record)
+        if record.scheduled_slot is None:
+            await self._runs.save(record)
+        else:
+            await self._runs.claim_slot(record)
         _log_start(record)
         set_run_attributes(org_slug=record.org_slug, run_id=record.run_id, pipeline_id=record.pipeline_id)
         handle = RunHandle(lineage.run_id)

@@ -23,7 +23,13 @@ _IMPORT = re.compile(r"^(from|import) cloudact\.", re.MULTILINE)
 def main() -> int:
     shutil.rmtree(OUT_DIR, ignore_errors=True)
     OUT_DIR.mkdir(parents=True)
-    protos = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
+    # protos/google/ is vendored for imports only (protos/google/SOURCES.md): its Python comes from
+    # googleapis-common-protos, so the stubs import ``google.api.annotations_pb2`` from there.
+    protos = sorted(
+        str(p.relative_to(PROTO_DIR))
+        for p in PROTO_DIR.rglob("*.proto")
+        if p.relative_to(PROTO_DIR).parts[0] != "google"
+    )
     bin_dir = Path(sys.executable).parent
     subprocess.run(
         [

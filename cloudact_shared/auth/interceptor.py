@@ -105,7 +105,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         self, method: str, check: Callable[[Principal | None, Message], None], behaviour: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: Message, context: _Context) -> Any:
-            who, scope = _anonymous(), request_scope(request)
+            who, scope, peer = _anonymous(), request_scope(request), context.peer()
             try:
                 principal = self._identify(context)
                 who = _describe(principal)
@@ -113,9 +113,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 current_principal.set(principal)
                 response = await behaviour(request, context)
             except BaseException as exc:
-                self._record(who, method, scope, exc, context)
+                self._record(who, method, scope, exc, peer)
                 raise
-            self._record(who, method, scope, None, context)
+            self._record(who, method, scope, None, peer)
             return response
 
         return wrapped
@@ -127,7 +127,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         behaviour: Callable[..., AsyncIterator[Any]],
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapped(request: Message, context: _Context) -> AsyncIterator[Any]:
-            who, scope = _anonymous(), request_scope(request)
+            # The peer is read now: once a caller has cancelled the stream, reading it from the
+            # call being torn down can crash the process (seen as a segfault in context.peer()).
+            who, scope, peer = _anonymous(), request_scope(request), context.peer()
             try:
                 principal = self._identify(context)
                 who = _describe(principal)
@@ -136,9 +138,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 async for item in behaviour(request, context):
                     yield item
             except BaseException as exc:
-                self._record(who, method, scope, exc, context)
+                self._record(who, method, scope, exc, peer)
                 raise
-            self._record(who, method, scope, None, context)
+            self._record(who, method, scope, None, peer)
 
         return wrapped
 
@@ -153,7 +155,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         a caller the rule refuses is refused before anything is read or written."""
 
         async def wrapped(requests: AsyncIterator[Message], context: _Context) -> Any:
-            who, scope = _anonymous(), {}
+            who, scope, peer = _anonymous(), {}, context.peer()
             try:
                 principal = self._identify(context)
                 who = _describe(principal)
@@ -167,9 +169,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 current_principal.set(principal)
                 response = await behaviour(_checked_stream(first, requests, principal, check), context)
             except BaseException as exc:
-                self._record(who, method, scope, exc, context)
+                self._record(who, method, scope, exc, peer)
                 raise
-            self._record(who, method, scope, None, context)
+            self._record(who, method, scope, None, peer)
             return response
 
         return wrapped
@@ -209,9 +211,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         return TokenPrincipal(self._verifier.verify(token.strip()))
 
     def _record(
-        self, who: dict[str, str], method: str, scope: dict[str, str], exc: BaseException | None, context: _Context
+        self, who: dict[str, str], method: str, scope: dict[str, str], exc: BaseException | None, peer: str
     ) -> None:
-        self._audit.record(who=who, action=method, result=_outcome(exc), scope=scope, peer=context.peer())
+        self._audit.record(who=who, action=method, result=_outcome(exc), scope=scope, peer=peer)
 
 
 async def _health_reflection_only(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:

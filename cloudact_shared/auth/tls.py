@@ -31,6 +31,8 @@ from cloudact_shared.settings import CloudactSettings
 
 SERVICES = ("credential_svc", "ingest_svc", "focus_svc", "query_svc")
 """The four services; each has its own certificate and key."""
+HTTP_SERVER = "http"
+"""`cloudact serve`'s HTTPS side (gateway and dashboard): a certificate of its own, for its address."""
 _CA_DAYS = 3650
 _LEAF_DAYS = 397
 _RENEW_BEFORE = dt.timedelta(days=30)
@@ -122,7 +124,7 @@ def ensure_local_pki(settings: CloudactSettings, *, force: bool = False) -> list
         if files.ca != files.directory / "ca.pem":
             raise TlsSetupError(f"the CA bundle {files.ca} is missing; it was configured, so it is not created")
         written += _write_ca(files)
-    for service in SERVICES:
+    for service in (*SERVICES, HTTP_SERVER):
         hosts = service_hosts(settings, service)
         if force or _needs_certificate(files, service, hosts):
             written += _issue(files, service, hosts)

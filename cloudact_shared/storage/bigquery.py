@@ -21,8 +21,9 @@ BigQuery has no NULL arrays: a NULL MAP or ARRAY value is stored, and read back,
 
 Tables are created with DDL (``CREATE TABLE IF NOT EXISTS``: race-free, and the one form that
 creates BIGNUMERIC(p,s) columns on bqemulator, whose REST tables.insert cannot), DAY-partitioned on
-the schema's partition column when it is a DATE or TIMESTAMP, with partition expiration
-``retention_days``, clustering on ``sort_by`` (BigQuery's limit: 4 columns), and descriptions.
+the schema's partition column when it is a DATE or TIMESTAMP, else by its ``time_partition`` (the
+FOCUS table: MONTH of ChargePeriodStart), with partition expiration ``retention_days``, clustering
+on ``sort_by`` (BigQuery's limit: 4 columns), and descriptions.
 Schema changes are additive: missing columns are added, descriptions and clustering follow the
 schema; a changed or vanished column is refused, never dropped.
 
@@ -162,14 +163,35 @@ def _split_struct(inner: str) -> list[str]:
 
 
 def partition_column(schema: TableSchema) -> Column | None:
-    """The column the table is DAY-partitioned on: the first partition_by column, when it is a DATE
-    or TIMESTAMP (BigQuery partitions on one time or integer column; a STRING one cannot be)."""
+    """The column the table is time-partitioned on: the first partition_by column, when it is a
+    DATE or TIMESTAMP (BigQuery partitions on one time or integer column; a STRING one cannot be),
+    else the schema's ``time_partition`` column."""
     columns = {c.name: c for c in schema.columns}
-    for name in schema.partition_by[:1]:
+    names = [*schema.partition_by[:1], *([schema.time_partition[0]] if schema.time_partition else [])]
+    for name in names:
         column = columns.get(name)
         if column is not None and bigquery_type(column.type) in ("DATE", "TIMESTAMP"):
             return column
     return None
+
+
+def partition_granularity(schema: TableSchema) -> str:
+    """DAY, or the schema's ``time_partition`` granularity when that is the partition column."""
+    column = partition_column(schema)
+    if column is not None and schema.time_partition and schema.time_partition[0] == column.name:
+        return schema.time_partition[1]
+    return "DAY"
+
+
+def partition_expression(schema: TableSchema) -> str | None:
+    """The DDL's ``PARTITION BY`` expression, None for an unpartitioned table."""
+    column = partition_column(schema)
+    if column is None:
+        return None
+    name, granularity = _ident(column.name), partition_granularity(schema)
+    if bigquery_type(column.type) == "DATE":
+        return name if granularity == "DAY" else f"DATE_TRUNC({name}, {granularity})"
+    return f"DATE({name})" if granularity == "DAY" else f"TIMESTAMP_TRUNC({name}, {granularity})"
 
 
 def clustering_columns(schema: TableSchema) -> list[str]:
@@ -183,9 +205,8 @@ def create_table_ddl(table_ref: str, schema: TableSchema) -> str:
     lines = [f"  {_column_ddl(c)}" for c in schema.columns]
     ddl = f"CREATE TABLE IF NOT EXISTS {table_ref} (\n" + ",\n".join(lines) + "\n)"
     options = [f"description = {quote_string(schema.description)}"]
-    if (partition := partition_column(schema)) is not None:
-        is_date = bigquery_type(partition.type) == "DATE"
-        ddl += f"\nPARTITION BY {_ident(partition.name) if is_date else f'DATE({_ident(partition.name)})'}"
+    if (partition := partition_expression(schema)) is not None:
+        ddl += f"\nPARTITION BY {partition}"
         if schema.retention_days is not None:
             options.append(f"partition_expiration_days = {int(schema.retention_days)}")
     if clustering := clustering_columns(schema):
@@ -577,15 +598,7 @@ class BigQueryTableStore:
                     f"{name}: column {column.name} is {problem}; a column's type is never changed in place",
                     reason="SCHEMA_COLUMN_CHANGED",
                 )
-        expected_partition = partition_column(schema)
-        partitioning = table.time_partitioning
-        actual_partition = partitioning.field if partitioning is not None else None
-        if (expected_partition.name if expected_partition else None) != actual_partition:
-            raise FailedPrecondition(
-                f"{name}: partitioned by {actual_partition!r}, the schema says "
-                f"{expected_partition.name if expected_partition else None!r}; partitioning cannot change",
-                reason="SCHEMA_PARTITION_CHANGED",
-            )
+        self._check_partitioning(table, schema)
         for column in missing:
             if not column.nullable:
                 raise FailedPrecondition(
@@ -611,6 +624,36 @@ class BigQueryTableStore:
         if actual.mode != expected.mode:
             return f"{actual.mode} in the table, {expected.mode} in the schema"
         return None
+
+    def _check_partitioning(self, table: bigquery.Table, schema: TableSchema) -> None:
+        """Partitioning cannot change in place: another column or granularity is refused. A table
+        with none where the schema now wants one (a FOCUS table created before it was partitioned)
+        is kept as it is and works, only unpruned; the warning says how to move it.
+
+        Raises:
+            FailedPrecondition: the table is partitioned otherwise than the schema says.
+        """
+        expected = partition_column(schema)
+        partitioning = table.time_partitioning
+        if partitioning is None or partitioning.field is None:
+            if expected is not None:
+                _log.warning(
+                    "%s: not partitioned; the schema partitions it by %s of %s. Queries work, unpruned: to "
+                    "partition it, copy it with CREATE TABLE ... PARTITION BY %s AS SELECT and swap the names",
+                    table.table_id,
+                    partition_granularity(schema),
+                    expected.name,
+                    partition_expression(schema),
+                )
+            return
+        actual = (partitioning.field, partitioning.type_)
+        wanted = (expected.name, partition_granularity(schema)) if expected is not None else None
+        if actual != wanted:
+            raise FailedPrecondition(
+                f"{table.table_id}: partitioned by {actual[1]} of {actual[0]!r}, the schema says "
+                f"{'none' if wanted is None else f'{wanted[1]} of {wanted[0]!r}'}; partitioning cannot change",
+                reason="SCHEMA_PARTITION_CHANGED",
+            )
 
     def _converge_metadata(self, table: bigquery.Table, schema: TableSchema) -> None:
         """Patches descriptions, clustering, partition expiration and columns the table's metadata

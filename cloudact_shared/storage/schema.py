@@ -90,6 +90,11 @@ class TableSchema:
     sort_by: tuple[str, ...]
     retention_days: int | None = None
     """Days a partition is kept (BigQuery's partition expiration); None: kept forever."""
+    time_partition: tuple[str, str] | None = None
+    """(column, DAY or MONTH): how a warehouse that partitions by time (BigQuery) partitions a table
+    whose ``partition_by`` it cannot use as is; the embedded store ignores it. The FOCUS table is
+    partitioned by month of ChargePeriodStart, the range every cost question filters on (a pipeline
+    run's DELETE by BillingPeriodStart then rewrites only the months its rows sit in)."""
 
     @property
     def column_names(self) -> list[str]:
@@ -121,4 +126,13 @@ def read_schema(path: Path) -> TableSchema:
         partition_by=tuple(doc.get("partition_by", [])),
         sort_by=tuple(doc.get("sort_by", [])),
         retention_days=doc.get("retention_days"),
+        time_partition=_time_partition(doc.get("time_partition"), path),
     )
+
+
+def _time_partition(spec: object, path: Path) -> tuple[str, str] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or spec.get("granularity") not in ("DAY", "MONTH") or "column" not in spec:
+        raise ValueError(f'{path}: time_partition is {{"column": NAME, "granularity": "DAY" or "MONTH"}}')
+    return str(spec["column"]), str(spec["granularity"])

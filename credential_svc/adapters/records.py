@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS credentials (
     ciphertext         BLOB NOT NULL,
     created_at         TEXT NOT NULL,  -- ISO 8601, UTC
     rotated_at         TEXT,
+    schedule           TEXT,  -- schedule spec; NULL: the default derived from the id
     UNIQUE (org_slug, provider, display_name)
 );
 CREATE INDEX IF NOT EXISTS credentials_by_org ON credentials (org_slug, provider, created_at);
@@ -50,7 +51,7 @@ _PAGE_TOKEN_KEY_BYTES = 32
 
 _COLUMNS = (
     "credential_id, org_slug, provider, display_name, secret_field_names, config, key_version, "
-    "wrapped_data_key, nonce, ciphertext, created_at, rotated_at"
+    "wrapped_data_key, nonce, ciphertext, created_at, rotated_at, schedule"
 )
 
 
@@ -77,6 +78,8 @@ class CredentialRecord:
     envelope: Envelope
     created_at: datetime
     rotated_at: datetime | None
+    schedule: str | None = None
+    """The schedule spec set for it (``cloudact_shared.schedule``); None means the default."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,10 @@ class CredentialRecords(Protocol):
         """
         ...
 
+    async def set_schedule(self, org_slug: str, credential_id: str, schedule: str | None) -> bool:
+        """Sets a record's schedule spec (None: back to the default); False when it does not exist in this org."""
+        ...
+
     async def delete(self, org_slug: str, credential_id: str) -> bool:
         """Deletes a record; False when it does not exist in this org."""
         ...
@@ -182,6 +189,7 @@ class SqliteCredentialRecords:
     async def open(cls, path: Path) -> SqliteCredentialRecords:
         """Opens (creating if needed) the database at ``path`` and its schema."""
         db = await LockedSqlite.open(path, _SCHEMA, what="the credential store", prepare=_secure_pragmas)
+        await db.run(_add_schedule_column)
         await db.run(_seed_page_token_key)
         return cls(db)
 
@@ -204,7 +212,7 @@ class SqliteCredentialRecords:
                     if count >= max_per_org:
                         return InsertOutcome.ORG_FULL
                     db.execute(
-                        f"INSERT INTO credentials ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO credentials ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         _to_row(record),
                     )
             except sqlite3.IntegrityError:
@@ -292,6 +300,19 @@ class SqliteCredentialRecords:
 
         return await self._db.run(run)
 
+    async def set_schedule(self, org_slug: str, credential_id: str, schedule: str | None) -> bool:
+        """Sets a record's schedule spec in one statement; False when it does not exist in this org."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            with db:
+                cursor = db.execute(
+                    "UPDATE credentials SET schedule = ? WHERE org_slug = ? AND credential_id = ?",
+                    (schedule, org_slug, credential_id),
+                )
+            return cursor.rowcount == 1
+
+        return await self._db.run(run)
+
     async def delete(self, org_slug: str, credential_id: str) -> bool:
         """Deletes a record; False when it does not exist in this org."""
 
@@ -351,6 +372,20 @@ def _secure_pragmas(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA foreign_keys = ON")
 
 
+def _add_schedule_column(connection: sqlite3.Connection) -> None:
+    """Adds ``schedule`` to a database created before schedules existed (its rows get the default)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(credentials)")}
+    if "schedule" in columns:
+        return
+    try:
+        with connection:
+            connection.execute("ALTER TABLE credentials ADD COLUMN schedule TEXT")
+    except sqlite3.OperationalError as exc:
+        # Another process sharing the file added it first.
+        if "duplicate column" not in str(exc):
+            raise
+
+
 def _seed_page_token_key(connection: sqlite3.Connection) -> None:
     with connection:
         # OR IGNORE: the first process to open the database picks the key; every later one reads it.
@@ -374,6 +409,7 @@ def _to_row(record: CredentialRecord) -> tuple[object, ...]:
         record.envelope.ciphertext,
         _timestamp(record.created_at),
         None if record.rotated_at is None else _timestamp(record.rotated_at),
+        record.schedule,
     )
 
 
@@ -383,7 +419,7 @@ def _timestamp(value: datetime) -> str:
 
 
 def _from_row(row: tuple[Any, ...]) -> CredentialRecord:
-    (cid, org, provider, name, fields, config, version, wrapped, nonce, ciphertext, created, rotated) = row
+    (cid, org, provider, name, fields, config, version, wrapped, nonce, ciphertext, created, rotated, schedule) = row
     return CredentialRecord(
         credential_id=str(cid),
         org_slug=str(org),
@@ -394,4 +430,5 @@ def _from_row(row: tuple[Any, ...]) -> CredentialRecord:
         envelope=Envelope(str(version), bytes(wrapped), bytes(nonce), bytes(ciphertext)),
         created_at=datetime.fromisoformat(str(created)),
         rotated_at=None if rotated is None else datetime.fromisoformat(str(rotated)),
+        schedule=None if schedule is None else str(schedule),
     )

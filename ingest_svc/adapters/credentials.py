@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from cloudact_providers.connector import ResolvedCredential
-from cloudact_shared.errors import from_rpc_error
+from cloudact_shared.errors import FailedPrecondition, NotFound, from_rpc_error
 from cloudact_shared.gen.cloudact.credential.v1 import credential_service_pb2 as pb
 from cloudact_shared.gen.cloudact.credential.v1.credential_service_pb2_grpc import CredentialServiceStub
 
@@ -29,3 +29,44 @@ class CredentialClient:
             config=dict(response.credential.config),
             secret=dict(response.secret),
         )
+
+
+class CredentialChooser:
+    """Finds the credential a run request leaves out: the org's one credential of the provider.
+
+    It lists them on credential_svc's public port with the caller's own bearer token (forwarded,
+    never stored or logged), so it sees exactly what the caller may see; ingest_svc's certificate
+    opens only the internal port, which lists nothing.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = CredentialServiceStub(channel)
+
+    async def only_one(self, org_slug: str, provider: str, authorization: str, *, timeout: float) -> str:
+        """The id of the org's single credential of ``provider``.
+
+        Raises:
+            NotFound: the org has none for the provider.
+            FailedPrecondition: it has several; the message lists their ids and names.
+            (and credential_svc's own refusals of the caller, with their code)
+        """
+        request = pb.ListCredentialsRequest(org_slug=org_slug, provider=provider, page_size=100)
+        try:
+            response = await self._stub.ListCredentials(
+                request, timeout=timeout, metadata=(("authorization", authorization),)
+            )
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err) from None
+        found = list(response.credentials)
+        if not found:
+            raise NotFound(
+                f"{org_slug} has no {provider} credential: create one, or name it with credential_id",
+                reason="NO_CREDENTIAL",
+            )
+        if len(found) > 1 or response.next_page_token:
+            named = ", ".join(f"{c.credential_id} ({c.display_name})" for c in found[:10])
+            raise FailedPrecondition(
+                f"{org_slug} has several {provider} credentials ({named}): name one with credential_id",
+                reason="CREDENTIAL_AMBIGUOUS",
+            )
+        return str(found[0].credential_id)

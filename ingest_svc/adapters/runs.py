@@ -16,7 +16,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from cloudact_shared.errors import AlreadyExists
 from cloudact_shared.lineage import Lineage
+from cloudact_shared.schedule import run_covers_slot
 from cloudact_shared.sqlite import LockedSqlite
 from ingest_svc.model import RunError, RunRecord, RunStatus, Stage
 
@@ -49,7 +51,8 @@ CREATE TABLE IF NOT EXISTS runs (
     focus_table_version INTEGER,
     finished_at         TEXT,
     repaired            INTEGER NOT NULL,
-    repair_pending      INTEGER NOT NULL
+    repair_pending      INTEGER NOT NULL,
+    scheduled_slot      TEXT            -- ISO 8601 UTC, the schedule slot a scheduled run was started for
 );
 CREATE INDEX IF NOT EXISTS runs_by_org ON runs (org_slug, started_at, run_id);
 CREATE INDEX IF NOT EXISTS runs_by_credential ON runs (org_slug, credential_id, started_at, run_id);
@@ -60,7 +63,7 @@ _COLUMNS = (
     "run_id", "org_slug", "provider", "pipeline_id", "credential_id", "billing_periods", "started_at",
     "pipeline_run_date", "status", "stage", "owner", "error_code", "error_reason", "error_message",
     "files_read", "rows_read", "raw_rows_written", "rows_quarantined", "quarantine", "focus_rows_written",
-    "raw_table_version", "focus_table_version", "finished_at", "repaired", "repair_pending",
+    "raw_table_version", "focus_table_version", "finished_at", "repaired", "repair_pending", "scheduled_slot",
 )  # fmt: skip
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM runs"
 
@@ -83,6 +86,17 @@ class RunLog(Protocol):
 
     async def save(self, record: RunRecord) -> None:
         """Stores the record, replacing the previous state of the same run."""
+        ...
+
+    async def claim_slot(self, record: RunRecord) -> None:
+        """Stores a new scheduled run (``record.scheduled_slot`` set) unless its slot is taken.
+
+        Taken means: a run of the same org and credential is RUNNING, or one SUCCEEDED that covers the
+        slot (``run_covers_slot``). The check and the insert are one transaction.
+
+        Raises:
+            AlreadyExists: ``RUN_IN_PROGRESS`` or ``SCHEDULED_RUN_EXISTS``, naming the run in the way.
+        """
         ...
 
     async def get(self, org_slug: str, run_id: str) -> RunRecord | None:
@@ -113,7 +127,9 @@ class SqliteRunLog:
     @classmethod
     async def open(cls, path: Path) -> SqliteRunLog:
         """Opens (creating if needed) the database at ``path`` and its schema."""
-        return cls(await LockedSqlite.open(path, _SCHEMA, what="the run log"))
+        db = await LockedSqlite.open(path, _SCHEMA, what="the run log")
+        await db.run(_add_scheduled_slot_column)
+        return cls(db)
 
     async def close(self) -> None:
         """Closes the database once the operation in flight (if any) has finished."""
@@ -131,6 +147,49 @@ class SqliteRunLog:
                 )
 
         await self._db.run(run)
+
+    async def claim_slot(self, record: RunRecord) -> None:
+        """Stores a new scheduled run unless a RUNNING run of its credential, or a SUCCEEDED one
+        covering its slot, exists: one transaction, so racing callers (processes, replicas) start it once."""
+        slot = record.scheduled_slot
+        if slot is None:
+            raise ValueError("claim_slot needs a record with a scheduled_slot")
+        row = _to_row(record)
+
+        def run(db: sqlite3.Connection) -> RunRecord | None:
+            with db:
+                # IMMEDIATE takes the write lock before reading: no other process sharing the file can
+                # record a run for this credential between our check and our insert.
+                db.execute("BEGIN IMMEDIATE")
+                rows = db.execute(
+                    f"{_SELECT} WHERE org_slug = ? AND credential_id = ? AND pipeline_id = ?"
+                    " AND (status = 'RUNNING' OR (status = 'SUCCEEDED' AND (started_at >= ? OR scheduled_slot >= ?)))"
+                    " ORDER BY started_at DESC",
+                    (record.org_slug, record.credential_id, record.pipeline_id, _iso(slot), _iso(slot)),
+                ).fetchall()
+                for found in map(_from_row, rows):
+                    if found.status is RunStatus.RUNNING or run_covers_slot(
+                        found.started_at, found.scheduled_slot, found.billing_periods, slot
+                    ):
+                        return found
+                db.execute(f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", row)
+            return None
+
+        blocking = await self._db.run(run)
+        if blocking is None:
+            return
+        if blocking.status is RunStatus.RUNNING:
+            raise AlreadyExists(
+                f"credential {record.credential_id} has run {blocking.run_id} in progress; the slot"
+                f" {_iso(slot)} is left for a later pass",
+                reason="RUN_IN_PROGRESS",
+                metadata={"run_id": blocking.run_id},
+            )
+        raise AlreadyExists(
+            f"run {blocking.run_id} already did the work of credential {record.credential_id}'s slot {_iso(slot)}",
+            reason="SCHEDULED_RUN_EXISTS",
+            metadata={"run_id": blocking.run_id},
+        )
 
     async def get(self, org_slug: str, run_id: str) -> RunRecord | None:
         """The run, or None when it does not exist in this org."""
@@ -170,6 +229,18 @@ class SqliteRunLog:
         return [_from_row(row) for row in await self._db.run(run)]
 
 
+def _add_scheduled_slot_column(db: sqlite3.Connection) -> None:
+    """Adds ``scheduled_slot`` to a run log created before scheduled runs existed."""
+    if "scheduled_slot" in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+        return
+    try:
+        with db:
+            db.execute("ALTER TABLE runs ADD COLUMN scheduled_slot TEXT")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):  # another process sharing the file added it first
+            raise
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
@@ -202,6 +273,7 @@ def _to_row(record: RunRecord) -> RecordRow:
         None if record.finished_at is None else _iso(record.finished_at),
         int(record.repaired),
         int(record.repair_pending),
+        None if record.scheduled_slot is None else _iso(record.scheduled_slot),
     )
 
 
@@ -209,6 +281,7 @@ def _from_row(row: RecordRow) -> RunRecord:
     values = dict(zip(_COLUMNS, row, strict=True))
     code = values["error_code"]
     finished = values["finished_at"]
+    slot = values["scheduled_slot"]
     return RunRecord(
         org_slug=str(values["org_slug"]),
         provider=str(values["provider"]),
@@ -235,6 +308,7 @@ def _from_row(row: RecordRow) -> RunRecord:
         finished_at=None if finished is None else datetime.fromisoformat(str(finished)),
         repaired=bool(values["repaired"]),
         repair_pending=bool(values["repair_pending"]),
+        scheduled_slot=None if slot is None else datetime.fromisoformat(str(slot)),
     )
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from typing import Protocol
@@ -29,12 +28,12 @@ from google.cloud import bigquery
 from sqlglot import exp
 
 from cloudact_shared import duck
-from cloudact_shared.errors import CloudactError, DeadlineExceeded, InvalidArgument, ResourceExhausted
+from cloudact_shared.errors import CloudactError, InvalidArgument, ResourceExhausted
 from cloudact_shared.naming import FOCUS_TABLE
 from cloudact_shared.storage import load_schema
-from query_svc.adhoc.engine import BATCH_ROWS, render_batch
+from query_svc.adhoc.engine import BATCH_ROWS, PagedRun
 from query_svc.adhoc.guard import check_parsed
-from query_svc.adhoc.model import Row, SqlColumn, SqlLimits
+from query_svc.adhoc.model import SqlColumn, SqlLimits
 from query_svc.adhoc.views import QUERYABLE, ViewCatalog, install
 
 TAG_ENTRIES_DUCKDB = "map_entries(TRY_CAST(TRY_CAST(f.Tags AS JSON) AS MAP(VARCHAR, VARCHAR)))"
@@ -139,7 +138,7 @@ def ensure_views(warehouse: BigQueryWarehouse, catalog: ViewCatalog, dataset: st
     return True
 
 
-class BigQuerySqlRun:
+class BigQuerySqlRun(PagedRun):
     """One guarded query as a BigQuery job; the same blocking steps as ``engine.SqlRun``."""
 
     def __init__(
@@ -150,16 +149,12 @@ class BigQuerySqlRun:
         limits: SqlLimits,
         deadline: float,
     ) -> None:
+        super().__init__(limits, deadline)
         self._warehouse = warehouse
         self._dataset = dataset
         self._catalog = catalog
-        self._limits = limits
-        self._deadline = deadline
         self._job: bigquery.QueryJob | None = None
         self._batches: Iterator[pa.RecordBatch] | None = None
-        self._pending: list[Row] = []
-        self._stopped = False
-        self._lock = threading.Lock()
 
     def start(self, sql: str) -> tuple[SqlColumn, ...]:
         """Checks ``sql`` with DuckDB's parser, translates it and runs it in BigQuery (blocking).
@@ -193,22 +188,9 @@ class BigQuerySqlRun:
             self._batches = iter(result.to_arrow_iterable())
             return columns
 
-    def fetch(self, max_rows: int) -> list[Row] | None:
-        """Up to ``max_rows`` next rows; None when the answer is complete (blocking)."""
-        with self._lock:
-            if not self._pending and not self._read():
-                return None
-            rows, self._pending = self._pending[:max_rows], self._pending[max_rows:]
-            return rows
-
-    def has_more(self) -> bool:
-        """Whether rows remain after those fetched (reads at most one more page; blocking)."""
-        with self._lock:
-            return bool(self._pending) or self._read()
-
     def stop(self) -> None:
         """Cancels the job (the caller left or the deadline passed); any thread."""
-        self._stopped = True
+        super().stop()
         job = self._job
         if job is not None and job.state != "DONE":
             with contextlib.suppress(google_errors.GoogleAPIError):  # finished or gone: nothing to stop
@@ -231,34 +213,21 @@ class BigQuerySqlRun:
         finally:
             con.close()
 
-    def _read(self) -> bool:
+    def _next_batch(self) -> pa.RecordBatch | None:
         if self._batches is None:
-            return False
-        self._check_time()
-        try:
-            batch = next(self._batches)
-        except StopIteration:
+            return None
+        batch = next(self._batches, None)
+        if batch is None:
             self._batches = None
-            return False
-        self._pending.extend(render_batch(batch))
-        return bool(self._pending) or self._read()
+        return batch
 
     def _remaining(self) -> float:
         return max(0.001, self._deadline - time.monotonic())
 
     def _check_time(self) -> None:
         if time.monotonic() >= self._deadline:
-            self.stop()
-            raise self._timed_out()
-        if self._stopped:
-            raise CloudactError("the query was stopped", reason="SQL_STOPPED")
-
-    def _timed_out(self) -> DeadlineExceeded:
-        return DeadlineExceeded(
-            f"the query ran past its time limit ({self._limits.timeout_seconds:g} s, or the call's deadline if "
-            "sooner) and was stopped: filter or aggregate more",
-            reason="SQL_TIME_LIMIT",
-        )
+            self.stop()  # the job, which no timer interrupts as DuckDB's is
+        super()._check_time()
 
     def _rejected(self, exc: google_errors.BadRequest) -> CloudactError:
         message = str(getattr(exc, "message", "") or exc).splitlines()[0]

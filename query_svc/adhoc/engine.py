@@ -60,9 +60,73 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-class SqlRun:
-    """One query on its own locked connection. The blocking methods are called one at a time (from
-    any thread); ``stop`` may be called from any thread at any time."""
+class PagedRun:
+    """What every ExecuteSql run shares, whichever engine runs the query: the answer read a batch at
+    a time into rendered rows, handed out by ``fetch``, under one lock and one deadline.
+
+    A subclass starts the query, stops it (``stop``: any thread, any time) and yields its batches
+    (``_next_batch``). The blocking methods are called one at a time, from any thread.
+    """
+
+    def __init__(self, limits: SqlLimits, deadline: float) -> None:
+        self._limits = limits
+        self._deadline = deadline
+        self._pending: list[Row] = []
+        self._exhausted = False
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Stops the query (the caller left or the deadline passed); any thread."""
+        self._stopped = True
+
+    def fetch(self, max_rows: int) -> list[Row] | None:
+        """Up to ``max_rows`` next rows; None when the answer is complete (blocking)."""
+        with self._lock:
+            if not self._pending and not self._read():
+                return None
+            rows, self._pending = self._pending[:max_rows], self._pending[max_rows:]
+            return rows
+
+    def has_more(self) -> bool:
+        """Whether rows remain after those fetched (reads at most one more batch; blocking)."""
+        with self._lock:
+            return bool(self._pending) or self._read()
+
+    def _next_batch(self) -> pa.RecordBatch | None:
+        """The answer's next batch; None at its end (or before the query started)."""
+        raise NotImplementedError
+
+    def _read(self) -> bool:
+        """Reads batches into ``_pending`` until one holds a row; False at the end."""
+        while not self._exhausted:
+            self._check_time()
+            batch = self._next_batch()
+            if batch is None:
+                self._exhausted = True
+                break
+            self._pending.extend(render_batch(batch))
+            if self._pending:
+                return True
+        return False
+
+    def _check_time(self) -> None:
+        """Before each step: past the deadline, or stopped while between steps, nothing more runs."""
+        if time.monotonic() >= self._deadline:
+            raise self._timed_out()
+        if self._stopped:
+            raise CloudactError("the query was stopped", reason="SQL_STOPPED")
+
+    def _timed_out(self) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"the query ran past its time limit ({self._limits.timeout_seconds:g} s, or the call's deadline if "
+            "sooner) and was stopped: filter or aggregate more",
+            reason="SQL_TIME_LIMIT",
+        )
+
+
+class SqlRun(PagedRun):
+    """One query on its own locked connection, in DuckDB."""
 
     def __init__(
         self,
@@ -84,19 +148,15 @@ class SqlRun:
             deadline: ``time.monotonic()`` value past which the query is interrupted.
             temp_dir: Where DuckDB may spill (``duck.connect``'s default when None).
         """
+        super().__init__(limits, deadline)
         self._focus = focus
         self._dataset = dataset
         self._catalog = catalog
-        self._limits = limits
-        self._deadline = deadline
         self._temp_dir = temp_dir
         self._con: duckdb.DuckDBPyConnection | None = None
         self._reader: pa.RecordBatchReader | None = None
-        self._pending: list[Row] = []
         self._expired = False
-        self._stopped = False
         self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
 
     def start(self, sql: str) -> tuple[SqlColumn, ...]:
         """Opens the connection, checks ``sql`` with DuckDB's parser and starts it (blocking).
@@ -125,22 +185,9 @@ class SqlRun:
             self._reader = self._run(lambda: relation.to_arrow_reader(BATCH_ROWS))
             return columns
 
-    def fetch(self, max_rows: int) -> list[Row] | None:
-        """Up to ``max_rows`` next rows; None when the answer is complete (blocking)."""
-        with self._lock:
-            if not self._pending and not self._read():
-                return None
-            rows, self._pending = self._pending[:max_rows], self._pending[max_rows:]
-            return rows
-
-    def has_more(self) -> bool:
-        """Whether rows remain after those fetched (reads at most one more batch; blocking)."""
-        with self._lock:
-            return bool(self._pending) or self._read()
-
     def stop(self) -> None:
         """Interrupts a running query (the caller left or the deadline passed); any thread."""
-        self._stopped = True
+        super().stop()
         con = self._con
         if con is not None:
             con.interrupt()
@@ -172,19 +219,15 @@ class SqlRun:
             raise
         return con
 
-    def _read(self) -> bool:
-        """Reads the next batch into ``_pending``; False at the end."""
-        if self._reader is None:
-            return False
-        self._check_time()
+    def _next_batch(self) -> pa.RecordBatch | None:
         reader = self._reader
+        if reader is None:
+            return None
         try:
-            batch = self._run(reader.read_next_batch)
+            return self._run(reader.read_next_batch)
         except StopIteration:
             self._reader = None
-            return False
-        self._pending.extend(render_batch(batch))
-        return bool(self._pending) or self._read()
+            return None
 
     def _run(self, step: Callable[[], _T]) -> _T:
         """Runs a DuckDB step, turning its errors into the caller's status."""
@@ -207,20 +250,6 @@ class SqlRun:
             raise PermissionDenied(
                 "the query tried to reach something outside the org's tables", reason="SQL_NOT_ALLOWED"
             ) from None
-
-    def _check_time(self) -> None:
-        """Before each step: past the deadline, or stopped while between steps, nothing more runs."""
-        if time.monotonic() >= self._deadline:
-            raise self._timed_out()
-        if self._stopped:
-            raise CloudactError("the query was stopped", reason="SQL_STOPPED")
-
-    def _timed_out(self) -> DeadlineExceeded:
-        return DeadlineExceeded(
-            f"the query ran past its time limit ({self._limits.timeout_seconds:g} s, or the call's deadline if "
-            "sooner) and was stopped: filter or aggregate more",
-            reason="SQL_TIME_LIMIT",
-        )
 
     def _expire(self) -> None:
         self._expired = True

@@ -103,15 +103,13 @@ SELECT
     x.project_id AS SubAccountId,
     x.project_name AS SubAccountName,
     CASE WHEN x.project_id IS NOT NULL THEN 'Project' END AS SubAccountType,
-    CASE
-        WHEN x.project_labels IS NULL AND x.labels IS NULL AND x.system_labels IS NULL THEN NULL
-        ELSE CAST(to_json(map_concat(
-            coalesce(x.project_labels, CAST(MAP {} AS MAP(VARCHAR, VARCHAR))),
-            coalesce(x.labels, CAST(MAP {} AS MAP(VARCHAR, VARCHAR))),
-            coalesce(map_from_entries(list_transform(map_entries(x.system_labels),
-                lambda e: {'key': 'datahub:' || e.key, 'value': e.value})), CAST(MAP {} AS MAP(VARCHAR, VARCHAR)))
-        )) AS VARCHAR)
-    END AS Tags,
+    -- NULL when no label map is given, else their merge (focus_tags: later wins). map_concat counts
+    -- a NULL map as empty and is NULL when all are; through focus_tags, the BigQuery form (which
+    -- stores a missing map empty) gives NULL when no map has an entry.
+    focus_tags(
+        map_concat(x.project_labels, x.labels),
+        map_from_entries(list_transform(map_entries(x.system_labels),
+            lambda e: {'key': 'datahub:' || e.key, 'value': e.value}))) AS Tags,
     x.service_id AS x_service_code,
     x.operation AS x_operation,
     x.cost_type AS x_charge_type,
@@ -128,8 +126,8 @@ FROM (
             WHEN 'rounding_error' THEN 'Adjustment'
             ELSE 'Usage'
         END AS charge_category,
-        date_trunc(CASE WHEN r.usage_granularity = 'day' THEN 'day' ELSE 'hour' END, r.usage_date_time)
-            AS charge_period_start,
+        CASE WHEN r.usage_granularity = 'day' THEN date_trunc('day', r.usage_date_time)
+             ELSE date_trunc('hour', r.usage_date_time) END AS charge_period_start,
         coalesce(r.resource_global_id, r.resource_id) AS resource,
         coalesce(r.service_description, si.service_name, r.service_id) AS service_name,
         CASE

@@ -142,7 +142,7 @@ WITH charges AS (
                         SELECT
                             t.*,
                             -- One charge row (0) and one row per credit-row credit (1..n), repeated in the same scan.
-                            UNNEST(range(0, 1 + coalesce(len(t.credit_rows), 0))) AS credit_idx
+                            UNNEST(range(0, 1 + coalesce(array_length(t.credit_rows), 0))) AS credit_idx
                         FROM (
                             SELECT
                                 r.*,

@@ -34,31 +34,37 @@
 -- Periods: ChargePeriod = the daily bucket (UTC); BillingPeriod = its UTC calendar month (OpenAI invoices
 --   monthly); CAST(BillingPeriodStart AS DATE) = raw billing_period.
 WITH usage_tokens AS (
-    -- Tokens per (UTC day, project, model, token type) from the Usage rows.
+    -- Tokens per (UTC day, project, model, token type) from the Usage rows: one row per token type
+    -- of each Usage row. (The types are joined as a list of names rather than unnested as structs:
+    -- the BigQuery form derived from this SQL reads the same on bqemulator, which loses the fields
+    -- of an unnested struct.)
     SELECT
         t.bucket_start_time AS usage_day,
         t.project_id AS usage_project_id,
         t.model AS usage_model,
-        t.counted.token_type AS usage_token_type,
-        sum(t.counted.tokens) AS usage_tokens
+        t.token_type AS usage_token_type,
+        sum(t.tokens) AS usage_tokens
     FROM (
         SELECT
             r.bucket_start_time,
             r.project_id,
             r.model,
-            UNNEST([
-                {'token_type': 'input', 'tokens': coalesce(r.input_uncached_tokens,
-                    r.input_tokens - coalesce(r.input_cached_tokens, 0) - coalesce(r.input_cache_write_tokens, 0))},
-                {'token_type': 'cached_input', 'tokens': r.input_cached_tokens},
-                {'token_type': 'cache_write', 'tokens': r.input_cache_write_tokens},
-                {'token_type': 'output', 'tokens': r.output_tokens},
-                {'token_type': 'audio_input', 'tokens': r.input_audio_tokens},
-                {'token_type': 'audio_output', 'tokens': r.output_audio_tokens}
-            ]) AS counted
+            k.token_type,
+            CASE k.token_type
+                WHEN 'input' THEN coalesce(r.input_uncached_tokens,
+                    r.input_tokens - coalesce(r.input_cached_tokens, 0) - coalesce(r.input_cache_write_tokens, 0))
+                WHEN 'cached_input' THEN r.input_cached_tokens
+                WHEN 'cache_write' THEN r.input_cache_write_tokens
+                WHEN 'output' THEN r.output_tokens
+                WHEN 'audio_input' THEN r.input_audio_tokens
+                WHEN 'audio_output' THEN r.output_audio_tokens
+            END AS tokens
         FROM {{raw}} AS r
+        CROSS JOIN unnest(['input', 'cached_input', 'cache_write', 'output', 'audio_input', 'audio_output'])
+            AS k(token_type)
         WHERE r.record_type IN ('completions', 'embeddings') AND r.model IS NOT NULL
     ) AS t
-    WHERE t.counted.tokens IS NOT NULL
+    WHERE t.tokens IS NOT NULL
     GROUP BY ALL
 )
 SELECT

@@ -47,12 +47,16 @@ def test_an_unpartitioned_focus_delete_is_billed_the_whole_history() -> None:
         dashboard_row=100,
         tag_row=250,
     )
-    pruned = bq.run_bytes(profile, 1_000_000, 24, pruned=True)
-    unpruned = bq.run_bytes(profile, 1_000_000, 24, pruned=False)
+    pruned, as_built, unpartitioned = (bq.run_bytes(profile, 1_000_000, 24, layout) for layout in bq.LAYOUTS)
     assert pruned.focus_delete == 1_000_000 * (60 + 1300)
-    assert unpruned.focus_delete == 24 * pruned.focus_delete
+    assert unpartitioned.focus_delete == 24 * pruned.focus_delete
     # Loading the staging table is free; the raw DELETE changes only the old slice's partition.
-    assert unpruned.raw_replace == 1_000_000 * (50 * 24 + 2 * 1000)
+    assert unpartitioned.raw_replace == 1_000_000 * (50 * 24 + 2 * 1000)
+    # Monthly FOCUS partitions by ChargePeriodStart: the DELETE (by BillingPeriodStart) still reads
+    # its key columns everywhere but rewrites one month; the raw reads and the counts are not pruned.
+    assert as_built.focus_delete == 1_000_000 * (60 * 24 + 1300)
+    assert (as_built.raw_replace, as_built.convert) == (unpartitioned.raw_replace, unpartitioned.convert)
+    assert as_built.checks == 1_000_000 * (50 * 24 + 100 * 3 * 24)
 
 
 def test_measures_a_delta_table(tmp_path: Path) -> None:

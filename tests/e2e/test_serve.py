@@ -86,6 +86,7 @@ def _serve(tmp_path: Path) -> Iterator[Served]:
     env = {**os.environ, "CLOUDACT_DATA_DIR": str(data_dir)}
     for variable in (*(f"CLOUDACT_{name.upper()}_ADDRESS" for name in EXPECTED), *INTERNAL_ADDRESSES):
         env[variable] = "127.0.0.1:0"
+    env["CLOUDACT_HTTP_ADDRESS"] = "127.0.0.1:0"  # serve's HTTPS side too: nothing fixed that may be taken
     process = subprocess.Popen(
         [sys.executable, "-m", "cloudact_cli.main", "serve", "--addresses-file", str(bound)], env=env
     )

@@ -44,20 +44,6 @@ pytestmark = pytest.mark.skipif(not bqemulator_available(), reason="bqemulator i
 ORG, DATASET = "acme", "acme_prod"
 SYNTHETIC_ROWS = 60
 NOW = datetime(2025, 2, 3, tzinfo=UTC)
-EMULATOR_DECIMAL = Decimal("0.00001")
-
-# Mappings with no BigQuery form yet: their CALL fails with NO_BIGQUERY_FORM, the others' do not.
-NO_BIGQUERY_FORM: dict[str, str] = {
-    "azure": "json_transform / json_valid / map_entries (JSON text to a typed MAP, no BigQuery counterpart)",
-    "datahub": "a MAP literal (MAP {}) sqlglot writes as MAP STRUCT(), no BigQuery SQL",
-    "gcp": "list_distinct over list_transform lambdas (sqlglot: ARRAY_DISTINCT unsupported)",
-    "mongodb": "json_transform / map_entries (JSON text to a typed MAP)",
-}
-# Providers whose rows differ on the emulator, and why (see sql/procedures/cloud/bigquery/README.md).
-DIFFERS: dict[str, str] = {
-    "anthropic": "bqemulator casts to NUMERIC as DuckDB DECIMAL(18, 3): CAST(0.000001 AS NUMERIC) is 0 there",
-    "openai": "bqemulator casts to NUMERIC as DuckDB DECIMAL(18, 3): CAST(0.000001 AS NUMERIC) is 0 there",
-}
 
 
 @dataclass(frozen=True)
@@ -160,31 +146,49 @@ def _bigquery_focus(warehouse: Warehouse, run_id: str) -> list[dict[str, Any]]:
     return [dict(row.items()) for row in warehouse.bq.query(sql).result()]
 
 
-def _normalized(row: dict[str, Any], json_columns: frozenset[str]) -> tuple[Any, ...]:
-    """A row as comparable values: JSON parsed, decimals at the emulator's scale, in schema order.
+def cast_columns(provider: str) -> frozenset[str]:
+    """The FOCUS columns whose BigQuery expression CASTs a value to BIGNUMERIC: one DuckDB holds as
+    text or a DOUBLE (GCP's list and contracted cost: unit price x quantity in DOUBLE). bqemulator
+    runs that CAST at 5 places (real BigQuery: 38, then the ROUND to 12), so exactly these columns
+    are compared at 5 places; every other decimal to the last of its 12."""
+    raw = sqlglot.parse_one("(SELECT * FROM raw)", read="bigquery")
+    tree = sqlglot.parse_one(bigquery_sql.focus_select(provider, raw), read="bigquery")
+    focus = set(load_schema(FOCUS_TABLE).column_names)
+    return frozenset(
+        alias.alias
+        for alias in tree.find_all(exp.Alias)
+        if alias.alias in focus
+        and any(
+            c.to.is_type(exp.DataType.Type.BIGDECIMAL) and not c.this.is_string and not isinstance(c.this, exp.Null)
+            for c in alias.find_all(exp.Cast)
+        )
+    )
 
-    bqemulator runs a CAST to BIGNUMERIC as DuckDB's DECIMAL(38, 5) (real BigQuery: 38 digits), so
-    every decimal is compared rounded to 5 places, as DuckDB rounds (half away from zero); the
-    BigQuery SQL itself rounds to the schema's 12 (test_money_is_rounded_to_the_schema_scale).
-    """
+
+def _normalized(row: dict[str, Any], json_columns: frozenset[str], five_places: frozenset[str]) -> tuple[Any, ...]:
+    """A row as comparable values: JSON parsed, decimals exact (trailing zeros aside), in schema order."""
     values = []
     for name in load_schema(FOCUS_TABLE).column_names:
         value = row.get(name)
         if name in json_columns and value is not None:
             value = json.loads(value)
         elif isinstance(value, Decimal):
-            value = value.quantize(EMULATOR_DECIMAL, rounding=ROUND_HALF_UP).normalize()
+            if name in five_places:  # as DuckDB rounds: half away from zero
+                value = value.quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
+            value = value.normalize()
         values.append(value)
     return tuple(values)
 
 
-def _differences(embedded: list[dict[str, Any]], in_bigquery: list[dict[str, Any]]) -> list[str]:
+def _differences(
+    embedded: list[dict[str, Any]], in_bigquery: list[dict[str, Any]], five_places: frozenset[str] = frozenset()
+) -> list[str]:
     """Column-by-column differences of two row sets (matched by their sorted order)."""
     schema = load_schema(FOCUS_TABLE)
     json_columns = frozenset(c.name for c in schema.columns if c.type.upper() == "JSON")
     names = schema.column_names
-    left = sorted((_normalized(r, json_columns) for r in embedded), key=repr)
-    right = sorted((_normalized(r, json_columns) for r in in_bigquery), key=repr)
+    left = sorted((_normalized(r, json_columns, five_places) for r in embedded), key=repr)
+    right = sorted((_normalized(r, json_columns, five_places) for r in in_bigquery), key=repr)
     if len(left) != len(right):
         return [f"{len(left)} embedded rows, {len(right)} BigQuery rows"]
     found = []
@@ -202,36 +206,29 @@ def test_the_procedure_converts_as_the_embedded_path(
     assert rows.num_rows > 0
     embedded = _embedded_focus(provider, lineage, rows, tmp_path)
     _assert_procedure_parses(provider)
-    if provider in NO_BIGQUERY_FORM:
-        with pytest.raises(FailedPrecondition) as refused:
-            _converter(warehouse, tmp_path).convert(ORG, provider, lineage, _periods(rows))
-        assert refused.value.reason == "NO_BIGQUERY_FORM"
-        return
     load_rows(warehouse.bq, DATASET, raw_table_name(provider), rows)
 
     result = _converter(warehouse, tmp_path).convert(ORG, provider, lineage, _periods(rows))
 
     in_bigquery = _bigquery_focus(warehouse, lineage.run_id)
     assert (result.raw_rows_read, result.focus_rows_written) == (rows.num_rows, len(in_bigquery))
-    differences = _differences(embedded, in_bigquery)
-    if provider in DIFFERS:
-        assert differences, f"{provider} is listed as differing ({DIFFERS[provider]}) but is identical"
-        pytest.xfail(f"{provider} differs: {DIFFERS[provider]}")
+    five_places = cast_columns(provider)
+    # Only GCP's DOUBLE-valued list and contracted cost, never BilledCost or EffectiveCost.
+    assert five_places == ({"ContractedCost", "ListCost"} if provider == "gcp" else set())
+    differences = _differences(embedded, in_bigquery, five_places)
     assert embedded
     assert differences == [], "\n".join(differences)
 
 
 def _assert_procedure_parses(provider: str) -> None:
     """The procedure is BigQuery SQL holding the statements the conversion relies on, and the
-    provider's SELECT (when it has a BigQuery form) parses as BigQuery."""
+    provider's SELECT parses as BigQuery (every mapping has a BigQuery form: no NO_BIGQUERY_FORM
+    branch; tests/focus_svc/test_bigquery_nested.py covers the refusal)."""
     sql = procedure_sql("acme-billing", DATASET, [provider])
     assert [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
     needed = ["SELECT ERROR(", "STALE_RUN", "COMMIT TRANSACTION;"]
-    if provider in NO_BIGQUERY_FORM:
-        assert "NO_BIGQUERY_FORM" in sql
-        return
     needed += ["BEGIN TRANSACTION;", "DELETE FROM", "INSERT INTO", "ROLLBACK TRANSACTION;"]
-    assert all(statement in sql for statement in needed)
+    assert all(statement in sql for statement in needed) and "NO_BIGQUERY_FORM" not in sql
     raw = sqlglot.parse_one("(SELECT * FROM raw WHERE x_credential_id = credential_id)", read="bigquery")
     assert isinstance(sqlglot.parse_one(bigquery_sql.focus_select(provider, raw), read="bigquery"), exp.Select)
 
@@ -366,9 +363,13 @@ def test_the_hand_written_unit_word_case_holds_the_duckdb_map() -> None:
     assert written == duck and len(duck) > 80
 
 
-def test_money_is_rounded_to_the_schema_scale() -> None:
-    """Every DECIMAL(38, 12) cast of the DuckDB SQL is a ROUND to 12 places in BigQuery's."""
+def test_money_is_rounded_to_the_schema_scale_without_a_lossy_cast() -> None:
+    """AWS's money columns are exact decimals in the raw table: each DECIMAL(38, 12) cast of the
+    DuckDB SQL is a ROUND to 12 places of the exact sum with a BIGNUMERIC zero in BigQuery's, with no
+    value CAST to BIGNUMERIC (which keeps 5 places on bqemulator); the FOCUS columns get every digit."""
     raw = sqlglot.parse_one("(SELECT * FROM raw)", read="bigquery")
     tree = sqlglot.parse_one(bigquery_sql.focus_select("aws", raw), read="bigquery")
-    casts = [c for c in tree.find_all(exp.Cast) if c.to.is_type(exp.DataType.Type.BIGDECIMAL)]
-    assert casts and all(isinstance(c.parent, exp.Round) and c.parent.args["decimals"].this == "12" for c in casts)
+    rounds = [r for r in tree.find_all(exp.Round) if r.args["decimals"].this == "12"]
+    assert len(rounds) >= 20
+    bignumeric = [c for c in tree.find_all(exp.Cast) if c.to.is_type(exp.DataType.Type.BIGDECIMAL)]
+    assert [c.sql("bigquery") for c in bignumeric if not c.this.is_string] == []

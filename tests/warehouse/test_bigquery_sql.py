@@ -41,10 +41,13 @@ def test_create_table_ddl_partitions_expires_clusters_and_describes() -> None:
     assert "First day of invoice.month" in described
 
 
-def test_money_columns_are_exact_and_focus_is_clustered_not_partitioned() -> None:
+def test_money_columns_are_exact_and_focus_is_clustered_and_partitioned_by_month() -> None:
     schema = load_schema("cost_data_standard_1_3")
     tree = sqlglot.parse_one(create_table_ddl(REF, schema), read="bigquery")
-    assert tree.find(exp.PartitionedByProperty) is None
+    partition = tree.find(exp.PartitionedByProperty)
+    assert partition is not None
+    assert partition.this.sql("bigquery") == "TIMESTAMP_TRUNC(`ChargePeriodStart`, MONTH)"
+    assert "partition_expiration_days" not in tree.sql("bigquery")  # FOCUS history is kept
     cluster = tree.find(exp.ClusterProperty)
     assert cluster is not None
     assert [e.name for e in cluster.expressions] == ["x_source_provider", "BillingPeriodStart", "ServiceName"]

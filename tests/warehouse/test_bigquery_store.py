@@ -9,12 +9,14 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from cloudact_cli.bigquery_emulator import BigQueryEmulator
 from cloudact_shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudact_shared.settings import CloudactSettings
 from cloudact_shared.storage import Condition, open_store
-from cloudact_shared.storage.bigquery import STAGE_PREFIX, BigQueryTableStore, clustering_columns
+from cloudact_shared.storage.bigquery import STAGE_PREFIX, BigQueryTableStore, clustering_columns, create_table_ddl
 from cloudact_shared.storage.protocol import SliceKey
 from cloudact_shared.storage.schema import SCHEMA_DIR, Column, TableSchema, load_schema
 from tests.warehouse.conftest import make_store
@@ -109,7 +111,10 @@ def test_onboarding_creates_every_table_of_sql_schemas_and_is_idempotent(store: 
             assert table.time_partitioning.field == "ingestion_date"
             assert table.time_partitioning.type_ == "DAY"
             assert table.time_partitioning.expiration_ms == 730 * 86_400_000
-        else:  # FOCUS is not partitioned; the rollup's partition column is a STRING, not a time
+        else:
+            # bqemulator records only a bare column as the partitioning (a DATE one, as DAY): the FOCUS
+            # table's monthly partitions are asserted on its DDL below. The rollup's partition column
+            # is a STRING, not a time: it has none.
             assert table.time_partitioning is None
     focus = client.get_table(f"{client.project}.{store.dataset_id(DATASET)}.cost_data_standard_1_3")
     assert focus.clustering_fields == ["x_source_provider", "BillingPeriodStart", "ServiceName"]
@@ -129,6 +134,37 @@ def test_onboarding_creates_every_table_of_sql_schemas_and_is_idempotent(store: 
     }
     assert after == before
     assert store.list_tables() == sorted((DATASET, s.table) for s in schemas)
+
+
+def test_the_focus_table_is_partitioned_by_month_of_its_charge_period() -> None:
+    """The DDL BigQuery runs (bqemulator runs it but does not report function-form partitioning)."""
+    focus = load_schema("cost_data_standard_1_3")
+    ddl = sqlglot.parse_one(create_table_ddl("`p.acme_prod.cost_data_standard_1_3`", focus), read="bigquery")
+    partition = ddl.find(exp.PartitionedByProperty)
+    assert partition is not None
+    assert partition.this.sql("bigquery") == "TIMESTAMP_TRUNC(`ChargePeriodStart`, MONTH)"
+    raw = sqlglot.parse_one(create_table_ddl("`p.d.t`", load_schema("cloud_aws_billing_raw_daily")), read="bigquery")
+    assert raw.find(exp.PartitionedByProperty).this.sql("bigquery") == "`ingestion_date`"  # type: ignore[union-attr]
+
+
+def test_a_table_partitioned_otherwise_is_refused_and_an_unpartitioned_one_kept(
+    store: BigQueryTableStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    partitioned = dataclasses.replace(EVERY_TYPE, table="partitioned")  # DAY of ingestion_date
+    store.onboard(DATASET, [partitioned])
+    for otherwise in (
+        dataclasses.replace(partitioned, partition_by=(), retention_days=None),
+        dataclasses.replace(partitioned, partition_by=(), time_partition=("billing_period", "MONTH")),
+    ):
+        with pytest.raises(FailedPrecondition, match="partitioning cannot change") as refused:
+            store.onboard(DATASET, [otherwise])
+        assert refused.value.reason == "SCHEMA_PARTITION_CHANGED"
+    # A table created unpartitioned (a FOCUS table of an earlier version) is kept, and says how to move it.
+    unpartitioned = dataclasses.replace(EVERY_TYPE, table="unpartitioned", partition_by=(), retention_days=None)
+    store.onboard(DATASET, [unpartitioned])
+    with caplog.at_level("WARNING"):
+        store.onboard(DATASET, [dataclasses.replace(unpartitioned, time_partition=("billing_period", "MONTH"))])
+    assert "not partitioned" in caplog.text and "PARTITION BY DATE_TRUNC(`billing_period`, MONTH)" in caplog.text
 
 
 def test_additive_migration_adds_a_column_and_keeps_rows(store: BigQueryTableStore) -> None:

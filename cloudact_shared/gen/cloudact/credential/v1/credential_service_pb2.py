@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from cloudact_shared.gen.cloudact.auth.v1 import access_pb2 as cloudact_dot_auth_dot_v1_dot_access__pb2
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/cloudact/credential/v1/credential_service.proto\x12\x16\x63loudact.credential.v1\x1a\x1d\x63loudact/auth/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n\nCredential\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x10\n\x08org_slug\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x1a\n\x12secret_field_names\x18\x05 \x03(\t\x12\x13\n\x0bkey_version\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrotated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x06\x63onfig\x18\t \x03(\x0b\x32..cloudact.credential.v1.Credential.ConfigEntry\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x02\n\x17\x43reateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12K\n\x06secret\x18\x04 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.SecretEntry\x12K\n\x06\x63onfig\x18\x05 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.ConfigEntry\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18\x43reateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"c\n\x16ListCredentialsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"k\n\x17ListCredentialsResponse\x12\x37\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\".cloudact.credential.v1.Credential\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"?\n\x14GetCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"O\n\x15GetCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"\xc8\x01\n\x17RotateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12R\n\nnew_secret\x18\x03 \x03(\x0b\x32>.cloudact.credential.v1.RotateCredentialRequest.NewSecretEntry\x1a\x30\n\x0eNewSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18RotateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"B\n\x17\x44\x65leteCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteCredentialResponse\"C\n\x18\x44\x65\x63ryptCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\xd1\x01\n\x19\x44\x65\x63ryptCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\x12M\n\x06secret\x18\x02 \x03(\x0b\x32=.cloudact.credential.v1.DecryptCredentialResponse.SecretEntry\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x9a\x06\n\x11\x43redentialService\x12}\n\x10\x43reateCredential\x12/.cloudact.credential.v1.CreateCredentialRequest\x1a\x30.cloudact.credential.v1.CreateCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x02\x12z\n\x0fListCredentials\x12..cloudact.credential.v1.ListCredentialsRequest\x1a/.cloudact.credential.v1.ListCredentialsResponse\"\x06\xea\xe0\x18\x02\x08\x01\x12t\n\rGetCredential\x12,.cloudact.credential.v1.GetCredentialRequest\x1a-.cloudact.credential.v1.GetCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x01\x12}\n\x10RotateCredential\x12/.cloudact.credential.v1.RotateCredentialRequest\x1a\x30.cloudact.credential.v1.RotateCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x02\x12}\n\x10\x44\x65leteCredential\x12/.cloudact.credential.v1.DeleteCredentialRequest\x1a\x30.cloudact.credential.v1.DeleteCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x03\x12\x95\x01\n\x11\x44\x65\x63ryptCredential\x12\x30.cloudact.credential.v1.DecryptCredentialRequest\x1a\x31.cloudact.credential.v1.DecryptCredentialResponse\"\x1b\xea\xe0\x18\x17\x12\ningest_svc\x12\tfocus_svcb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/cloudact/credential/v1/credential_service.proto\x12\x16\x63loudact.credential.v1\x1a\x1d\x63loudact/auth/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x03\n\nCredential\x12\x15\n\rcredential_id\x18\x01 \x01(\t\x12\x10\n\x08org_slug\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x1a\n\x12secret_field_names\x18\x05 \x03(\t\x12\x13\n\x0bkey_version\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrotated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x06\x63onfig\x18\t \x03(\x0b\x32..cloudact.credential.v1.Credential.ConfigEntry\x12\x32\n\x08schedule\x18\n \x01(\x0b\x32 .cloudact.credential.v1.Schedule\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"P\n\x08Schedule\x12\x0c\n\x04spec\x18\x01 \x01(\t\x12\x36\n\x06origin\x18\x02 \x01(\x0e\x32&.cloudact.credential.v1.ScheduleOrigin\"\xdd\x02\n\x17\x43reateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12K\n\x06secret\x18\x04 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.SecretEntry\x12K\n\x06\x63onfig\x18\x05 \x03(\x0b\x32;.cloudact.credential.v1.CreateCredentialRequest.ConfigEntry\x12\x10\n\x08schedule\x18\x06 \x01(\t\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18\x43reateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"c\n\x16ListCredentialsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"k\n\x17ListCredentialsResponse\x12\x37\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\".cloudact.credential.v1.Credential\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"?\n\x14GetCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"O\n\x15GetCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"\xc8\x01\n\x17RotateCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12R\n\nnew_secret\x18\x03 \x03(\x0b\x32>.cloudact.credential.v1.RotateCredentialRequest.NewSecretEntry\x1a\x30\n\x0eNewSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"R\n\x18RotateCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"\\\n\x1fUpdateCredentialScheduleRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\x10\n\x08schedule\x18\x03 \x01(\t\"Z\n UpdateCredentialScheduleResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\"B\n\x17\x44\x65leteCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteCredentialResponse\"C\n\x18\x44\x65\x63ryptCredentialRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\"\xd1\x01\n\x19\x44\x65\x63ryptCredentialResponse\x12\x36\n\ncredential\x18\x01 \x01(\x0b\x32\".cloudact.credential.v1.Credential\x12M\n\x06secret\x18\x02 \x03(\x0b\x32=.cloudact.credential.v1.DecryptCredentialResponse.SecretEntry\x1a-\n\x0bSecretEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*j\n\x0eScheduleOrigin\x12\x1f\n\x1bSCHEDULE_ORIGIN_UNSPECIFIED\x10\x00\x12\x1b\n\x17SCHEDULE_ORIGIN_DEFAULT\x10\x01\x12\x1a\n\x16SCHEDULE_ORIGIN_CUSTOM\x10\x02\x32\x9a\x08\n\x11\x43redentialService\x12}\n\x10\x43reateCredential\x12/.cloudact.credential.v1.CreateCredentialRequest\x1a\x30.cloudact.credential.v1.CreateCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x02\x12\xa5\x01\n\x0fListCredentials\x12..cloudact.credential.v1.ListCredentialsRequest\x1a/.cloudact.credential.v1.ListCredentialsResponse\"1\xea\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02%\x12#/api/v1/orgs/{org_slug}/credentials\x12\xaf\x01\n\rGetCredential\x12,.cloudact.credential.v1.GetCredentialRequest\x1a-.cloudact.credential.v1.GetCredentialResponse\"A\xea\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x35\x12\x33/api/v1/orgs/{org_slug}/credentials/{credential_id}\x12}\n\x10RotateCredential\x12/.cloudact.credential.v1.RotateCredentialRequest\x1a\x30.cloudact.credential.v1.RotateCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x02\x12\x95\x01\n\x18UpdateCredentialSchedule\x12\x37.cloudact.credential.v1.UpdateCredentialScheduleRequest\x1a\x38.cloudact.credential.v1.UpdateCredentialScheduleResponse\"\x06\xea\xe0\x18\x02\x08\x02\x12}\n\x10\x44\x65leteCredential\x12/.cloudact.credential.v1.DeleteCredentialRequest\x1a\x30.cloudact.credential.v1.DeleteCredentialResponse\"\x06\xea\xe0\x18\x02\x08\x03\x12\x95\x01\n\x11\x44\x65\x63ryptCredential\x12\x30.cloudact.credential.v1.DecryptCredentialRequest\x1a\x31.cloudact.credential.v1.DecryptCredentialResponse\"\x1b\xea\xe0\x18\x17\x12\ningest_svc\x12\tfocus_svcb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,51 +47,61 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREDENTIALSERVICE'].methods_by_name['CreateCredential']._loaded_options = None
   _globals['_CREDENTIALSERVICE'].methods_by_name['CreateCredential']._serialized_options = b'\352\340\030\002\010\002'
   _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._loaded_options = None
-  _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._serialized_options = b'\352\340\030\002\010\001\202\323\344\223\002%\022#/api/v1/orgs/{org_slug}/credentials'
   _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._loaded_options = None
-  _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._serialized_options = b'\352\340\030\002\010\001\202\323\344\223\0025\0223/api/v1/orgs/{org_slug}/credentials/{credential_id}'
   _globals['_CREDENTIALSERVICE'].methods_by_name['RotateCredential']._loaded_options = None
   _globals['_CREDENTIALSERVICE'].methods_by_name['RotateCredential']._serialized_options = b'\352\340\030\002\010\002'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['UpdateCredentialSchedule']._loaded_options = None
+  _globals['_CREDENTIALSERVICE'].methods_by_name['UpdateCredentialSchedule']._serialized_options = b'\352\340\030\002\010\002'
   _globals['_CREDENTIALSERVICE'].methods_by_name['DeleteCredential']._loaded_options = None
   _globals['_CREDENTIALSERVICE'].methods_by_name['DeleteCredential']._serialized_options = b'\352\340\030\002\010\003'
   _globals['_CREDENTIALSERVICE'].methods_by_name['DecryptCredential']._loaded_options = None
   _globals['_CREDENTIALSERVICE'].methods_by_name['DecryptCredential']._serialized_options = b'\352\340\030\027\022\ningest_svc\022\tfocus_svc'
-  _globals['_CREDENTIAL']._serialized_start=140
-  _globals['_CREDENTIAL']._serialized_end=489
-  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_start=444
-  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_end=489
-  _globals['_CREATECREDENTIALREQUEST']._serialized_start=492
-  _globals['_CREATECREDENTIALREQUEST']._serialized_end=823
-  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_start=731
-  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_end=776
-  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_start=444
-  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_end=489
-  _globals['_CREATECREDENTIALRESPONSE']._serialized_start=825
-  _globals['_CREATECREDENTIALRESPONSE']._serialized_end=907
-  _globals['_LISTCREDENTIALSREQUEST']._serialized_start=909
-  _globals['_LISTCREDENTIALSREQUEST']._serialized_end=1008
-  _globals['_LISTCREDENTIALSRESPONSE']._serialized_start=1010
-  _globals['_LISTCREDENTIALSRESPONSE']._serialized_end=1117
-  _globals['_GETCREDENTIALREQUEST']._serialized_start=1119
-  _globals['_GETCREDENTIALREQUEST']._serialized_end=1182
-  _globals['_GETCREDENTIALRESPONSE']._serialized_start=1184
-  _globals['_GETCREDENTIALRESPONSE']._serialized_end=1263
-  _globals['_ROTATECREDENTIALREQUEST']._serialized_start=1266
-  _globals['_ROTATECREDENTIALREQUEST']._serialized_end=1466
-  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_start=1418
-  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_end=1466
-  _globals['_ROTATECREDENTIALRESPONSE']._serialized_start=1468
-  _globals['_ROTATECREDENTIALRESPONSE']._serialized_end=1550
-  _globals['_DELETECREDENTIALREQUEST']._serialized_start=1552
-  _globals['_DELETECREDENTIALREQUEST']._serialized_end=1618
-  _globals['_DELETECREDENTIALRESPONSE']._serialized_start=1620
-  _globals['_DELETECREDENTIALRESPONSE']._serialized_end=1646
-  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_start=1648
-  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_end=1715
-  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_start=1718
-  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_end=1927
-  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_start=731
-  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_end=776
-  _globals['_CREDENTIALSERVICE']._serialized_start=1930
-  _globals['_CREDENTIALSERVICE']._serialized_end=2724
+  _globals['_SCHEDULEORIGIN']._serialized_start=2297
+  _globals['_SCHEDULEORIGIN']._serialized_end=2403
+  _globals['_CREDENTIAL']._serialized_start=170
+  _globals['_CREDENTIAL']._serialized_end=571
+  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_start=526
+  _globals['_CREDENTIAL_CONFIGENTRY']._serialized_end=571
+  _globals['_SCHEDULE']._serialized_start=573
+  _globals['_SCHEDULE']._serialized_end=653
+  _globals['_CREATECREDENTIALREQUEST']._serialized_start=656
+  _globals['_CREATECREDENTIALREQUEST']._serialized_end=1005
+  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_start=913
+  _globals['_CREATECREDENTIALREQUEST_SECRETENTRY']._serialized_end=958
+  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_start=526
+  _globals['_CREATECREDENTIALREQUEST_CONFIGENTRY']._serialized_end=571
+  _globals['_CREATECREDENTIALRESPONSE']._serialized_start=1007
+  _globals['_CREATECREDENTIALRESPONSE']._serialized_end=1089
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_start=1091
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_end=1190
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_start=1192
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_end=1299
+  _globals['_GETCREDENTIALREQUEST']._serialized_start=1301
+  _globals['_GETCREDENTIALREQUEST']._serialized_end=1364
+  _globals['_GETCREDENTIALRESPONSE']._serialized_start=1366
+  _globals['_GETCREDENTIALRESPONSE']._serialized_end=1445
+  _globals['_ROTATECREDENTIALREQUEST']._serialized_start=1448
+  _globals['_ROTATECREDENTIALREQUEST']._serialized_end=1648
+  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_start=1600
+  _globals['_ROTATECREDENTIALREQUEST_NEWSECRETENTRY']._serialized_end=1648
+  _globals['_ROTATECREDENTIALRESPONSE']._serialized_start=1650
+  _globals['_ROTATECREDENTIALRESPONSE']._serialized_end=1732
+  _globals['_UPDATECREDENTIALSCHEDULEREQUEST']._serialized_start=1734
+  _globals['_UPDATECREDENTIALSCHEDULEREQUEST']._serialized_end=1826
+  _globals['_UPDATECREDENTIALSCHEDULERESPONSE']._serialized_start=1828
+  _globals['_UPDATECREDENTIALSCHEDULERESPONSE']._serialized_end=1918
+  _globals['_DELETECREDENTIALREQUEST']._serialized_start=1920
+  _globals['_DELETECREDENTIALREQUEST']._serialized_end=1986
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_start=1988
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_end=2014
+  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_start=2016
+  _globals['_DECRYPTCREDENTIALREQUEST']._serialized_end=2083
+  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_start=2086
+  _globals['_DECRYPTCREDENTIALRESPONSE']._serialized_end=2295
+  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_start=913
+  _globals['_DECRYPTCREDENTIALRESPONSE_SECRETENTRY']._serialized_end=958
+  _globals['_CREDENTIALSERVICE']._serialized_start=2406
+  _globals['_CREDENTIALSERVICE']._serialized_end=3456
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,28 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ScheduleOrigin:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScheduleOriginEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScheduleOrigin.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEDULE_ORIGIN_UNSPECIFIED: _ScheduleOrigin.ValueType  # 0
+    SCHEDULE_ORIGIN_DEFAULT: _ScheduleOrigin.ValueType  # 1
+    """Derived from the credential id: daily, at a time spread over the day."""
+    SCHEDULE_ORIGIN_CUSTOM: _ScheduleOrigin.ValueType  # 2
+    """Set by a caller (CreateCredential or UpdateCredentialSchedule)."""
+
+class ScheduleOrigin(_ScheduleOrigin, metaclass=_ScheduleOriginEnumTypeWrapper):
+    """ScheduleOrigin says where a credential's schedule comes from."""
+
+SCHEDULE_ORIGIN_UNSPECIFIED: ScheduleOrigin.ValueType  # 0
+SCHEDULE_ORIGIN_DEFAULT: ScheduleOrigin.ValueType  # 1
+"""Derived from the credential id: daily, at a time spread over the day."""
+SCHEDULE_ORIGIN_CUSTOM: ScheduleOrigin.ValueType  # 2
+"""Set by a caller (CreateCredential or UpdateCredentialSchedule)."""
+Global___ScheduleOrigin: _TypeAlias = ScheduleOrigin  # noqa: Y015
 
 @_typing.final
 class Credential(_message.Message):
@@ -54,6 +77,7 @@ class Credential(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ROTATED_AT_FIELD_NUMBER: _builtins.int
     CONFIG_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
     credential_id: _builtins.str
     org_slug: _builtins.str
     provider: _builtins.str
@@ -73,6 +97,12 @@ class Credential(_message.Message):
     def config(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Non-secret connection settings (bucket, prefix, region, endpoint...)."""
 
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """When the scheduler (`cloudact serve`, `cloudact pipeline run-due`) runs
+        the credential's pipeline. Always set.
+        """
+
     def __init__(
         self,
         *,
@@ -85,14 +115,42 @@ class Credential(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         rotated_at: _timestamp_pb2.Timestamp | None = ...,
         config: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        schedule: Global___Schedule | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "rotated_at", b"rotated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "rotated_at", b"rotated_at", "schedule", b"schedule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "created_at", b"created_at", "credential_id", b"credential_id", "display_name", b"display_name", "key_version", b"key_version", "org_slug", b"org_slug", "provider", b"provider", "rotated_at", b"rotated_at", "secret_field_names", b"secret_field_names"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "created_at", b"created_at", "credential_id", b"credential_id", "display_name", b"display_name", "key_version", b"key_version", "org_slug", b"org_slug", "provider", b"provider", "rotated_at", b"rotated_at", "schedule", b"schedule", "secret_field_names", b"secret_field_names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Credential: _TypeAlias = Credential  # noqa: Y015
+
+@_typing.final
+class Schedule(_message.Message):
+    """Schedule is when a credential's pipeline is due. Times are UTC."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    spec: _builtins.str
+    """"daily@HH:MM"; a five-field cron expression whose minute is one number
+    ("30 2 * * 1-5": at most hourly); or "off" (manual runs only).
+    """
+    origin: Global___ScheduleOrigin.ValueType
+    def __init__(
+        self,
+        *,
+        spec: _builtins.str = ...,
+        origin: Global___ScheduleOrigin.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["origin", b"origin", "spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
 
 @_typing.final
 class CreateCredentialRequest(_message.Message):
@@ -153,9 +211,15 @@ class CreateCredentialRequest(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     SECRET_FIELD_NUMBER: _builtins.int
     CONFIG_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     provider: _builtins.str
     display_name: _builtins.str
+    schedule: _builtins.str
+    """Optional schedule spec (see Schedule.spec); empty means the default, a
+    daily run at a time derived from the credential id (INVALID_ARGUMENT,
+    INVALID_SCHEDULE, for a spec that does not parse).
+    """
     @_builtins.property
     def secret(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The secret's fields, e.g. {"aws_access_key_id": ..., "aws_secret_access_key": ...}."""
@@ -172,10 +236,11 @@ class CreateCredentialRequest(_message.Message):
         display_name: _builtins.str = ...,
         secret: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         config: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        schedule: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "display_name", b"display_name", "org_slug", b"org_slug", "provider", b"provider", "secret", b"secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "display_name", b"display_name", "org_slug", b"org_slug", "provider", b"provider", "schedule", b"schedule", "secret", b"secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -379,6 +444,52 @@ class RotateCredentialResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RotateCredentialResponse: _TypeAlias = RotateCredentialResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCredentialScheduleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    credential_id: _builtins.str
+    schedule: _builtins.str
+    """A schedule spec (see Schedule.spec); empty resets it to the default."""
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        credential_id: _builtins.str = ...,
+        schedule: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential_id", b"credential_id", "org_slug", b"org_slug", "schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCredentialScheduleRequest: _TypeAlias = UpdateCredentialScheduleRequest  # noqa: Y015
+
+@_typing.final
+class UpdateCredentialScheduleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def credential(self) -> Global___Credential: ...
+    def __init__(
+        self,
+        *,
+        credential: Global___Credential | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCredentialScheduleResponse: _TypeAlias = UpdateCredentialScheduleResponse  # noqa: Y015
 
 @_typing.final
 class DeleteCredentialRequest(_message.Message):

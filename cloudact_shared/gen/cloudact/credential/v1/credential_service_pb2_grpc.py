@@ -57,6 +57,11 @@ class CredentialServiceStub:
                 request_serializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.RotateCredentialRequest.SerializeToString,
                 response_deserializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.RotateCredentialResponse.FromString,
                 _registered_method=True)
+        self.UpdateCredentialSchedule = channel.unary_unary(
+                '/cloudact.credential.v1.CredentialService/UpdateCredentialSchedule',
+                request_serializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.UpdateCredentialScheduleRequest.SerializeToString,
+                response_deserializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.UpdateCredentialScheduleResponse.FromString,
+                _registered_method=True)
         self.DeleteCredential = channel.unary_unary(
                 '/cloudact.credential.v1.CredentialService/DeleteCredential',
                 request_serializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.DeleteCredentialRequest.SerializeToString,
@@ -104,6 +109,14 @@ class CredentialServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateCredentialSchedule(self, request, context):
+        """Sets (or, with an empty schedule, resets to the default) when the
+        scheduler runs the credential's pipeline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteCredential(self, request, context):
         """Deletes a credential and its ciphertext.
         """
@@ -142,6 +155,11 @@ def add_CredentialServiceServicer_to_server(servicer, server):
                     servicer.RotateCredential,
                     request_deserializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.RotateCredentialRequest.FromString,
                     response_serializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.RotateCredentialResponse.SerializeToString,
+            ),
+            'UpdateCredentialSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCredentialSchedule,
+                    request_deserializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.UpdateCredentialScheduleRequest.FromString,
+                    response_serializer=cloudact_dot_credential_dot_v1_dot_credential__service__pb2.UpdateCredentialScheduleResponse.SerializeToString,
             ),
             'DeleteCredential': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteCredential,
@@ -265,6 +283,33 @@ class CredentialService:
             '/cloudact.credential.v1.CredentialService/RotateCredential',
             cloudact_dot_credential_dot_v1_dot_credential__service__pb2.RotateCredentialRequest.SerializeToString,
             cloudact_dot_credential_dot_v1_dot_credential__service__pb2.RotateCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCredentialSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudact.credential.v1.CredentialService/UpdateCredentialSchedule',
+            cloudact_dot_credential_dot_v1_dot_credential__service__pb2.UpdateCredentialScheduleRequest.SerializeToString,
+            cloudact_dot_credential_dot_v1_dot_credential__service__pb2.UpdateCredentialScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

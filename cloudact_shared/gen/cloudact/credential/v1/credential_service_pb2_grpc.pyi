@@ -46,6 +46,10 @@ class CredentialServiceStub:
     """Re-encrypts a credential under a fresh data key wrapped by the newest
     key-encryption key, optionally replacing the secret itself.
     """
+    UpdateCredentialSchedule: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.UpdateCredentialScheduleRequest, _credential_service_pb2.UpdateCredentialScheduleResponse]
+    """Sets (or, with an empty schedule, resets to the default) when the
+    scheduler runs the credential's pipeline.
+    """
     DeleteCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.DeleteCredentialRequest, _credential_service_pb2.DeleteCredentialResponse]
     """Deletes a credential and its ciphertext."""
     DecryptCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.DecryptCredentialRequest, _credential_service_pb2.DecryptCredentialResponse]
@@ -71,6 +75,10 @@ class CredentialServiceAsyncStub(CredentialServiceStub):
     RotateCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.RotateCredentialRequest, _credential_service_pb2.RotateCredentialResponse]  # type: ignore[assignment]
     """Re-encrypts a credential under a fresh data key wrapped by the newest
     key-encryption key, optionally replacing the secret itself.
+    """
+    UpdateCredentialSchedule: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.UpdateCredentialScheduleRequest, _credential_service_pb2.UpdateCredentialScheduleResponse]  # type: ignore[assignment]
+    """Sets (or, with an empty schedule, resets to the default) when the
+    scheduler runs the credential's pipeline.
     """
     DeleteCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.DeleteCredentialRequest, _credential_service_pb2.DeleteCredentialResponse]  # type: ignore[assignment]
     """Deletes a credential and its ciphertext."""
@@ -118,6 +126,16 @@ class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_credential_service_pb2.RotateCredentialResponse, _abc.Awaitable[_credential_service_pb2.RotateCredentialResponse]]:
         """Re-encrypts a credential under a fresh data key wrapped by the newest
         key-encryption key, optionally replacing the secret itself.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCredentialSchedule(
+        self,
+        request: _credential_service_pb2.UpdateCredentialScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_credential_service_pb2.UpdateCredentialScheduleResponse, _abc.Awaitable[_credential_service_pb2.UpdateCredentialScheduleResponse]]:
+        """Sets (or, with an empty schedule, resets to the default) when the
+        scheduler runs the credential's pipeline.
         """
 
     @_abc_1.abstractmethod

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from cloudact_shared.gen.cloudact.auth.v1 import access_pb2 as cloudact_dot_auth_dot_v1_dot_access__pb2
 from cloudact_shared.gen.cloudact.lineage.v1 import lineage_pb2 as cloudact_dot_lineage_dot_v1_dot_lineage__pb2
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+cloudact/pipeline/v1/pipeline_service.proto\x12\x14\x63loudact.pipeline.v1\x1a\x1d\x63loudact/auth/v1/access.proto\x1a!cloudact/lineage/v1/lineage.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\rBillingPeriod\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\"1\n\tDateRange\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\"\xf1\x01\n\x12RunPipelineRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12\x10\n\x08pipeline\x18\x04 \x01(\t\x12\x15\n\rcredential_id\x18\x05 \x01(\t\x12=\n\x0e\x62illing_period\x18\x06 \x01(\x0b\x32#.cloudact.pipeline.v1.BillingPeriodH\x00\x12\x35\n\ndate_range\x18\x07 \x01(\x0b\x32\x1f.cloudact.pipeline.v1.DateRangeH\x00\x42\x08\n\x06period\"\xc8\x01\n\rProgressEvent\x12*\n\x05stage\x18\x01 \x01(\x0e\x32\x1b.cloudact.pipeline.v1.Stage\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x15\n\rsource_object\x18\x03 \x01(\t\x12\x11\n\trows_read\x18\x04 \x01(\x03\x12\x18\n\x10rows_quarantined\x18\x05 \x01(\x03\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06run_id\x18\x07 \x01(\t\"/\n\x0fQuarantineCount\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x03\"\xd7\x02\n\tRunResult\x12-\n\x07lineage\x18\x01 \x01(\x0b\x32\x1c.cloudact.lineage.v1.Lineage\x12\x17\n\x0f\x62illing_periods\x18\x02 \x03(\t\x12\x12\n\nfiles_read\x18\x03 \x01(\x03\x12\x11\n\trows_read\x18\x04 \x01(\x03\x12\x18\n\x10raw_rows_written\x18\x05 \x01(\x03\x12\x18\n\x10rows_quarantined\x18\x06 \x01(\x03\x12\x39\n\nquarantine\x18\x07 \x03(\x0b\x32%.cloudact.pipeline.v1.QuarantineCount\x12\x1a\n\x12\x66ocus_rows_written\x18\x08 \x01(\x03\x12\x19\n\x11raw_table_version\x18\t \x01(\x03\x12\x1b\n\x13\x66ocus_table_version\x18\n \x01(\x03\x12\x18\n\x10\x64uration_seconds\x18\x0b \x01(\x01\"\x8a\x01\n\x13RunPipelineResponse\x12\x37\n\x08progress\x18\x01 \x01(\x0b\x32#.cloudact.pipeline.v1.ProgressEventH\x00\x12\x31\n\x06result\x18\x02 \x01(\x0b\x32\x1f.cloudact.pipeline.v1.RunResultH\x00\x42\x07\n\x05\x65vent\"9\n\x08RunError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xeb\x05\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08org_slug\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x04 \x01(\t\x12\x15\n\rcredential_id\x18\x05 \x01(\t\x12\x17\n\x0f\x62illing_periods\x18\x06 \x03(\t\x12-\n\x07lineage\x18\x07 \x01(\x0b\x32\x1c.cloudact.lineage.v1.Lineage\x12/\n\x06status\x18\x08 \x01(\x0e\x32\x1f.cloudact.pipeline.v1.RunStatus\x12/\n\nlast_stage\x18\t \x01(\x0e\x32\x1b.cloudact.pipeline.v1.Stage\x12-\n\x05\x65rror\x18\n \x01(\x0b\x32\x1e.cloudact.pipeline.v1.RunError\x12\x12\n\nfiles_read\x18\x0b \x01(\x03\x12\x11\n\trows_read\x18\x0c \x01(\x03\x12\x18\n\x10raw_rows_written\x18\r \x01(\x03\x12\x18\n\x10rows_quarantined\x18\x0e \x01(\x03\x12\x39\n\nquarantine\x18\x0f \x03(\x0b\x32%.cloudact.pipeline.v1.QuarantineCount\x12\x1a\n\x12\x66ocus_rows_written\x18\x10 \x01(\x03\x12\x1e\n\x11raw_table_version\x18\x11 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13\x66ocus_table_version\x18\x12 \x01(\x03H\x01\x88\x01\x01\x12.\n\nstarted_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08repaired\x18\x15 \x01(\x08\x12\x16\n\x0erepair_pending\x18\x16 \x01(\x08\x42\x14\n\x12_raw_table_versionB\x16\n\x14_focus_table_version\"1\n\rGetRunRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\"8\n\x0eGetRunResponse\x12&\n\x03run\x18\x01 \x01(\x0b\x32\x19.cloudact.pipeline.v1.Run\"a\n\x0fListRunsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x10ListRunsResponse\x12\'\n\x04runs\x18\x01 \x03(\x0b\x32\x19.cloudact.pipeline.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x16\n\x14ListPipelinesRequest\"\x7f\n\x0cPipelineInfo\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12\x10\n\x08pipeline\x18\x04 \x01(\t\x12\x11\n\traw_table\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"N\n\x15ListPipelinesResponse\x12\x35\n\tpipelines\x18\x01 \x03(\x0b\x32\".cloudact.pipeline.v1.PipelineInfo*\xb8\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSTAGE_RESOLVING_CREDENTIAL\x10\x01\x12\x18\n\x14STAGE_LISTING_SOURCE\x10\x02\x12\x18\n\x14STAGE_READING_SOURCE\x10\x03\x12\x15\n\x11STAGE_WRITING_RAW\x10\x04\x12\x1d\n\x19STAGE_CONVERTING_TO_FOCUS\x10\x05\x12\x0e\n\nSTAGE_DONE\x10\x06*p\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n\x14RUN_STATUS_SUCCEEDED\x10\x02\x12\x15\n\x11RUN_STATUS_FAILED\x10\x03\x32\xb3\x03\n\x0fPipelineService\x12l\n\x0bRunPipeline\x12(.cloudact.pipeline.v1.RunPipelineRequest\x1a).cloudact.pipeline.v1.RunPipelineResponse\"\x06\xea\xe0\x18\x02\x08\x02\x30\x01\x12[\n\x06GetRun\x12#.cloudact.pipeline.v1.GetRunRequest\x1a$.cloudact.pipeline.v1.GetRunResponse\"\x06\xea\xe0\x18\x02\x08\x01\x12\x61\n\x08ListRuns\x12%.cloudact.pipeline.v1.ListRunsRequest\x1a&.cloudact.pipeline.v1.ListRunsResponse\"\x06\xea\xe0\x18\x02\x08\x01\x12r\n\rListPipelines\x12*.cloudact.pipeline.v1.ListPipelinesRequest\x1a+.cloudact.pipeline.v1.ListPipelinesResponse\"\x08\xea\xe0\x18\x04\x08\x01\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+cloudact/pipeline/v1/pipeline_service.proto\x12\x14\x63loudact.pipeline.v1\x1a\x1d\x63loudact/auth/v1/access.proto\x1a!cloudact/lineage/v1/lineage.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\rBillingPeriod\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\"1\n\tDateRange\x12\x12\n\nstart_date\x18\x01 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x02 \x01(\t\"\xa5\x02\n\x12RunPipelineRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12\x10\n\x08pipeline\x18\x04 \x01(\t\x12\x15\n\rcredential_id\x18\x05 \x01(\t\x12=\n\x0e\x62illing_period\x18\x06 \x01(\x0b\x32#.cloudact.pipeline.v1.BillingPeriodH\x00\x12\x35\n\ndate_range\x18\x07 \x01(\x0b\x32\x1f.cloudact.pipeline.v1.DateRangeH\x00\x12\x32\n\x0escheduled_slot\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06period\"\xee\x01\n\x0fStartRunRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12\x10\n\x08pipeline\x18\x04 \x01(\t\x12\x15\n\rcredential_id\x18\x05 \x01(\t\x12=\n\x0e\x62illing_period\x18\x06 \x01(\x0b\x32#.cloudact.pipeline.v1.BillingPeriodH\x00\x12\x35\n\ndate_range\x18\x07 \x01(\x0b\x32\x1f.cloudact.pipeline.v1.DateRangeH\x00\x42\x08\n\x06period\"J\n\x10StartRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12&\n\x03run\x18\x02 \x01(\x0b\x32\x19.cloudact.pipeline.v1.Run\"\xc8\x01\n\rProgressEvent\x12*\n\x05stage\x18\x01 \x01(\x0e\x32\x1b.cloudact.pipeline.v1.Stage\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x15\n\rsource_object\x18\x03 \x01(\t\x12\x11\n\trows_read\x18\x04 \x01(\x03\x12\x18\n\x10rows_quarantined\x18\x05 \x01(\x03\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06run_id\x18\x07 \x01(\t\"/\n\x0fQuarantineCount\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x03\"\xd7\x02\n\tRunResult\x12-\n\x07lineage\x18\x01 \x01(\x0b\x32\x1c.cloudact.lineage.v1.Lineage\x12\x17\n\x0f\x62illing_periods\x18\x02 \x03(\t\x12\x12\n\nfiles_read\x18\x03 \x01(\x03\x12\x11\n\trows_read\x18\x04 \x01(\x03\x12\x18\n\x10raw_rows_written\x18\x05 \x01(\x03\x12\x18\n\x10rows_quarantined\x18\x06 \x01(\x03\x12\x39\n\nquarantine\x18\x07 \x03(\x0b\x32%.cloudact.pipeline.v1.QuarantineCount\x12\x1a\n\x12\x66ocus_rows_written\x18\x08 \x01(\x03\x12\x19\n\x11raw_table_version\x18\t \x01(\x03\x12\x1b\n\x13\x66ocus_table_version\x18\n \x01(\x03\x12\x18\n\x10\x64uration_seconds\x18\x0b \x01(\x01\"\x8a\x01\n\x13RunPipelineResponse\x12\x37\n\x08progress\x18\x01 \x01(\x0b\x32#.cloudact.pipeline.v1.ProgressEventH\x00\x12\x31\n\x06result\x18\x02 \x01(\x0b\x32\x1f.cloudact.pipeline.v1.RunResultH\x00\x42\x07\n\x05\x65vent\"9\n\x08RunError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x9f\x06\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08org_slug\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x13\n\x0bpipeline_id\x18\x04 \x01(\t\x12\x15\n\rcredential_id\x18\x05 \x01(\t\x12\x17\n\x0f\x62illing_periods\x18\x06 \x03(\t\x12-\n\x07lineage\x18\x07 \x01(\x0b\x32\x1c.cloudact.lineage.v1.Lineage\x12/\n\x06status\x18\x08 \x01(\x0e\x32\x1f.cloudact.pipeline.v1.RunStatus\x12/\n\nlast_stage\x18\t \x01(\x0e\x32\x1b.cloudact.pipeline.v1.Stage\x12-\n\x05\x65rror\x18\n \x01(\x0b\x32\x1e.cloudact.pipeline.v1.RunError\x12\x12\n\nfiles_read\x18\x0b \x01(\x03\x12\x11\n\trows_read\x18\x0c \x01(\x03\x12\x18\n\x10raw_rows_written\x18\r \x01(\x03\x12\x18\n\x10rows_quarantined\x18\x0e \x01(\x03\x12\x39\n\nquarantine\x18\x0f \x03(\x0b\x32%.cloudact.pipeline.v1.QuarantineCount\x12\x1a\n\x12\x66ocus_rows_written\x18\x10 \x01(\x03\x12\x1e\n\x11raw_table_version\x18\x11 \x01(\x03H\x00\x88\x01\x01\x12 \n\x13\x66ocus_table_version\x18\x12 \x01(\x03H\x01\x88\x01\x01\x12.\n\nstarted_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08repaired\x18\x15 \x01(\x08\x12\x16\n\x0erepair_pending\x18\x16 \x01(\x08\x12\x32\n\x0escheduled_slot\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x14\n\x12_raw_table_versionB\x16\n\x14_focus_table_version\"1\n\rGetRunRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\"8\n\x0eGetRunResponse\x12&\n\x03run\x18\x01 \x01(\x0b\x32\x19.cloudact.pipeline.v1.Run\"a\n\x0fListRunsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x15\n\rcredential_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x10ListRunsResponse\x12\'\n\x04runs\x18\x01 \x03(\x0b\x32\x19.cloudact.pipeline.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x16\n\x14ListPipelinesRequest\"\x7f\n\x0cPipelineInfo\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12\x10\n\x08pipeline\x18\x04 \x01(\t\x12\x11\n\traw_table\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"N\n\x15ListPipelinesResponse\x12\x35\n\tpipelines\x18\x01 \x03(\x0b\x32\".cloudact.pipeline.v1.PipelineInfo*\xb8\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSTAGE_RESOLVING_CREDENTIAL\x10\x01\x12\x18\n\x14STAGE_LISTING_SOURCE\x10\x02\x12\x18\n\x14STAGE_READING_SOURCE\x10\x03\x12\x15\n\x11STAGE_WRITING_RAW\x10\x04\x12\x1d\n\x19STAGE_CONVERTING_TO_FOCUS\x10\x05\x12\x0e\n\nSTAGE_DONE\x10\x06*p\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n\x14RUN_STATUS_SUCCEEDED\x10\x02\x12\x15\n\x11RUN_STATUS_FAILED\x10\x03\x32\xc7\x05\n\x0fPipelineService\x12l\n\x0bRunPipeline\x12(.cloudact.pipeline.v1.RunPipelineRequest\x1a).cloudact.pipeline.v1.RunPipelineResponse\"\x06\xea\xe0\x18\x02\x08\x02\x30\x01\x12\xa4\x01\n\x08StartRun\x12%.cloudact.pipeline.v1.StartRunRequest\x1a&.cloudact.pipeline.v1.StartRunResponse\"I\xea\xe0\x18\x02\x08\x02\x82\xd3\xe4\x93\x02=\"8/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}:\x01*\x12\x88\x01\n\x06GetRun\x12#.cloudact.pipeline.v1.GetRunRequest\x1a$.cloudact.pipeline.v1.GetRunResponse\"3\xea\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\'\x12%/api/v1/orgs/{org_slug}/runs/{run_id}\x12\x85\x01\n\x08ListRuns\x12%.cloudact.pipeline.v1.ListRunsRequest\x1a&.cloudact.pipeline.v1.ListRunsResponse\"*\xea\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/api/v1/orgs/{org_slug}/runs\x12\x8b\x01\n\rListPipelines\x12*.cloudact.pipeline.v1.ListPipelinesRequest\x1a+.cloudact.pipeline.v1.ListPipelinesResponse\"!\xea\xe0\x18\x04\x08\x01\x18\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/api/v1/pipelinesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,48 +37,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PIPELINESERVICE'].methods_by_name['RunPipeline']._loaded_options = None
   _globals['_PIPELINESERVICE'].methods_by_name['RunPipeline']._serialized_options = b'\352\340\030\002\010\002'
+  _globals['_PIPELINESERVICE'].methods_by_name['StartRun']._loaded_options = None
+  _globals['_PIPELINESERVICE'].methods_by_name['StartRun']._serialized_options = b'\352\340\030\002\010\002\202\323\344\223\002=\"8/pipelines/run/{org_slug}/{provider}/{domain}/{pipeline}:\001*'
   _globals['_PIPELINESERVICE'].methods_by_name['GetRun']._loaded_options = None
-  _globals['_PIPELINESERVICE'].methods_by_name['GetRun']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_PIPELINESERVICE'].methods_by_name['GetRun']._serialized_options = b'\352\340\030\002\010\001\202\323\344\223\002\'\022%/api/v1/orgs/{org_slug}/runs/{run_id}'
   _globals['_PIPELINESERVICE'].methods_by_name['ListRuns']._loaded_options = None
-  _globals['_PIPELINESERVICE'].methods_by_name['ListRuns']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_PIPELINESERVICE'].methods_by_name['ListRuns']._serialized_options = b'\352\340\030\002\010\001\202\323\344\223\002\036\022\034/api/v1/orgs/{org_slug}/runs'
   _globals['_PIPELINESERVICE'].methods_by_name['ListPipelines']._loaded_options = None
-  _globals['_PIPELINESERVICE'].methods_by_name['ListPipelines']._serialized_options = b'\352\340\030\004\010\001\030\001'
-  _globals['_STAGE']._serialized_start=2585
-  _globals['_STAGE']._serialized_end=2769
-  _globals['_RUNSTATUS']._serialized_start=2771
-  _globals['_RUNSTATUS']._serialized_end=2883
-  _globals['_BILLINGPERIOD']._serialized_start=168
-  _globals['_BILLINGPERIOD']._serialized_end=212
-  _globals['_DATERANGE']._serialized_start=214
-  _globals['_DATERANGE']._serialized_end=263
-  _globals['_RUNPIPELINEREQUEST']._serialized_start=266
-  _globals['_RUNPIPELINEREQUEST']._serialized_end=507
-  _globals['_PROGRESSEVENT']._serialized_start=510
-  _globals['_PROGRESSEVENT']._serialized_end=710
-  _globals['_QUARANTINECOUNT']._serialized_start=712
-  _globals['_QUARANTINECOUNT']._serialized_end=759
-  _globals['_RUNRESULT']._serialized_start=762
-  _globals['_RUNRESULT']._serialized_end=1105
-  _globals['_RUNPIPELINERESPONSE']._serialized_start=1108
-  _globals['_RUNPIPELINERESPONSE']._serialized_end=1246
-  _globals['_RUNERROR']._serialized_start=1248
-  _globals['_RUNERROR']._serialized_end=1305
-  _globals['_RUN']._serialized_start=1308
-  _globals['_RUN']._serialized_end=2055
-  _globals['_GETRUNREQUEST']._serialized_start=2057
-  _globals['_GETRUNREQUEST']._serialized_end=2106
-  _globals['_GETRUNRESPONSE']._serialized_start=2108
-  _globals['_GETRUNRESPONSE']._serialized_end=2164
-  _globals['_LISTRUNSREQUEST']._serialized_start=2166
-  _globals['_LISTRUNSREQUEST']._serialized_end=2263
-  _globals['_LISTRUNSRESPONSE']._serialized_start=2265
-  _globals['_LISTRUNSRESPONSE']._serialized_end=2349
-  _globals['_LISTPIPELINESREQUEST']._serialized_start=2351
-  _globals['_LISTPIPELINESREQUEST']._serialized_end=2373
-  _globals['_PIPELINEINFO']._serialized_start=2375
-  _globals['_PIPELINEINFO']._serialized_end=2502
-  _globals['_LISTPIPELINESRESPONSE']._serialized_start=2504
-  _globals['_LISTPIPELINESRESPONSE']._serialized_end=2582
-  _globals['_PIPELINESERVICE']._serialized_start=2886
-  _globals['_PIPELINESERVICE']._serialized_end=3321
+  _globals['_PIPELINESERVICE'].methods_by_name['ListPipelines']._serialized_options = b'\352\340\030\004\010\001\030\001\202\323\344\223\002\023\022\021/api/v1/pipelines'
+  _globals['_STAGE']._serialized_start=3036
+  _globals['_STAGE']._serialized_end=3220
+  _globals['_RUNSTATUS']._serialized_start=3222
+  _globals['_RUNSTATUS']._serialized_end=3334
+  _globals['_BILLINGPERIOD']._serialized_start=198
+  _globals['_BILLINGPERIOD']._serialized_end=242
+  _globals['_DATERANGE']._serialized_start=244
+  _globals['_DATERANGE']._serialized_end=293
+  _globals['_RUNPIPELINEREQUEST']._serialized_start=296
+  _globals['_RUNPIPELINEREQUEST']._serialized_end=589
+  _globals['_STARTRUNREQUEST']._serialized_start=592
+  _globals['_STARTRUNREQUEST']._serialized_end=830
+  _globals['_STARTRUNRESPONSE']._serialized_start=832
+  _globals['_STARTRUNRESPONSE']._serialized_end=906
+  _globals['_PROGRESSEVENT']._serialized_start=909
+  _globals['_PROGRESSEVENT']._serialized_end=1109
+  _globals['_QUARANTINECOUNT']._serialized_start=1111
+  _globals['_QUARANTINECOUNT']._serialized_end=1158
+  _globals['_RUNRESULT']._serialized_start=1161
+  _globals['_RUNRESULT']._serialized_end=1504
+  _globals['_RUNPIPELINERESPONSE']._serialized_start=1507
+  _globals['_RUNPIPELINERESPONSE']._serialized_end=1645
+  _globals['_RUNERROR']._serialized_start=1647
+  _globals['_RUNERROR']._serialized_end=1704
+  _globals['_RUN']._serialized_start=1707
+  _globals['_RUN']._serialized_end=2506
+  _globals['_GETRUNREQUEST']._serialized_start=2508
+  _globals['_GETRUNREQUEST']._serialized_end=2557
+  _globals['_GETRUNRESPONSE']._serialized_start=2559
+  _globals['_GETRUNRESPONSE']._serialized_end=2615
+  _globals['_LISTRUNSREQUEST']._serialized_start=2617
+  _globals['_LISTRUNSREQUEST']._serialized_end=2714
+  _globals['_LISTRUNSRESPONSE']._serialized_start=2716
+  _globals['_LISTRUNSRESPONSE']._serialized_end=2800
+  _globals['_LISTPIPELINESREQUEST']._serialized_start=2802
+  _globals['_LISTPIPELINESREQUEST']._serialized_end=2824
+  _globals['_PIPELINEINFO']._serialized_start=2826
+  _globals['_PIPELINEINFO']._serialized_end=2953
+  _globals['_LISTPIPELINESRESPONSE']._serialized_start=2955
+  _globals['_LISTPIPELINESRESPONSE']._serialized_end=3033
+  _globals['_PIPELINESERVICE']._serialized_start=3337
+  _globals['_PIPELINESERVICE']._serialized_end=4048
 # @@protoc_insertion_point(module_scope)

@@ -142,6 +142,7 @@ class RunPipelineRequest(_message.Message):
     CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
     BILLING_PERIOD_FIELD_NUMBER: _builtins.int
     DATE_RANGE_FIELD_NUMBER: _builtins.int
+    SCHEDULED_SLOT_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     provider: _builtins.str
     domain: _builtins.str
@@ -152,6 +153,68 @@ class RunPipelineRequest(_message.Message):
     """A UUID in any spelling (upper case, without hyphens, urn:uuid:...); the
     run, its slice and its lineage use the canonical lower-case hyphenated one.
     """
+    @_builtins.property
+    def billing_period(self) -> Global___BillingPeriod: ...
+    @_builtins.property
+    def date_range(self) -> Global___DateRange: ...
+    @_builtins.property
+    def scheduled_slot(self) -> _timestamp_pb2.Timestamp:
+        """Set by the scheduler (`cloudact pipeline run-due`, `cloudact serve`): the
+        run is the credential's scheduled run for the slot due at this time. It
+        starts only if no run of the credential is RUNNING and no SUCCEEDED run
+        covers the slot (one started, or scheduled, at or after it, whose billing
+        months include the slot's); otherwise ALREADY_EXISTS with reason
+        SCHEDULED_RUN_EXISTS or RUN_IN_PROGRESS. The check and the recording of
+        the new run are one transaction of the run log, so callers racing for a
+        slot start it once.
+        """
+
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        domain: _builtins.str = ...,
+        pipeline: _builtins.str = ...,
+        credential_id: _builtins.str = ...,
+        billing_period: Global___BillingPeriod | None = ...,
+        date_range: Global___DateRange | None = ...,
+        scheduled_slot: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_period", b"billing_period", "date_range", b"date_range", "period", b"period", "scheduled_slot", b"scheduled_slot"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_period", b"billing_period", "credential_id", b"credential_id", "date_range", b"date_range", "domain", b"domain", "org_slug", b"org_slug", "period", b"period", "pipeline", b"pipeline", "provider", b"provider", "scheduled_slot", b"scheduled_slot"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_period: _TypeAlias = _typing.Literal["billing_period", "date_range"]  # noqa: Y015
+    _WhichOneofArgType_period: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_period) -> _WhichOneofReturnType_period | None: ...
+
+Global___RunPipelineRequest: _TypeAlias = RunPipelineRequest  # noqa: Y015
+
+@_typing.final
+class StartRunRequest(_message.Message):
+    """StartRunRequest is a RunPipelineRequest without a schedule slot (the
+    scheduler uses RunPipeline). Over HTTP, org_slug, provider, domain and
+    pipeline come from the path and the rest from the JSON body.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    PIPELINE_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    BILLING_PERIOD_FIELD_NUMBER: _builtins.int
+    DATE_RANGE_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    provider: _builtins.str
+    domain: _builtins.str
+    """Defaults to "cost"."""
+    pipeline: _builtins.str
+    """Defaults to "billing"."""
+    credential_id: _builtins.str
+    """The credential the run reads its source with (any UUID spelling)."""
     @_builtins.property
     def billing_period(self) -> Global___BillingPeriod: ...
     @_builtins.property
@@ -175,7 +238,33 @@ class RunPipelineRequest(_message.Message):
     _WhichOneofArgType_period: _TypeAlias = _typing.Literal["period", b"period"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_period) -> _WhichOneofReturnType_period | None: ...
 
-Global___RunPipelineRequest: _TypeAlias = RunPipelineRequest  # noqa: Y015
+Global___StartRunRequest: _TypeAlias = StartRunRequest  # noqa: Y015
+
+@_typing.final
+class StartRunResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    RUN_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """The run's id, for GetRun."""
+    @_builtins.property
+    def run(self) -> Global___Run:
+        """The run as just recorded (RUN_STATUS_RUNNING)."""
+
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        run: Global___Run | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run", b"run", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartRunResponse: _TypeAlias = StartRunResponse  # noqa: Y015
 
 @_typing.final
 class ProgressEvent(_message.Message):
@@ -379,6 +468,7 @@ class Run(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     REPAIRED_FIELD_NUMBER: _builtins.int
     REPAIR_PENDING_FIELD_NUMBER: _builtins.int
+    SCHEDULED_SLOT_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     org_slug: _builtins.str
     provider: _builtins.str
@@ -424,6 +514,12 @@ class Run(_message.Message):
     def finished_at(self) -> _timestamp_pb2.Timestamp:
         """Unset while the run is running."""
 
+    @_builtins.property
+    def scheduled_slot(self) -> _timestamp_pb2.Timestamp:
+        """The schedule slot the run was started for (see
+        RunPipelineRequest.scheduled_slot); unset for a run started by hand.
+        """
+
     def __init__(
         self,
         *,
@@ -449,10 +545,11 @@ class Run(_message.Message):
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         repaired: _builtins.bool = ...,
         repair_pending: _builtins.bool = ...,
+        scheduled_slot: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version", "_raw_table_version", b"_raw_table_version", "error", b"error", "finished_at", b"finished_at", "focus_table_version", b"focus_table_version", "lineage", b"lineage", "raw_table_version", b"raw_table_version", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version", "_raw_table_version", b"_raw_table_version", "error", b"error", "finished_at", b"finished_at", "focus_table_version", b"focus_table_version", "lineage", b"lineage", "raw_table_version", b"raw_table_version", "scheduled_slot", b"scheduled_slot", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version", "_raw_table_version", b"_raw_table_version", "billing_periods", b"billing_periods", "credential_id", b"credential_id", "error", b"error", "files_read", b"files_read", "finished_at", b"finished_at", "focus_rows_written", b"focus_rows_written", "focus_table_version", b"focus_table_version", "last_stage", b"last_stage", "lineage", b"lineage", "org_slug", b"org_slug", "pipeline_id", b"pipeline_id", "provider", b"provider", "quarantine", b"quarantine", "raw_rows_written", b"raw_rows_written", "raw_table_version", b"raw_table_version", "repair_pending", b"repair_pending", "repaired", b"repaired", "rows_quarantined", b"rows_quarantined", "rows_read", b"rows_read", "run_id", b"run_id", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version", "_raw_table_version", b"_raw_table_version", "billing_periods", b"billing_periods", "credential_id", b"credential_id", "error", b"error", "files_read", b"files_read", "finished_at", b"finished_at", "focus_rows_written", b"focus_rows_written", "focus_table_version", b"focus_table_version", "last_stage", b"last_stage", "lineage", b"lineage", "org_slug", b"org_slug", "pipeline_id", b"pipeline_id", "provider", b"provider", "quarantine", b"quarantine", "raw_rows_written", b"raw_rows_written", "raw_table_version", b"raw_table_version", "repair_pending", b"repair_pending", "repaired", b"repaired", "rows_quarantined", b"rows_quarantined", "rows_read", b"rows_read", "run_id", b"run_id", "scheduled_slot", b"scheduled_slot", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__focus_table_version: _TypeAlias = _typing.Literal["focus_table_version"]  # noqa: Y015
     _WhichOneofArgType__focus_table_version: _TypeAlias = _typing.Literal["_focus_table_version", b"_focus_table_version"]  # noqa: Y015

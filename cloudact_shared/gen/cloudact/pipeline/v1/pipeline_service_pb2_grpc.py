@@ -45,6 +45,11 @@ class PipelineServiceStub:
                 request_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineRequest.SerializeToString,
                 response_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineResponse.FromString,
                 _registered_method=True)
+        self.StartRun = channel.unary_unary(
+                '/cloudact.pipeline.v1.PipelineService/StartRun',
+                request_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.StartRunRequest.SerializeToString,
+                response_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.StartRunResponse.FromString,
+                _registered_method=True)
         self.GetRun = channel.unary_unary(
                 '/cloudact.pipeline.v1.PipelineService/GetRun',
                 request_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.GetRunRequest.SerializeToString,
@@ -80,6 +85,17 @@ class PipelineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartRun(self, request, context):
+        """Starts one pipeline run like RunPipeline (same request rules, same
+        errors) but answers as soon as the run is recorded, with its id, instead
+        of streaming its progress: the HTTP/JSON route, and any caller that
+        polls GetRun. The run's time limit is the service's default
+        (CLOUDACT_DOWNSTREAM_TIMEOUT_SECONDS), not this call's deadline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRun(self, request, context):
         """Returns one run of the organisation (NOT_FOUND for another org's run).
         """
@@ -108,6 +124,11 @@ def add_PipelineServiceServicer_to_server(servicer, server):
                     servicer.RunPipeline,
                     request_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineRequest.FromString,
                     response_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineResponse.SerializeToString,
+            ),
+            'StartRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRun,
+                    request_deserializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.StartRunRequest.FromString,
+                    response_serializer=cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.StartRunResponse.SerializeToString,
             ),
             'GetRun': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRun,
@@ -158,6 +179,33 @@ class PipelineService:
             '/cloudact.pipeline.v1.PipelineService/RunPipeline',
             cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineRequest.SerializeToString,
             cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.RunPipelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cloudact.pipeline.v1.PipelineService/StartRun',
+            cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.StartRunRequest.SerializeToString,
+            cloudact_dot_pipeline_dot_v1_dot_pipeline__service__pb2.StartRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

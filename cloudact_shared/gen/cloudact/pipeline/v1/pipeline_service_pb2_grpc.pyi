@@ -44,6 +44,13 @@ class PipelineServiceStub:
     the run id and the last message is the result. The run does not depend on
     the stream: a caller that disconnects can find the outcome with GetRun.
     """
+    StartRun: _grpc.UnaryUnaryMultiCallable[_pipeline_service_pb2.StartRunRequest, _pipeline_service_pb2.StartRunResponse]
+    """Starts one pipeline run like RunPipeline (same request rules, same
+    errors) but answers as soon as the run is recorded, with its id, instead
+    of streaming its progress: the HTTP/JSON route, and any caller that
+    polls GetRun. The run's time limit is the service's default
+    (CLOUDACT_DOWNSTREAM_TIMEOUT_SECONDS), not this call's deadline.
+    """
     GetRun: _grpc.UnaryUnaryMultiCallable[_pipeline_service_pb2.GetRunRequest, _pipeline_service_pb2.GetRunResponse]
     """Returns one run of the organisation (NOT_FOUND for another org's run)."""
     ListRuns: _grpc.UnaryUnaryMultiCallable[_pipeline_service_pb2.ListRunsRequest, _pipeline_service_pb2.ListRunsResponse]
@@ -66,6 +73,13 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     """Starts one pipeline run and streams its progress; the first event carries
     the run id and the last message is the result. The run does not depend on
     the stream: a caller that disconnects can find the outcome with GetRun.
+    """
+    StartRun: _aio.UnaryUnaryMultiCallable[_pipeline_service_pb2.StartRunRequest, _pipeline_service_pb2.StartRunResponse]  # type: ignore[assignment]
+    """Starts one pipeline run like RunPipeline (same request rules, same
+    errors) but answers as soon as the run is recorded, with its id, instead
+    of streaming its progress: the HTTP/JSON route, and any caller that
+    polls GetRun. The run's time limit is the service's default
+    (CLOUDACT_DOWNSTREAM_TIMEOUT_SECONDS), not this call's deadline.
     """
     GetRun: _aio.UnaryUnaryMultiCallable[_pipeline_service_pb2.GetRunRequest, _pipeline_service_pb2.GetRunResponse]  # type: ignore[assignment]
     """Returns one run of the organisation (NOT_FOUND for another org's run)."""
@@ -92,6 +106,19 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         """Starts one pipeline run and streams its progress; the first event carries
         the run id and the last message is the result. The run does not depend on
         the stream: a caller that disconnects can find the outcome with GetRun.
+        """
+
+    @_abc_1.abstractmethod
+    def StartRun(
+        self,
+        request: _pipeline_service_pb2.StartRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_service_pb2.StartRunResponse, _abc.Awaitable[_pipeline_service_pb2.StartRunResponse]]:
+        """Starts one pipeline run like RunPipeline (same request rules, same
+        errors) but answers as soon as the run is recorded, with its id, instead
+        of streaming its progress: the HTTP/JSON route, and any caller that
+        polls GetRun. The run's time limit is the service's default
+        (CLOUDACT_DOWNSTREAM_TIMEOUT_SECONDS), not this call's deadline.
         """
 
     @_abc_1.abstractmethod

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from cloudact_shared.gen.cloudact.auth.v1 import access_pb2 as cloudact_dot_auth_dot_v1_dot_access__pb2
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%cloudact/query/v1/query_service.proto\x12\x11\x63loudact.query.v1\x1a\x1d\x63loudact/auth/v1/access.proto\"4\n\x0f\x44imensionFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xef\x01\n\x11QueryCostsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\x12.\n\x07metrics\x18\x04 \x03(\x0e\x32\x1d.cloudact.query.v1.CostMetric\x12\x10\n\x08group_by\x18\x05 \x03(\t\x12+\n\x05grain\x18\x06 \x01(\x0e\x32\x1c.cloudact.query.v1.TimeGrain\x12\x33\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\".cloudact.query.v1.DimensionFilter\"\xfc\x01\n\x07\x43ostRow\x12\x14\n\x0cperiod_start\x18\x01 \x01(\t\x12>\n\ndimensions\x18\x02 \x03(\x0b\x32*.cloudact.query.v1.CostRow.DimensionsEntry\x12\x38\n\x07\x61mounts\x18\x03 \x03(\x0b\x32\'.cloudact.query.v1.CostRow.AmountsEntry\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x41mountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\x12QueryCostsResponse\x12(\n\x04rows\x18\x01 \x03(\x0b\x32\x1a.cloudact.query.v1.CostRow\x12\x15\n\rtable_version\x18\x02 \x01(\x03\x12\x11\n\tcache_hit\x18\x03 \x01(\x08\x12\x14\n\x0crows_scanned\x18\x04 \x01(\x03\x12/\n\x06source\x18\x05 \x01(\x0e\x32\x1f.cloudact.query.v1.AnswerSource\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t\"D\n\x11\x45xecuteSqlRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12\x10\n\x08max_rows\x18\x03 \x01(\x03\"\'\n\tSqlColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\"W\n\x0fSqlResultHeader\x12-\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x1c.cloudact.query.v1.SqlColumn\x12\x15\n\rtable_version\x18\x02 \x01(\x03\"+\n\x06SqlRow\x12\r\n\x05\x63\x65lls\x18\x01 \x03(\t\x12\x12\n\nnull_cells\x18\x02 \x03(\r\"6\n\x0bSqlRowBatch\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.cloudact.query.v1.SqlRow\"f\n\x10SqlResultSummary\x12\x11\n\trow_count\x18\x01 \x01(\x03\x12\x11\n\ttruncated\x18\x02 \x01(\x08\x12\x11\n\trow_limit\x18\x03 \x01(\x03\x12\x19\n\x11truncation_reason\x18\x04 \x01(\t\"\xbd\x01\n\x12\x45xecuteSqlResponse\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".cloudact.query.v1.SqlResultHeaderH\x00\x12/\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1e.cloudact.query.v1.SqlRowBatchH\x00\x12\x36\n\x07summary\x18\x03 \x01(\x0b\x32#.cloudact.query.v1.SqlResultSummaryH\x00\x42\x08\n\x06result*\xa2\x01\n\nCostMetric\x12\x1b\n\x17\x43OST_METRIC_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OST_METRIC_BILLED_COST\x10\x01\x12\x1e\n\x1a\x43OST_METRIC_EFFECTIVE_COST\x10\x02\x12\x19\n\x15\x43OST_METRIC_LIST_COST\x10\x03\x12\x1f\n\x1b\x43OST_METRIC_CONTRACTED_COST\x10\x04*g\n\tTimeGrain\x12\x1a\n\x16TIME_GRAIN_UNSPECIFIED\x10\x00\x12\x12\n\x0eTIME_GRAIN_DAY\x10\x01\x12\x14\n\x10TIME_GRAIN_MONTH\x10\x02\x12\x14\n\x10TIME_GRAIN_TOTAL\x10\x03*l\n\x0c\x41nswerSource\x12\x1d\n\x19\x41NSWER_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41NSWER_SOURCE_DAILY_ROLLUP\x10\x01\x12\x1d\n\x19\x41NSWER_SOURCE_FOCUS_TABLE\x10\x02\x32\xd6\x01\n\x0cQueryService\x12\x61\n\nQueryCosts\x12$.cloudact.query.v1.QueryCostsRequest\x1a%.cloudact.query.v1.QueryCostsResponse\"\x06\xea\xe0\x18\x02\x08\x01\x12\x63\n\nExecuteSql\x12$.cloudact.query.v1.ExecuteSqlRequest\x1a%.cloudact.query.v1.ExecuteSqlResponse\"\x06\xea\xe0\x18\x02\x08\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%cloudact/query/v1/query_service.proto\x12\x11\x63loudact.query.v1\x1a\x1d\x63loudact/auth/v1/access.proto\x1a\x1cgoogle/api/annotations.proto\"4\n\x0f\x44imensionFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\xef\x01\n\x11QueryCostsRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x03 \x01(\t\x12.\n\x07metrics\x18\x04 \x03(\x0e\x32\x1d.cloudact.query.v1.CostMetric\x12\x10\n\x08group_by\x18\x05 \x03(\t\x12+\n\x05grain\x18\x06 \x01(\x0e\x32\x1c.cloudact.query.v1.TimeGrain\x12\x33\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\".cloudact.query.v1.DimensionFilter\"\xfc\x01\n\x07\x43ostRow\x12\x14\n\x0cperiod_start\x18\x01 \x01(\t\x12>\n\ndimensions\x18\x02 \x03(\x0b\x32*.cloudact.query.v1.CostRow.DimensionsEntry\x12\x38\n\x07\x61mounts\x18\x03 \x03(\x0b\x32\'.cloudact.query.v1.CostRow.AmountsEntry\x1a\x31\n\x0f\x44imensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x41mountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\x12QueryCostsResponse\x12(\n\x04rows\x18\x01 \x03(\x0b\x32\x1a.cloudact.query.v1.CostRow\x12\x15\n\rtable_version\x18\x02 \x01(\x03\x12\x11\n\tcache_hit\x18\x03 \x01(\x08\x12\x14\n\x0crows_scanned\x18\x04 \x01(\x03\x12/\n\x06source\x18\x05 \x01(\x0e\x32\x1f.cloudact.query.v1.AnswerSource\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t\"D\n\x11\x45xecuteSqlRequest\x12\x10\n\x08org_slug\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12\x10\n\x08max_rows\x18\x03 \x01(\x03\"\'\n\tSqlColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\"W\n\x0fSqlResultHeader\x12-\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x1c.cloudact.query.v1.SqlColumn\x12\x15\n\rtable_version\x18\x02 \x01(\x03\"+\n\x06SqlRow\x12\r\n\x05\x63\x65lls\x18\x01 \x03(\t\x12\x12\n\nnull_cells\x18\x02 \x03(\r\"6\n\x0bSqlRowBatch\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.cloudact.query.v1.SqlRow\"f\n\x10SqlResultSummary\x12\x11\n\trow_count\x18\x01 \x01(\x03\x12\x11\n\ttruncated\x18\x02 \x01(\x08\x12\x11\n\trow_limit\x18\x03 \x01(\x03\x12\x19\n\x11truncation_reason\x18\x04 \x01(\t\"\xbd\x01\n\x12\x45xecuteSqlResponse\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32\".cloudact.query.v1.SqlResultHeaderH\x00\x12/\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1e.cloudact.query.v1.SqlRowBatchH\x00\x12\x36\n\x07summary\x18\x03 \x01(\x0b\x32#.cloudact.query.v1.SqlResultSummaryH\x00\x42\x08\n\x06result*\xa2\x01\n\nCostMetric\x12\x1b\n\x17\x43OST_METRIC_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43OST_METRIC_BILLED_COST\x10\x01\x12\x1e\n\x1a\x43OST_METRIC_EFFECTIVE_COST\x10\x02\x12\x19\n\x15\x43OST_METRIC_LIST_COST\x10\x03\x12\x1f\n\x1b\x43OST_METRIC_CONTRACTED_COST\x10\x04*g\n\tTimeGrain\x12\x1a\n\x16TIME_GRAIN_UNSPECIFIED\x10\x00\x12\x12\n\x0eTIME_GRAIN_DAY\x10\x01\x12\x14\n\x10TIME_GRAIN_MONTH\x10\x02\x12\x14\n\x10TIME_GRAIN_TOTAL\x10\x03*l\n\x0c\x41nswerSource\x12\x1d\n\x19\x41NSWER_SOURCE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41NSWER_SOURCE_DAILY_ROLLUP\x10\x01\x12\x1d\n\x19\x41NSWER_SOURCE_FOCUS_TABLE\x10\x02\x32\x85\x02\n\x0cQueryService\x12\x8f\x01\n\nQueryCosts\x12$.cloudact.query.v1.QueryCostsRequest\x1a%.cloudact.query.v1.QueryCostsResponse\"4\xea\xe0\x18\x02\x08\x01\x82\xd3\xe4\x93\x02(\"#/api/v1/orgs/{org_slug}/costs:query:\x01*\x12\x63\n\nExecuteSql\x12$.cloudact.query.v1.ExecuteSqlRequest\x1a%.cloudact.query.v1.ExecuteSqlResponse\"\x06\xea\xe0\x18\x02\x08\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,41 +38,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COSTROW_AMOUNTSENTRY']._loaded_options = None
   _globals['_COSTROW_AMOUNTSENTRY']._serialized_options = b'8\001'
   _globals['_QUERYSERVICE'].methods_by_name['QueryCosts']._loaded_options = None
-  _globals['_QUERYSERVICE'].methods_by_name['QueryCosts']._serialized_options = b'\352\340\030\002\010\001'
+  _globals['_QUERYSERVICE'].methods_by_name['QueryCosts']._serialized_options = b'\352\340\030\002\010\001\202\323\344\223\002(\"#/api/v1/orgs/{org_slug}/costs:query:\001*'
   _globals['_QUERYSERVICE'].methods_by_name['ExecuteSql']._loaded_options = None
   _globals['_QUERYSERVICE'].methods_by_name['ExecuteSql']._serialized_options = b'\352\340\030\002\010\001'
-  _globals['_COSTMETRIC']._serialized_start=1443
-  _globals['_COSTMETRIC']._serialized_end=1605
-  _globals['_TIMEGRAIN']._serialized_start=1607
-  _globals['_TIMEGRAIN']._serialized_end=1710
-  _globals['_ANSWERSOURCE']._serialized_start=1712
-  _globals['_ANSWERSOURCE']._serialized_end=1820
-  _globals['_DIMENSIONFILTER']._serialized_start=91
-  _globals['_DIMENSIONFILTER']._serialized_end=143
-  _globals['_QUERYCOSTSREQUEST']._serialized_start=146
-  _globals['_QUERYCOSTSREQUEST']._serialized_end=385
-  _globals['_COSTROW']._serialized_start=388
-  _globals['_COSTROW']._serialized_end=640
-  _globals['_COSTROW_DIMENSIONSENTRY']._serialized_start=543
-  _globals['_COSTROW_DIMENSIONSENTRY']._serialized_end=592
-  _globals['_COSTROW_AMOUNTSENTRY']._serialized_start=594
-  _globals['_COSTROW_AMOUNTSENTRY']._serialized_end=640
-  _globals['_QUERYCOSTSRESPONSE']._serialized_start=643
-  _globals['_QUERYCOSTSRESPONSE']._serialized_end=843
-  _globals['_EXECUTESQLREQUEST']._serialized_start=845
-  _globals['_EXECUTESQLREQUEST']._serialized_end=913
-  _globals['_SQLCOLUMN']._serialized_start=915
-  _globals['_SQLCOLUMN']._serialized_end=954
-  _globals['_SQLRESULTHEADER']._serialized_start=956
-  _globals['_SQLRESULTHEADER']._serialized_end=1043
-  _globals['_SQLROW']._serialized_start=1045
-  _globals['_SQLROW']._serialized_end=1088
-  _globals['_SQLROWBATCH']._serialized_start=1090
-  _globals['_SQLROWBATCH']._serialized_end=1144
-  _globals['_SQLRESULTSUMMARY']._serialized_start=1146
-  _globals['_SQLRESULTSUMMARY']._serialized_end=1248
-  _globals['_EXECUTESQLRESPONSE']._serialized_start=1251
-  _globals['_EXECUTESQLRESPONSE']._serialized_end=1440
-  _globals['_QUERYSERVICE']._serialized_start=1823
-  _globals['_QUERYSERVICE']._serialized_end=2037
+  _globals['_COSTMETRIC']._serialized_start=1473
+  _globals['_COSTMETRIC']._serialized_end=1635
+  _globals['_TIMEGRAIN']._serialized_start=1637
+  _globals['_TIMEGRAIN']._serialized_end=1740
+  _globals['_ANSWERSOURCE']._serialized_start=1742
+  _globals['_ANSWERSOURCE']._serialized_end=1850
+  _globals['_DIMENSIONFILTER']._serialized_start=121
+  _globals['_DIMENSIONFILTER']._serialized_end=173
+  _globals['_QUERYCOSTSREQUEST']._serialized_start=176
+  _globals['_QUERYCOSTSREQUEST']._serialized_end=415
+  _globals['_COSTROW']._serialized_start=418
+  _globals['_COSTROW']._serialized_end=670
+  _globals['_COSTROW_DIMENSIONSENTRY']._serialized_start=573
+  _globals['_COSTROW_DIMENSIONSENTRY']._serialized_end=622
+  _globals['_COSTROW_AMOUNTSENTRY']._serialized_start=624
+  _globals['_COSTROW_AMOUNTSENTRY']._serialized_end=670
+  _globals['_QUERYCOSTSRESPONSE']._serialized_start=673
+  _globals['_QUERYCOSTSRESPONSE']._serialized_end=873
+  _globals['_EXECUTESQLREQUEST']._serialized_start=875
+  _globals['_EXECUTESQLREQUEST']._serialized_end=943
+  _globals['_SQLCOLUMN']._serialized_start=945
+  _globals['_SQLCOLUMN']._serialized_end=984
+  _globals['_SQLRESULTHEADER']._serialized_start=986
+  _globals['_SQLRESULTHEADER']._serialized_end=1073
+  _globals['_SQLROW']._serialized_start=1075
+  _globals['_SQLROW']._serialized_end=1118
+  _globals['_SQLROWBATCH']._serialized_start=1120
+  _globals['_SQLROWBATCH']._serialized_end=1174
+  _globals['_SQLRESULTSUMMARY']._serialized_start=1176
+  _globals['_SQLRESULTSUMMARY']._serialized_end=1278
+  _globals['_EXECUTESQLRESPONSE']._serialized_start=1281
+  _globals['_EXECUTESQLRESPONSE']._serialized_end=1470
+  _globals['_QUERYSERVICE']._serialized_start=1853
+  _globals['_QUERYSERVICE']._serialized_end=2114
 # @@protoc_insertion_point(module_scope)
