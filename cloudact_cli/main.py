@@ -108,8 +108,9 @@ def serve(
     if unknown:
         raise typer.BadParameter(f"unknown service(s) {unknown}; known: {known}", param_hint="--only")
     settings = _settings()
-    if not settings.ca_path.exists():
-        _auth_init(settings, force=False)
+    # Every start: issues what is missing or stale (the CA on a first start; the HTTPS certificate in
+    # a data dir made before it existed), and never touches certificates issued elsewhere.
+    _auth_init(settings, force=False)
     components: list[ServeComponent] = []
     if PipelineScheduler.name in names:
         if orgs := scheduler_orgs(settings):
