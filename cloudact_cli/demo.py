@@ -1,7 +1,7 @@
 """``make demo``: the whole system end to end on one machine, on the embedded default or on BigQuery.
 
-Starts an S3 endpoint (moto) on loopback holding the legacy CUR sample and a generated CUR 2.0
-month, Azurite, a local OCI Object Storage, and bqemulator holding a generated month of the GCP
+Starts an S3 endpoint (moto) on loopback holding the legacy CUR sample and two generated CUR 2.0
+months (:data:`CUR2_MONTHS`), Azurite, a local OCI Object Storage, and bqemulator holding a generated month of the GCP
 detailed billing export in BigQuery, and the API of every SaaS and GenAI provider that registers a
 demo source (its vendor's API on loopback with a generated month); starts the four services, stores
 one credential per export or API, runs each provider's pipeline, then pushes a generated batch of
@@ -98,16 +98,30 @@ class DemoExport:
     name: str
     layout: str
     prefix: str
+    periods: tuple[date, ...]
+
+
+@dataclass(frozen=True)
+class Cur2Month:
+    """One generated CUR 2.0 month of the demo: its period, line items and change against the baseline."""
+
     period: date
+    rows: int
+    growth: float
+
+
+CUR2_MONTHS = (Cur2Month(date(2024, 12, 1), 42_000, 0.0), Cur2Month(date(2025, 1, 1), 50_000, 0.2))
+"""The demo's two consecutive CUR 2.0 months: the company grows (more line items, compute +~20%, Amazon
+SageMaker new), so a month-over-month comparison on the dashboard has something to show."""
 
 
 def _upload_legacy(s3: object, work: Path) -> DemoExport:
     """The FinOps Foundation's legacy CUR sample (Nov 2023), laid out as a legacy CUR delivery."""
-    export = DemoExport("acme-legacy-cur", "legacy", "legacy", date(2023, 11, 1))
+    export = DemoExport("acme-legacy-cur", "legacy", "legacy", (date(2023, 11, 1),))
     source = LEGACY_SAMPLE
     if not source.is_file():
         _console.print(f"[yellow]{source} not found: generating a legacy CUR month instead[/yellow]")
-        source = generate_legacy_cur_csv(work / "legacy.csv", 20_000, billing_period=export.period)
+        source = generate_legacy_cur_csv(work / "legacy.csv", 20_000, billing_period=export.periods[0])
     folder = f"{export.prefix}/{export.name}/20231101-20231201"
     data_key = f"{folder}/20231101T000000Z/{export.name}-00001.csv.gz"
     s3.put_object(Bucket=BUCKET, Key=data_key, Body=gzip.compress(source.read_bytes()))  # type: ignore[attr-defined]
@@ -121,20 +135,23 @@ def _upload_legacy(s3: object, work: Path) -> DemoExport:
 
 
 def _upload_cur2(s3: object, work: Path) -> DemoExport:
-    """A generated CUR 2.0 month (Parquet), uploaded data first and manifest last, as AWS delivers."""
-    export = DemoExport("acme-cur2", "cur2", "exports", date(2025, 1, 1))
-    generated = generate_cur2(
-        work / "cur2",
-        50_000,
-        export_name=export.name,
-        billing_period=export.period,
-        bucket=BUCKET,
-        prefix=export.prefix,
-        rows_per_file=20_000,
-    )
-    for path in [*generated.data_files, generated.manifest_path]:
-        key = path.relative_to(work / "cur2").as_posix()
-        s3.upload_file(str(path), BUCKET, key)  # type: ignore[attr-defined]
+    """The generated CUR 2.0 months (Parquet) of one export, each uploaded data first and manifest last,
+    as AWS delivers."""
+    export = DemoExport("acme-cur2", "cur2", "exports", tuple(month.period for month in CUR2_MONTHS))
+    for month in CUR2_MONTHS:
+        generated = generate_cur2(
+            work / "cur2",
+            month.rows,
+            export_name=export.name,
+            billing_period=month.period,
+            bucket=BUCKET,
+            prefix=export.prefix,
+            rows_per_file=20_000,
+            growth=month.growth,
+        )
+        for path in [*generated.data_files, generated.manifest_path]:
+            key = path.relative_to(work / "cur2").as_posix()
+            s3.upload_file(str(path), BUCKET, key)  # type: ignore[attr-defined]
     return export
 
 
@@ -175,8 +192,9 @@ async def _aws(settings: CloudactSettings, export: DemoExport, endpoint: str) ->
         config={"bucket": BUCKET, "export_name": export.name, "prefix": export.prefix, "layout": export.layout,
                 "endpoint_url": endpoint, "region": "us-east-1"},
     )  # fmt: skip
-    _console.rule(f"aws/cost/billing: {export.name} ({export.layout}) {export.period:%Y-%m}")
-    await _run_and_report(settings, "aws", credential_id, export.period)
+    for period in export.periods:
+        _console.rule(f"aws/cost/billing: {export.name} ({export.layout}) {period:%Y-%m}")
+        await _run_and_report(settings, "aws", credential_id, period)
 
 
 async def _azure(settings: CloudactSettings, endpoint: Azurite) -> None:

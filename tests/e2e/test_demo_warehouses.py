@@ -224,8 +224,12 @@ def test_after_the_demo_serve_shows_its_totals_in_the_dashboard(embedded_demo: D
         driver.get(f"{base}/login")
         driver.find_element(By.NAME, "token").send_keys(token)
         driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
-        driver.get(f"{base}/dashboard?start={WHOLE_DEMO[0]}&end={WHOLE_DEMO[1]}")
+        # The login lands on the default period; then the whole demo's period is asked for.
         WebDriverWait(driver, 60).until(expected_conditions.presence_of_element_located((By.ID, "totals")))
+        driver.get(f"{base}/dashboard?start={WHOLE_DEMO[0]}&end={WHOLE_DEMO[1]}")
+        WebDriverWait(driver, 60).until(
+            expected_conditions.text_to_be_present_in_element((By.ID, "period"), f"{WHOLE_DEMO[0]} – {WHOLE_DEMO[1]}")
+        )
         assert totals_on_page(driver) == expected
     finally:
         if driver is not None:

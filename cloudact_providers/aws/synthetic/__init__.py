@@ -14,6 +14,19 @@ consistent: ``UnblendedCost = UnblendedRate x UsageAmount`` and
 ``reservation/EffectiveCost = AmortizedUpfrontCostForUsage + RecurringFeeForUsage`` on
 DiscountedUsage; ``SavingsPlanEffectiveCost = SavingsPlanRate x UsageAmount`` on covered rows.
 
+The month reads as one company's bill (``rows.py``): usage rows pick SKUs by catalogue weight
+(EC2 first, then storage, databases, network), accounts and regions by weight, tag sets unevenly
+(a team's main application most, ~1 in 7 rows untagged). Commitment fees are sized to the usage
+they cover, in expectation over a cycle: a reservation costs 65% of on-demand (30% amortized
+upfront + 35% recurring), the RIFee line bills the reserved hours behind the cycle's DiscountedUsage
+plus a 1-6% unused share (``reservation/UnusedQuantity``, its effective cost), the
+SavingsPlanRecurringFee line the commitment its covered rows use (at 72% of on-demand) plus a 1-6%
+unused share, and the Fee line a rolling purchase of about one month's amortized upfront. Tax is
+3-8% of a cycle's usage, credits and refunds a few percent. ``growth`` (``generate_cur2``) shifts a
+month: compute usage rows are picked ``1 + growth`` times as often and Amazon SageMaker (catalogue
+weight 0) ramps up with it; commitments do not move. With the same seed, months share accounts and
+resources, so two months of one company differ by their mix and row count.
+
 Legacy CUR CSV (:func:`generate_legacy_cur_csv`): exactly the 94 columns, names and order of the real
 anonymised legacy export in ``tests/data/samples/aws`` (:data:`LEGACY_CUR_COLUMNS`). That header has
 no ``lineItem/ResourceId``, ``reservation/ReservationARN`` or ``resourceTags/*`` column, so those

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from cloudact_providers.aws.synthetic.catalog import (
@@ -20,6 +21,10 @@ from cloudact_providers.aws.synthetic.catalog import (
     LEGACY_CUR_COLUMNS,
     _Sku,
 )
+
+# Shares of the tag sets a usage row carries: _tag_pick 0 is untagged, 1-4 name the application
+# ``{team}-svc-{n}``, most rows belonging to the first (a team's main service), few to the last.
+_TAG_PICKS = (2, 7, 3, 2, 1)
 
 
 def _sql_str(value: str) -> str:
@@ -50,13 +55,57 @@ def _period(day: date) -> tuple[date, date]:
     return start, end
 
 
-def _pool(pred: Callable[[_Sku], bool]) -> str:
-    ids = [str(i + 1) for i, s in enumerate(_CAT) if pred(s)]
-    return "[" + ", ".join(ids) + "]"
+# The economics of the generated company. A reservation costs 65% of on-demand (30% amortized upfront
+# + 35% recurring, 1 year Partial Upfront); a Compute Savings Plan rate is 72% of on-demand.
+_RI_AMORTIZED = 0.30
+_RI_RECURRING = 0.35
+_SP_RATE = 0.72
+# Rows of each kind in a cycle of 100 (see the package docstring).
+_USAGE_ROWS, _MARKET_ROWS, _RI_ROWS, _SP_ROWS = 70, 2, 8, 7
+# SKUs whose usage ``growth`` scales, and how much weight a new service (weight 0) gets per unit of growth.
+_COMPUTE_CODES = frozenset({"AWSLambda", "AmazonECS", "AmazonEKS"})
+_NEW_SERVICE_WEIGHT = 10.0
 
 
-def _base_sql(lo: int, hi: int, seed: int, billing_period: date) -> str:
-    """The canonical relation: one row per line item, typed, with CUR 2.0 names (+ helpers ``_x``)."""
+def _grows(s: _Sku) -> bool:
+    return s.product_code in _COMPUTE_CODES or (s.product_code == "AmazonEC2" and s.family == "Compute Instance")
+
+
+def _weight(s: _Sku, growth: float) -> int:
+    """How often a row of this pool picks ``s``, in tenths of the catalogue's weights."""
+    if s.weight == 0:
+        return round(10 * _NEW_SERVICE_WEIGHT * max(growth, 0.0))
+    return round(10 * s.weight * (1.0 + growth if _grows(s) else 1.0))
+
+
+def _expected_cost(s: _Sku) -> float:
+    """Mean on-demand cost of a usage row of ``s``: ``amt`` is ``scale * (0.002 + 4 u^2)``, u uniform."""
+    return s.rate * (1.0 if s.scale == 0 else s.scale * (0.002 + 4.0 / 3.0))
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """SKUs a kind of row picks from: a DuckDB list with each SKU id repeated by its weight."""
+
+    ids: str
+    size: int
+    mean_cost: float  # mean on-demand cost of a usage row of the pool
+
+
+def _pool(pred: Callable[[_Sku], bool], growth: float = 0.0) -> _Pool:
+    picks = [(i + 1, s, _weight(s, growth)) for i, s in enumerate(_CAT) if pred(s)]
+    total = sum(w for _, _, w in picks)
+    ids = [str(i) for i, _, w in picks for _ in range(w)]
+    mean = sum(w * _expected_cost(s) for _, s, w in picks) / total
+    return _Pool("[" + ", ".join(ids) + "]", total, mean)
+
+
+def _base_sql(lo: int, hi: int, seed: int, billing_period: date, growth: float = 0.0) -> str:
+    """The canonical relation: one row per line item, typed, with CUR 2.0 names (+ helpers ``_x``).
+
+    ``growth`` shifts the month: compute usage rows are picked ``1 + growth`` times as often and a
+    new service (catalogue weight 0) ramps up in proportion; 0 is the baseline month.
+    """
     start, end = _period(billing_period)
     days = calendar.monthrange(start.year, start.month)[1]
     hours = days * 24
@@ -75,10 +124,22 @@ def _base_sql(lo: int, hi: int, seed: int, billing_period: date) -> str:
     accounts = [{"id": a[0], "name": a[1], "team": a[2], "env": a[3], "cc": a[4], "bu": a[5]} for a in _ACCOUNTS]
     regions = [{"code": r[0], "loc": r[1], "pfx": r[2], "xfer": _TRANSFER_PREFIX.get(r[0], r[2] or "USE1-")}
                for r in _REGIONS]  # fmt: skip
-    usage_pool = _pool(lambda s: not s.legal_entity)
+    # A service being adopted (catalogue weight 0) runs where the ML and data teams work, not everywhere.
+    new_services = "(" + (", ".join(str(i + 1) for i, s in enumerate(_CAT) if s.weight == 0) or "0") + ")"
+    ml_accounts = "[" + ", ".join(str(i + 1) for i, a in enumerate(_ACCOUNTS) if a[2] in ("ml", "data")) + "]"
+    usage_pool = _pool(lambda s: not s.legal_entity, growth)
     market_pool = _pool(lambda s: bool(s.legal_entity))
+    # Commitments were bought before the month: their pools do not grow with it.
     ri_pool = _pool(lambda s: "ri" in s.commit)
     sp_pool = _pool(lambda s: "sp" in s.commit)
+    # Commitment fees are sized to the usage they cover: per cycle of 100 rows, the RIFee line bills
+    # the reserved hours behind the cycle's DiscountedUsage rows (at the SKU's rate) plus a small
+    # unused share, and the SavingsPlanRecurringFee line the commitment its covered rows use, plus a
+    # small unused share. The RI upfront Fee is a rolling purchase: about 1/12 of a year's upfront.
+    ri_covered = _RI_ROWS * ri_pool.mean_cost
+    sp_covered = _SP_ROWS * _SP_RATE * sp_pool.mean_cost
+    cycle_cost = (_USAGE_ROWS * usage_pool.mean_cost + _MARKET_ROWS * market_pool.mean_cost + ri_covered
+                  + _SP_ROWS * sp_pool.mean_cost)  # fmt: skip
 
     def r(k: int) -> str:  # uniform [0, 1) from (row, seed, k)
         return f"((hash(b, {int(seed)}, {k}) % 1000003) / 1000003.0)"
@@ -106,12 +167,13 @@ WITH t0 AS (
       ELSE 'Fee'
     END AS lit,
     CASE
-      WHEN slot IN (70, 71) THEN {market_pool}[1 + {h(1)} % {len(market_pool.split(","))}]
-      WHEN slot BETWEEN 72 AND 79 OR slot IN (94, 99) THEN {ri_pool}[1 + {h(1)} % {len(ri_pool.split(","))}]
-      WHEN slot BETWEEN 80 AND 93 OR slot = 95 THEN {sp_pool}[1 + {h(1)} % {len(sp_pool.split(","))}]
-      ELSE {usage_pool}[1 + {h(1)} % {len(usage_pool.split(","))}]
+      WHEN slot IN (70, 71) THEN {market_pool.ids}[1 + {h(1)} % {market_pool.size}]
+      WHEN slot BETWEEN 72 AND 79 OR slot IN (94, 99) THEN {ri_pool.ids}[1 + {h(1)} % {ri_pool.size}]
+      WHEN slot BETWEEN 80 AND 93 OR slot = 95 THEN {sp_pool.ids}[1 + {h(1)} % {sp_pool.size}]
+      ELSE {usage_pool.ids}[1 + {h(1)} % {usage_pool.size}]
     END AS k,
-    {_weighted([a[6] for a in _ACCOUNTS])}[1 + {h(2)} % {sum(a[6] for a in _ACCOUNTS)}] AS ai,
+    CASE WHEN k IN {new_services} THEN {ml_accounts}[1 + {h(2)} % {len(ml_accounts.split(","))}]
+         ELSE {_weighted([a[6] for a in _ACCOUNTS])}[1 + {h(2)} % {sum(a[6] for a in _ACCOUNTS)}] END AS ai,
     {_weighted([x[3] for x in _REGIONS])}[1 + {h(3)} % {sum(x[3] for x in _REGIONS)}] AS ri,
     1 + ({h(4)} % {len(_REGIONS) - 1}) AS ri_to_off,
     ({h(5)} % {days})::INTEGER AS d,
@@ -134,7 +196,7 @@ WITH t0 AS (
     lit IN ('RIFee', 'Tax', 'Credit', 'Refund') AS is_monthly,
     s.legal IS NOT NULL AS is_market,
     CASE WHEN s.scale = 0 THEN 1.0 ELSE round(s.scale * (0.002 + 4.0 * u1 * u1), 8) END AS amt,
-    1 + (hash(k, ai, {int(seed)}) % 12)::BIGINT AS n_res,
+    0.01 + 0.05 * u3 AS unused_share,
     md5(concat(ai, '/', k, '/', ri, '/', res_n, '/', {int(seed)})) AS rhex,
     lower(concat(md5(concat(i, ':', {int(seed)})), left(md5(concat({int(seed)}, ':', i)), 19))) AS line_id
   FROM t2
@@ -158,7 +220,9 @@ WITH t0 AS (
                      substr(md5(concat('sp', ai, {int(seed)})), 17, 12))) AS sp_arn,
     (12345000 + k * 7 + ri)::VARCHAR AS subscription_id,
     upper(substr(md5(concat('sku', k, ri)), 1, 16)) AS sku,
-    round(5.0 + 45.0 * u2, 4) AS sp_commit
+    round({sp_covered!r} / (1.0 - unused_share), 4) AS sp_commit,
+    round({ri_covered!r} / s.rate / (1.0 - unused_share), 4) AS ri_hours,
+    round({_RI_AMORTIZED * ri_covered * 12!r} * (0.04 + 0.08 * u2), 2) AS ri_upfront
   FROM t3
 ), t5 AS (
   SELECT *,
@@ -167,15 +231,15 @@ WITH t0 AS (
       WHEN 'SavingsPlanCoveredUsage' THEN s.rate
       WHEN 'DiscountedUsage' THEN 0.0
       WHEN 'SavingsPlanNegation' THEN -s.rate
-      WHEN 'RIFee' THEN round(s.rate * 0.31, 6)
-      WHEN 'Fee' THEN round(s.rate * 0.31 * 8760, 2)
+      WHEN 'RIFee' THEN round(s.rate * {_RI_RECURRING}, 6)
+      WHEN 'Fee' THEN ri_upfront
       WHEN 'SavingsPlanRecurringFee' THEN sp_commit
       WHEN 'EdpDiscount' THEN round(-s.rate * 0.06, 10)
       WHEN 'BundledDiscount' THEN round(-s.rate * 0.5, 10)
     END AS urate,
     CASE lit
-      WHEN 'RIFee' THEN {hours}.0 * n_res
-      WHEN 'Fee' THEN n_res::DOUBLE
+      WHEN 'RIFee' THEN ri_hours
+      WHEN 'Fee' THEN 1.0
       WHEN 'SavingsPlanRecurringFee' THEN 1.0
       WHEN 'Tax' THEN 1.0
       WHEN 'Credit' THEN 0.0
@@ -187,16 +251,16 @@ WITH t0 AS (
 ), c AS (
   SELECT *,
     CASE lit
-      WHEN 'Tax' THEN round(0.05 + 25.0 * u3, 2)
-      WHEN 'Credit' THEN -round(1.0 + 150.0 * u3, 2)
-      WHEN 'Refund' THEN -round(0.5 + 40.0 * u3, 2)
+      WHEN 'Tax' THEN round({cycle_cost!r} * (0.03 + 0.05 * u3), 2)
+      WHEN 'Credit' THEN -round({cycle_cost!r} * (0.01 + 0.05 * u3), 2)
+      WHEN 'Refund' THEN -round({cycle_cost!r} * (0.005 + 0.02 * u3), 2)
       ELSE round(urate * uamt, 10)
     END AS ucost,
     round(coalesce(od_rate * uamt, 0.0), 10) AS od_cost,
-    CASE WHEN lit = 'DiscountedUsage' THEN round(s.rate * 0.31 * uamt, 10) END AS ri_amort_usage,
-    CASE WHEN lit = 'DiscountedUsage' THEN round(s.rate * 0.31 * uamt, 10) END AS ri_recur_usage,
-    CASE WHEN lit = 'RIFee' THEN round(uamt * 0.08 * u3, 2) END AS ri_unused_qty,
-    CASE WHEN lit = 'SavingsPlanCoveredUsage' OR lit = 'SavingsPlanNegation' THEN round(s.rate * 0.72, 10) END
+    CASE WHEN lit = 'DiscountedUsage' THEN round(s.rate * {_RI_AMORTIZED} * uamt, 10) END AS ri_amort_usage,
+    CASE WHEN lit = 'DiscountedUsage' THEN round(s.rate * {_RI_RECURRING} * uamt, 10) END AS ri_recur_usage,
+    CASE WHEN lit = 'RIFee' THEN round(uamt * unused_share, 4) END AS ri_unused_qty,
+    CASE WHEN lit = 'SavingsPlanCoveredUsage' OR lit = 'SavingsPlanNegation' THEN round(s.rate * {_SP_RATE}, 10) END
       AS sp_rate
   FROM t5
 )
@@ -249,8 +313,8 @@ SELECT
     WHEN 'Refund' THEN concat('Refund for ', s.code, ' usage charged in error on ', strftime(hour_start, '%Y-%m-%d'))
     WHEN 'EdpDiscount' THEN 'Enterprise Program Discount (EDP) - 6% commitment discount'
     WHEN 'BundledDiscount' THEN concat('Bundled discount: free ', s.unit, ' included with ', s.pname)
-    WHEN 'RIFee' THEN concat('USD ', urate, ' hourly fee per ', coalesce(s.itype, ''), ' reserved instance, ',
-                            n_res, ' reservation(s), 1 year Partial Upfront')
+    WHEN 'RIFee' THEN concat('USD ', urate, ' hourly fee per ', coalesce(s.itype, ''),
+                            ' reserved instance, 1 year Partial Upfront')
     WHEN 'Fee' THEN concat('Sign up charge for subscription: ', subscription_id, ', planId: ', 2000000 + k)
     WHEN 'SavingsPlanRecurringFee' THEN concat('1 year No Upfront Compute Savings Plan, ', sp_commit,
                                               ' USD per hour commitment')
@@ -313,16 +377,17 @@ SELECT
   CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN 'standard' END AS pricing_offering_class,
   CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN 'Partial Upfront' END AS pricing_purchase_option,
   ri_amort_usage AS reservation_amortized_upfront_cost_for_usage,
-  CASE WHEN lit = 'RIFee' THEN round(s.rate * 0.31 * uamt, 10) END
+  CASE WHEN lit = 'RIFee' THEN round(s.rate * {_RI_AMORTIZED} * uamt, 10) END
     AS reservation_amortized_upfront_fee_for_billing_period,
   CASE WHEN lit = 'DiscountedUsage' THEN ri_amort_usage + ri_recur_usage
-       WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.rate * 0.62, 10) END AS reservation_effective_cost,
+       WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.rate * {_RI_AMORTIZED + _RI_RECURRING}, 10) END
+    AS reservation_effective_cost,
   CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN
     strftime(TIMESTAMP '{start_ts:%Y-%m-%d %H:%M:%S}' - to_days(40 + k) + to_days(365), '%Y-%m-%dT%H:%M:%S.000Z') END
     AS reservation_end_time,
   CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN 'Original' END AS reservation_modification_status,
   CASE WHEN lit = 'RIFee' THEN {hours}.0 * s.nf END AS _ri_norm_per_res,
-  CASE WHEN lit = 'RIFee' THEN n_res END AS _ri_n,
+  CASE WHEN lit = 'RIFee' THEN round(uamt / {hours}.0, 6) END AS _ri_n,
   ri_recur_usage AS reservation_recurring_fee_for_usage,
   CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN ri_arn END AS reservation_reservation_a_r_n,
   CASE WHEN lit IN ('DiscountedUsage', 'RIFee', 'Fee') THEN
@@ -332,21 +397,22 @@ SELECT
   CASE WHEN lit = 'RIFee' THEN uamt * s.nf END AS _ri_total_norm,
   CASE WHEN lit = 'RIFee' THEN uamt END AS _ri_total_units,
   CASE WHEN lit = 'RIFee' THEN {hours}.0 END AS _ri_units_per,
-  CASE WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.rate * 0.31, 10) END
+  CASE WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.rate * {_RI_AMORTIZED}, 10) END
     AS reservation_unused_amortized_upfront_fee_for_billing_period,
   CASE WHEN lit = 'RIFee' THEN round(ri_unused_qty * s.nf, 4) END AS reservation_unused_normalized_unit_quantity,
   ri_unused_qty AS reservation_unused_quantity,
   CASE WHEN lit = 'RIFee' THEN round(ri_unused_qty * urate, 10) END AS reservation_unused_recurring_fee,
-  CASE WHEN lit IN ('RIFee', 'Fee') THEN round(s.rate * 0.31 * 8760 * n_res, 2) END AS reservation_upfront_value,
+  CASE WHEN lit = 'RIFee' THEN round(s.rate * {_RI_AMORTIZED} * 8760 * uamt / {hours}.0, 2)
+       WHEN lit = 'Fee' THEN ucost END AS reservation_upfront_value,
   CASE WHEN lit = 'SavingsPlanRecurringFee' THEN sp_commit END AS savings_plan_total_commitment_to_date,
   CASE WHEN lit IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee') THEN sp_arn END
     AS savings_plan_savings_plan_a_r_n,
   sp_rate AS savings_plan_savings_plan_rate,
   CASE WHEN lit = 'SavingsPlanCoveredUsage' THEN round(sp_rate * uamt, 10)
-       WHEN lit = 'SavingsPlanRecurringFee' THEN round(sp_commit * (0.85 + 0.15 * u3), 10) END
+       WHEN lit = 'SavingsPlanRecurringFee' THEN round(sp_commit * (1.0 - unused_share), 10) END
     AS savings_plan_used_commitment,
   CASE WHEN lit = 'SavingsPlanCoveredUsage' THEN round(sp_rate * uamt, 10)
-       WHEN lit = 'SavingsPlanRecurringFee' THEN round(sp_commit * (0.15 - 0.15 * u3), 10) END
+       WHEN lit = 'SavingsPlanRecurringFee' THEN round(sp_commit * unused_share, 10) END
     AS savings_plan_savings_plan_effective_cost,
   CASE WHEN lit = 'SavingsPlanRecurringFee' THEN 0.0 END
     AS savings_plan_amortized_upfront_commitment_for_billing_period,
@@ -366,12 +432,13 @@ SELECT
        THEN '1yr' END AS savings_plan_purchase_term,
   CASE WHEN lit = 'SavingsPlanCoveredUsage' THEN round(sp_rate * uamt, 10) END
     AS savings_plan_net_savings_plan_effective_cost,
-  a AS _a, is_market AS _is_market, (hash(b, {int(seed)}, 11) % 5)::BIGINT AS _tag_pick
+  a AS _a, is_market AS _is_market,
+  {_weighted(list(_TAG_PICKS))}[1 + (hash(b, {int(seed)}, 11) % {sum(_TAG_PICKS)})::BIGINT] - 1 AS _tag_pick
 FROM c
 """
 
 
-def _legacy_select(names: list[str], lo: int, hi: int, seed: int, billing_period: date) -> str:
+def _legacy_select(names: list[str], lo: int, hi: int, seed: int, billing_period: date, growth: float = 0.0) -> str:
     iso = "'%Y-%m-%dT%H:%M:%S.000Z'"
     exprs = [
         "identity_line_item_id", "identity_time_interval", "bill_invoice_id", "bill_invoicing_entity",
@@ -408,10 +475,10 @@ def _legacy_select(names: list[str], lo: int, hi: int, seed: int, billing_period
     ]  # fmt: skip
     assert len(exprs) == len(names) == len(LEGACY_CUR_COLUMNS)
     cols = ",\n  ".join(f'{e} AS "{n}"' for e, n in zip(exprs, names, strict=True))
-    return f"SELECT\n  {cols}\nFROM ({_base_sql(lo, hi, seed, billing_period)})"
+    return f"SELECT\n  {cols}\nFROM ({_base_sql(lo, hi, seed, billing_period, growth)})"
 
 
-def _cur2_select(lo: int, hi: int, seed: int, billing_period: date, *, csv: bool) -> str:
+def _cur2_select(lo: int, hi: int, seed: int, billing_period: date, *, csv: bool, growth: float = 0.0) -> str:
     product = (
         "map_from_entries(list_filter(["
         "('product_name', _product_name), ('servicename', _servicename), "
@@ -481,4 +548,4 @@ def _cur2_select(lo: int, hi: int, seed: int, billing_period: date, *, csv: bool
         elif name in _CUR2_RATE_AS_STRING:
             e = f"({e})::VARCHAR"
         exprs.append(f"{e} AS {name}")
-    return "SELECT\n  " + ",\n  ".join(exprs) + f"\nFROM ({_base_sql(lo, hi, seed, billing_period)})"
+    return "SELECT\n  " + ",\n  ".join(exprs) + f"\nFROM ({_base_sql(lo, hi, seed, billing_period, growth)})"

@@ -84,6 +84,7 @@ def generate_cur2(
     bucket: str = "billing",
     prefix: str = "exports",
     threads: int | None = None,
+    growth: float = 0.0,
 ) -> Cur2Export:
     """Writes a CUR 2.0 Data Exports delivery (data chunks, then the manifest) under ``out_dir``.
 
@@ -98,12 +99,17 @@ def generate_cur2(
         bucket: bucket name used in the manifest's ``s3://`` data file URIs.
         prefix: S3 prefix in front of the export name.
         threads: DuckDB threads (default: all cores).
+        growth: the month's change against the baseline month (0): compute usage rows are picked
+            ``1 + growth`` times as often and a new service (Amazon SageMaker) ramps up with it; the
+            same rows and seed with another ``growth`` give the same company a month later.
 
     Returns:
         The manifest path, the data files in order and the row count.
     """
     if rows_per_file <= 0:
         raise ValueError("rows_per_file must be positive")
+    if not -1.0 < growth <= 10.0:
+        raise ValueError(f"growth must be in (-1, 10], got {growth}")
     start, end = _period(billing_period)
     partition = f"BILLING_PERIOD={start:%Y-%m}"
     base = f"{prefix}/{export_name}" if prefix else export_name
@@ -121,8 +127,8 @@ def generate_cur2(
     for n, lo in enumerate(range(0, max(rows, 1), rows_per_file), start=1):
         hi = min(lo + rows_per_file, rows)
         target = data_dir / f"{export_name}-{n:05d}.{suffix}"
-        _copy(_cur2_select(lo, hi, seed, billing_period, csv=file_format == "csv.gz"), target, options,
-              threads)  # fmt: skip
+        select = _cur2_select(lo, hi, seed, billing_period, csv=file_format == "csv.gz", growth=growth)
+        _copy(select, target, options, threads)
         files.append(target)
     digest = f"{seed:08x}{rows:016x}"[-24:]
     manifest = {
