@@ -99,8 +99,13 @@ def _serve(tmp_path: Path) -> Iterator[Served]:
         addresses = wait_until(started, what="cloudact serve", timeout=90, interval=0.2)
         yield Served({name: addresses[f"{name}_svc"][0] for name in EXPECTED}, env, data_dir, process)
     finally:
+        # SIGTERM first: serve stops its four child processes; a SIGKILL would orphan them.
         if process.poll() is None:
-            process.kill()
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @pytest.fixture(scope="module")
