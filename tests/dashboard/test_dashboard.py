@@ -257,15 +257,20 @@ def test_top_services_and_movers_against_the_previous_period(deployment: Deploym
     assert all(r[1] in ("USD", "EUR") for r in tables["movers"]["rows"])
 
 
-@pytest.mark.skipif(
-    os.environ.get("CLOUDACT_WRITE_SCREENSHOTS") != "1", reason="CLOUDACT_WRITE_SCREENSHOTS=1 writes docs/"
-)
-def test_write_screenshots(deployment: Deployment, browser: Any) -> None:
+def test_screenshots_of_both_pages(deployment: Deployment, browser: Any, tmp_path: Path) -> None:
+    """Both pages render whole in Chromium (charts drawn, the run listed). With
+    CLOUDACT_WRITE_SCREENSHOTS=1 the screenshots are the README's, written to docs/."""
+    where = REPO / "docs" if os.environ.get("CLOUDACT_WRITE_SCREENSHOTS") == "1" else tmp_path
     log_in(browser, deployment, deployment.token(ORG, "viewer"))
     wait_for_overview(browser)
-    browser.save_screenshot(str(REPO / "docs" / "dashboard-overview.png"))
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-chart=providers] canvas")
+    assert browser.save_screenshot(str(where / "dashboard-overview.png"))
     browser.get(f"{deployment.base_url}/dashboard/pipelines")
-    browser.save_screenshot(str(REPO / "docs" / "dashboard-pipelines.png"))
+    assert browser.find_element(By.CSS_SELECTOR, f'tr[data-credential-id="{deployment.credential_id}"]')
+    assert browser.save_screenshot(str(where / "dashboard-pipelines.png"))
+    for page in ("overview", "pipelines"):
+        png = (where / f"dashboard-{page}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 20_000, page
 
 
 async def _start_stalled_run(deployment: Deployment, endpoint: str) -> tuple[str, str, asyncio.Task[None]]:

@@ -39,7 +39,11 @@ from ingest_svc.adapters.staging import ExportFile, stage_files
 from tests.conftest import LEGACY_CUR_SAMPLE, sample_inputs
 from tests.focus_svc.bigquery_tables import create_table, load_rows
 
-pytestmark = pytest.mark.skipif(not bqemulator_available(), reason="bqemulator is not installed (make install)")
+
+@pytest.fixture(autouse=True, scope="module")
+def _bqemulator_installed() -> None:
+    assert bqemulator_available(), "bqemulator is not installed: run `make install` (it builds .venv-bqemulator)"
+
 
 ORG, DATASET = "acme", "acme_prod"
 SYNTHETIC_ROWS = 60

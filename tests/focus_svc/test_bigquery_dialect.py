@@ -44,7 +44,10 @@ EXPRESSIONS = {
     "no match": "regexp_extract(line_item, 'zzz(q)', 1)",
 }
 
-pytestmark = pytest.mark.skipif(not bqemulator_available(), reason="bqemulator is not installed (make install)")
+
+@pytest.fixture(autouse=True, scope="module")
+def _bqemulator_installed() -> None:
+    assert bqemulator_available(), "bqemulator is not installed: run `make install` (it builds .venv-bqemulator)"
 
 
 @pytest.fixture(scope="module")

@@ -110,8 +110,7 @@ INPUTS = """
 
 @pytest.fixture(scope="module")
 def bq() -> Iterator[bigquery.Client]:
-    if not bqemulator_available():
-        pytest.skip("bqemulator is not installed (make install)")
+    assert bqemulator_available(), "bqemulator is not installed: run `make install` (it builds .venv-bqemulator)"
     with bigquery_emulator() as emulator:
         yield emulator.client()
 

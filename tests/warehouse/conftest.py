@@ -14,8 +14,7 @@ from cloudact_shared.storage.bigquery import BigQueryTableStore
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[BigQueryEmulator]:
     """bqemulator (REST + Storage API gRPC) on free loopback ports for the session."""
-    if not bqemulator_available():
-        pytest.skip("bqemulator is not installed: run `make install` (it builds .venv-bqemulator)")
+    assert bqemulator_available(), "bqemulator is not installed: run `make install` (it builds .venv-bqemulator)"
     with bigquery_emulator() as running:
         yield running
 
