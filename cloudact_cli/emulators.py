@@ -72,7 +72,7 @@ def azurite(
     node = shutil.which("node")
     if node is None or not script.is_file():
         raise RuntimeError(f"Azurite needs node and {script} (run 'make install')")
-    port = _free_port()
+    port = free_port()
     oauth = ["--oauth", "basic", "--cert", str(tls[0]), "--key", str(tls[1])] if tls else []
     process = subprocess.Popen(
         [node, str(script), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
@@ -153,7 +153,8 @@ async def put_cost_export_run(
     return blobs
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now (an emulator or a test server binds it next)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

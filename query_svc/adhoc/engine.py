@@ -9,6 +9,7 @@ much spill), a thread count, and a timer that interrupts the query at its deadli
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import threading
@@ -60,7 +61,7 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-class PagedRun:
+class PagedRun(abc.ABC):
     """What every ExecuteSql run shares, whichever engine runs the query: the answer read a batch at
     a time into rendered rows, handed out by ``fetch``, under one lock and one deadline.
 
@@ -93,9 +94,9 @@ class PagedRun:
         with self._lock:
             return bool(self._pending) or self._read()
 
+    @abc.abstractmethod
     def _next_batch(self) -> pa.RecordBatch | None:
         """The answer's next batch; None at its end (or before the query started)."""
-        raise NotImplementedError
 
     def _read(self) -> bool:
         """Reads batches into ``_pending`` until one holds a row; False at the end."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cloudact_cli.bigquery_emulator import bqemulator_available
-from cloudact_cli.emulators import azurite_available
+from cloudact_cli.emulators import azurite_available, free_port
 from cloudact_providers.registry import known_providers, registration
 from focus_svc.bigquery import providers_without_bigquery_form
 
@@ -131,12 +130,6 @@ def _cost_summary(output: str) -> list[str]:
 WHOLE_DEMO = ("2023-01-01", "2026-12-31")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "cloudact_cli.main", *args],
@@ -164,7 +157,7 @@ def test_after_the_demo_serve_shows_its_totals_in_the_dashboard(embedded_demo: D
     from tests.dashboard.conftest import spki_hash
     from tests.dashboard.test_dashboard import cents, totals_on_page
 
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDACT_")}
     env.update({f"CLOUDACT_{a}": "127.0.0.1:0" for a in _ADDRESSES})
     env.update(CLOUDACT_DATA_DIR=str(embedded_demo.data_dir), CLOUDACT_HTTP_ADDRESS=f"127.0.0.1:{port}")

@@ -6,25 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import httpx
 
+from cloudact_cli.emulators import free_port
 from cloudact_shared.readiness import await_until
 from cloudact_shared.settings import CloudactSettings
 from tests.http.conftest import tls_client
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_serve_only_http_against_unreachable_services(tmp_path: Path) -> None:
-    port, dead = _free_port(), _free_port()
+    port, dead = free_port(), free_port()
     env = {
         **os.environ,
         "CLOUDACT_DATA_DIR": str(tmp_path / "data"),
