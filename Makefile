@@ -21,21 +21,23 @@ export CLOUDACT_DATA_DIR ?= ./data
 
 # The dashboard's charts: ECharts from node_modules (package-lock.json), copied next to the served assets.
 ECHARTS := cloudact_http/dashboard/static/vendor/echarts.min.js
-# Debian's Chromium and its driver, for the dashboard's browser tests.
-CHROMIUM_STAMP := $(VENV)/.chromium
+# Debian packages: Chromium and its driver (the dashboard's browser tests) and jemalloc (the allocator
+# `cloudact convert` runs DuckDB under when installed: cloudact_cli/allocator.py).
+SYSTEM_STAMP := $(VENV)/.system-packages
+JEMALLOC := /usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 
-install: $(STAMP) $(BQ_STAMP) $(VALIDATOR_STAMP) $(FAKESNOW_STAMP) node_modules/.installed $(ECHARTS) $(CHROMIUM_STAMP)
+install: $(STAMP) $(BQ_STAMP) $(VALIDATOR_STAMP) $(FAKESNOW_STAMP) node_modules/.installed $(ECHARTS) $(SYSTEM_STAMP)
 
 $(ECHARTS): node_modules/.installed
 	mkdir -p $(dir $@)
 	cp node_modules/echarts/dist/echarts.min.js $@
 
-$(CHROMIUM_STAMP): | $(STAMP)
-	# apt as root, or through sudo; nothing to do when both are already on the PATH.
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+$(SYSTEM_STAMP): | $(STAMP)
+	# apt as root, or through sudo; nothing to do when all three are already there.
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null && test -f $(JEMALLOC) || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
-	touch $(CHROMIUM_STAMP)
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver libjemalloc2; }
+	touch $(SYSTEM_STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -6,7 +6,7 @@ conversion, and the statement's wall seconds. Run on one thread (the default) th
 up to the wall time and do not depend on how busy the machine's other core is.
 
 - read: the table scans of the export file (CSV tokenising, Parquet decoding);
-- parse + check: everything under the quarantine filter (typing every value, the row checks);
+- parse + check: everything under the quarantine filter (typing every value the mapping reads, the row checks);
 - map: between that filter and the writer (the FOCUS mapping, its joins, the FOCUS wrapper);
 - write: the Parquet writer (encoding, compression).
 """
@@ -30,7 +30,7 @@ from cloudact_cli import convert  # noqa: E402
 from cloudact_providers.registry import registration  # noqa: E402
 from cloudact_shared.lineage import Lineage  # noqa: E402
 from focus_svc import conversion  # noqa: E402
-from ingest_svc.adapters.staging import KEEP_ROW, ExportFile, RowsSeen, StagingQuery  # noqa: E402
+from ingest_svc.adapters.staging_query import ExportFile, StagingQuery  # noqa: E402
 
 Node = dict[str, Any]
 
@@ -41,11 +41,11 @@ def profile(provider: str, source: Path, threads: int) -> dict[str, float]:
         spill, output, trace = Path(work) / "spill", Path(work) / "focus.parquet", Path(work) / "profile.json"
         con = convert._connect("640MB", spill, threads, text_inputs=".csv" in source.name.lower())
         lineage = Lineage.new_run(f"{provider}/cost/billing", "local-files")
-        staging = StagingQuery(
-            con, [ExportFile(source, str(source))], registration(provider).raw_select_builder(), lineage
-        )
-        staged = convert._staged(con, staging, RowsSeen())
         conversion.prepare(con, [provider])
+        read = conversion.raw_columns_read(con, provider)
+        builder = registration(provider).raw_select_builder()
+        staging = StagingQuery(con, [ExportFile(source, str(source))], builder, lineage, read_columns=read)
+        staged = convert._clean(staging)  # what `cloudact convert` runs on an export with no bad row
         kept = "NOT MATERIALIZED " if ".csv" in source.name.lower() else ""
         select = f"WITH raw_good AS {kept}({staged}) {conversion.focus_select_sql(provider, 'raw_good')}"
         con.execute("PRAGMA enable_profiling = 'json'")
@@ -65,7 +65,7 @@ def _staged_nodes(nodes: list[Node], under_filter: bool) -> Iterator[tuple[Node,
     """Each operator and its stage: the writer, a file scan, under the quarantine filter, or the mapping."""
     for node in nodes:
         kind, info = node.get("type", ""), node.get("extra_info", {})
-        inside = under_filter or (kind == "FILTER" and KEEP_ROW in str(info))
+        inside = under_filter or (kind == "FILTER" and convert._SEEN in str(info))
         if kind == "COPY_TO_FILE":
             stage = "write"
         elif kind == "TABLE_SCAN" and str(info.get("Function", "")).startswith("READ_"):

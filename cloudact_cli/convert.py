@@ -2,12 +2,15 @@
 
 The pipeline's own two steps, fused into one statement: ingest_svc's staging SELECT
 (``StagingQuery``: the provider's raw SELECT per file, lineage bound as variables, quarantined rows
-dropped and noted by ``RowsSeen``), then focus_svc's conversion (``focus_select_sql``), streamed by
-DuckDB into one Parquet or CSV file with bounded memory. No raw table in between: nothing is kept.
+dropped), then focus_svc's conversion (``focus_select_sql``), streamed by
+DuckDB into one Parquet or CSV file with bounded memory. No raw table in between: nothing is kept,
+so only the raw values the conversion reads are parsed and checked (``conversion.raw_columns_read``);
+a row is set aside when one of those does not parse, never for a value it does not convert.
 
-Quarantined rows are counted where they are written: only when the conversion saw some are the
-files read again, numbered, and the rows set aside both go to ``OUTPUT.quarantine.csv`` and make
-the count (``QuarantineTally``), so the count is the file's size whatever the mapping does.
+Quarantined rows are counted where they are written: only when the conversion saw some (its first
+pass stops at the first; a second notes them with ``RowsSeen``) are the files read again, numbered,
+and the rows set aside both go to ``OUTPUT.quarantine.csv`` and make the count
+(``QuarantineTally``), so the count is the file's size whatever the mapping does.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from cloudact_shared import duck
 from cloudact_shared.errors import InvalidArgument
 from cloudact_shared.lineage import Lineage
 from focus_svc import conversion
-from ingest_svc.adapters.staging import (
+from ingest_svc.adapters.staging_query import (
     KEEP_ROW,
     ExportFile,
     QuarantineTally,
@@ -39,6 +42,7 @@ from ingest_svc.adapters.staging import (
 
 T = TypeVar("T")
 _QUARANTINED = "cloudact_quarantined"
+_SEEN = "cloudact: a row of the input is set aside"
 _SET_ASIDE = (
     "SELECT source_object, _source_row_number AS source_row_number, _quarantine_reason AS reason, "
     "_record AS record FROM ({staged}) WHERE _quarantine_reason IS NOT NULL"
@@ -98,26 +102,61 @@ def convert_files(
     quarantine.unlink(missing_ok=True)
     files = [ExportFile(path, str(path)) for path in inputs]
     tally = QuarantineTally()
-    quarantined = 0
     with tempfile.TemporaryDirectory(prefix="cloudact-convert-") as spill:
         text_inputs = any(_is_text(path) for path in inputs)
         con = _connect(memory_limit, Path(spill), threads, text_inputs=text_inputs)
         try:
             with named_file_errors(files, Path(spill)):
-                staging = StagingQuery(con, files, raw_select, lineage)
+                conversion.prepare(con, [provider])
+                # No raw table is kept: a value the conversion does not read is neither parsed nor
+                # checked, so a row is not set aside for it (AWS: the mapping reads 57 of 124 raw columns).
+                read = conversion.raw_columns_read(con, provider)
+                staging = StagingQuery(con, files, raw_select, lineage, read_columns=read)
 
-                def convert_good_rows() -> tuple[int, RowsSeen]:
-                    seen = RowsSeen()
-                    written = _convert(con, provider, _staged(con, staging, seen), output, fmt, streamed=text_inputs)
-                    return written, seen
-
-                written, seen = _leniently_if_refused(con, convert_good_rows)
-                if seen.quarantined:
-                    quarantined = _leniently_if_refused(con, lambda: _set_aside(con, staging, quarantine, tally))
+                written, quarantined, has_rows = _convert_and_set_aside(
+                    con, provider, staging, output, fmt, quarantine, tally, streamed=text_inputs
+                )
         finally:
             con.close()
     seconds = time.perf_counter() - started
-    return ConvertedFiles(written, quarantined, tally.by_kind(), seconds, no_data_rows=not seen.rows)
+    return ConvertedFiles(written, quarantined, tally.by_kind(), seconds, no_data_rows=not has_rows)
+
+
+def _convert_and_set_aside(
+    con: duckdb.DuckDBPyConnection,
+    provider: str,
+    staging: StagingQuery,
+    output: Path,
+    fmt: str,
+    quarantine: Path,
+    tally: QuarantineTally,
+    *,
+    streamed: bool,
+) -> tuple[int, int, bool]:
+    """Converts the good rows to ``output`` and writes the bad ones to ``quarantine``.
+
+    Most exports have no bad row: they are converted in one pass that stops at the first row set
+    aside, with no Python in it. Only then are the good rows converted with row flags (``RowsSeen``)
+    and the bad ones read again, numbered and written down.
+
+    Returns:
+        The FOCUS rows written, the rows set aside, and whether the inputs hold any row at all.
+    """
+    clean = _leniently_if_refused(
+        con, lambda: _convert_if_clean(con, provider, staging, output, fmt, streamed=streamed)
+    )
+    if clean is not None:
+        return clean, 0, clean > 0 or _has_rows(con, staging)
+
+    def convert_good_rows() -> tuple[int, RowsSeen]:
+        seen = RowsSeen()
+        return _convert(con, provider, _staged(con, staging, seen), output, fmt, streamed=streamed), seen
+
+    written, seen = _leniently_if_refused(con, convert_good_rows)
+    quarantined = 0
+    if seen.quarantined:
+        quarantined = _leniently_if_refused(con, lambda: _set_aside(con, staging, quarantine, tally))
+    return written, quarantined, seen.rows
 
 
 def _leniently_if_refused(con: duckdb.DuckDBPyConnection, run: Callable[[], T]) -> T:
@@ -158,6 +197,31 @@ def _connect(memory_limit: str, spill: Path, threads: int | None, *, text_inputs
     return con
 
 
+def _convert_if_clean(
+    con: duckdb.DuckDBPyConnection, provider: str, staging: StagingQuery, output: Path, fmt: str, *, streamed: bool
+) -> int | None:
+    """The rows converted when no row is set aside; None (and no output) as soon as one is."""
+    try:
+        return _convert(con, provider, _clean(staging), output, fmt, streamed=streamed)
+    except duckdb.InvalidInputException as exc:
+        if _SEEN not in str(exc):
+            raise
+    output.unlink(missing_ok=True)
+    return None
+
+
+def _clean(staging: StagingQuery) -> str:
+    """The staged rows, failing with ``_SEEN`` at the first one set aside."""
+    unread = staging.sql(row_numbers=False, reasons=False)
+    # DuckDB does not fold error() away (it can throw): it runs for a set-aside row only, and fails the COPY.
+    return f"SELECT * FROM ({unread}) WHERE CASE WHEN _quarantine_reason IS NULL THEN true ELSE error('{_SEEN}') END"
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, staging: StagingQuery) -> bool:
+    """Whether the inputs hold any row (asked only when a clean conversion wrote none)."""
+    return bool(con.execute(f"SELECT 1 FROM ({staging.sql(row_numbers=False, reasons=False)}) LIMIT 1").fetchall())
+
+
 def _staged(con: duckdb.DuckDBPyConnection, staging: StagingQuery, seen: RowsSeen) -> str:
     """The staging step: the SELECT of the good raw rows, noting whether any row was dropped."""
     # Unnumbered and without reasons: the window that numbers rows orders the whole pass, and a
@@ -187,14 +251,14 @@ def _set_aside(con: duckdb.DuckDBPyConnection, staging: StagingQuery, quarantine
 def _convert(
     con: duckdb.DuckDBPyConnection, provider: str, staged: str, output: Path, fmt: str, *, streamed: bool
 ) -> int:
-    """The conversion step: focus_svc's FOCUS SELECT over the ``staged`` rows, in one COPY to ``output``.
+    """The conversion step: focus_svc's FOCUS SELECT over the ``staged`` rows, in one COPY to ``output``
+    (``conversion.prepare`` done on ``con``).
 
     Args:
         streamed: read the inputs again for each time the mapping reads the staged rows, instead
             of letting DuckDB keep them (CSV inputs: 1M-row CUR, 2x faster; Parquet inputs: the
             GCP mapping's several reads of nested rows are faster kept, 300k rows 5 s against 9 s).
     """
-    conversion.prepare(con, [provider])
     # A CTE, not a view: a view is bound when created and again when read, and each binding
     # sniffs every CSV file once more (~0.1 s a file).
     kept = "NOT MATERIALIZED " if streamed else ""

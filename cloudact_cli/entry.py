@@ -23,6 +23,13 @@ def main() -> None:
 
 
 def _run_convert() -> None:
+    from cloudact_cli.allocator import restart_with_jemalloc
+
+    try:
+        restart_with_jemalloc()  # first: nothing is imported or written yet
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        os._exit(2)
     from cloudact_cli.convert_command import convert_app
 
     try:

@@ -10,7 +10,7 @@ the one place each connector translates its SDK's errors.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -106,6 +106,9 @@ class RawSelectBuilder(Protocol):
     quarantined row's reason need only be non-NULL and ``_record`` may be NULL (the shared builder
     then reads only the columns its checks test). Both serve a pass that drops the bad rows and
     reads the file again, with numbers and reasons, only when there were any.
+
+    With ``read_columns`` (the raw columns the caller reads; None: all) a row need not be set aside
+    for a value that neither those columns nor another check use: that value may be NULL instead.
     """
 
     def __call__(
@@ -116,6 +119,7 @@ class RawSelectBuilder(Protocol):
         source_object: str,
         row_numbers: bool = True,
         reasons: bool = True,
+        read_columns: Collection[str] | None = None,
     ) -> str: ...
 
 

@@ -23,7 +23,8 @@ from cloudact_shared.lineage import Lineage
 from cloudact_shared.naming import dataset_name
 from cloudact_shared.storage import SliceKey, TableStore, read_schema
 from ingest_svc.adapters.focus import ConversionResult
-from ingest_svc.adapters.staging import ExportFile, StagedFiles, stage_files
+from ingest_svc.adapters.staging import StagedFiles, stage_files
+from ingest_svc.adapters.staging_query import ExportFile
 from ingest_svc.config import PipelineConfig
 from ingest_svc.model import Progress, RunResult, Stage
 from ingest_svc.recorder import RunRecorder

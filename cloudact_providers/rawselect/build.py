@@ -78,6 +78,7 @@ def build_raw_select(
     source_object: str,
     row_numbers: bool = True,
     reasons: bool = True,
+    read_columns: Collection[str] | None = None,
 ) -> str:
     """The SELECT that turns ``path``, a file of format ``fmt``, into raw-table rows (``RawSelectBuilder``).
 
@@ -93,6 +94,10 @@ def build_raw_select(
         reasons: give a quarantined row its reason and ``_record``. Without them its reason is
             ``VERDICT_ONLY`` and its record NULL: the checks' conditions are all the SELECT reads
             (a ragged CSV row's reason alone reads every field of the row).
+        read_columns: the raw columns the caller reads (None: all). A typed value is then parsed and
+            checked only when one of them, or another check, uses it: a row is not set aside for a
+            value nobody reads (``cloudact convert``, which keeps no raw table). The other columns
+            of such a row are NULL when their value does not parse.
 
     Returns:
         A SELECT yielding the raw schema's columns in order, then ``_quarantine_reason`` (NULL for
@@ -124,7 +129,26 @@ def build_raw_select(
     row.outputs["source_object"] = lit(file.shown)
     row.outputs.update(pipeline_columns())
     checks = [*row.checks, *(check(row) for check in layout.checks)]
+    if read_columns is not None:
+        checks = _checks_of_values_read(row, checks, read_columns)
     return render(_layers(file, row, schema, checks, row_numbers=row_numbers, reasons=reasons))
+
+
+def _checks_of_values_read(row: Row, checks: list[Check], read_columns: Collection[str]) -> list[Check]:
+    """``checks`` without the parse checks of values that neither ``read_columns`` nor another check use.
+
+    A value left unchecked is left unread too: DuckDB then neither parses it nor reads its field.
+    """
+    checked_value = {id(check): name for name, check in row.parse_checks.items()}
+    uses = [row.outputs[name] for name in read_columns if name in row.outputs]
+    uses += [check[0] for check in checks if id(check) not in checked_value]
+    used = {column.name for expression in uses for column in expression.find_all(exp.Column)}
+    kept = []
+    for check in checks:
+        value = checked_value.get(id(check))
+        if value is None or value in used:
+            kept.append(check)
+    return kept
 
 
 def pipeline_columns() -> dict[str, Expr]:

@@ -21,10 +21,9 @@ import itertools
 import threading
 from dataclasses import dataclass
 from functools import cache
-from typing import Final
+from typing import Any, Final
 
 import duckdb
-import pyarrow as pa
 from duckdb.func import FunctionNullHandling, PythonUDFType
 from sqlglot import exp
 
@@ -111,7 +110,11 @@ class FileCurrency:
         )
         return name
 
-    def __call__(self, missing: pa.Array) -> pa.Array:
+    # Any, not pa.Array: DuckDB evaluates a UDF's annotations, and pyarrow is imported only here
+    # (DuckDB has loaded it to call this; `cloudact convert`'s start-up skips it).
+    def __call__(self, missing: Any) -> Any:
+        import pyarrow as pa
+
         return pa.array([self.single()] * len(missing), pa.string())
 
     def single(self) -> str | None:

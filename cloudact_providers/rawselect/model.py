@@ -10,7 +10,7 @@ row checks after the value checks. ``build_raw_select`` turns the declaration in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,9 +88,18 @@ class FileFormat:
         source_object: str,
         row_numbers: bool = True,
         reasons: bool = True,
+        read_columns: Collection[str] | None = None,
     ) -> str:
         """The SELECT of raw rows of ``path`` (see ``rawselect.build.build_raw_select``)."""
-        return build_raw_select(self, con, path, source_object=source_object, row_numbers=row_numbers, reasons=reasons)
+        return build_raw_select(
+            self,
+            con,
+            path,
+            source_object=source_object,
+            row_numbers=row_numbers,
+            reasons=reasons,
+            read_columns=read_columns,
+        )
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,8 @@ class Row:
         self.outputs: dict[str, Expr] = {}
         self.parsed: list[exp.Alias] = []
         self.checks: list[Check] = []
+        self.parse_checks: dict[str, Check] = {}
+        """Each typed value's check that it parsed, by the name of the value (``t#<column>``)."""
 
     def field(self, raw: str) -> Field | None:
         """The file value routed to ``raw``, if any."""
@@ -159,6 +161,7 @@ class Row:
         self.check(
             and_(found.present(), is_null(parsed.copy())), quoted(f"unparsable {what} in {found.name}: ", found.text())
         )
+        self.parse_checks[parsed.name] = self.checks[-1]
         return parsed
 
 

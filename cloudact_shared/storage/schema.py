@@ -12,29 +12,35 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "sql" / "schemas"
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 _MAP = re.compile(r"^MAP<(.+?),\s*(.+)>$")
 _ARRAY = re.compile(r"^ARRAY<(.+)>$")
-_SIMPLE: dict[str, pa.DataType] = {
-    "STRING": pa.string(),
-    "JSON": pa.string(),
-    "INT64": pa.int64(),
-    "FLOAT64": pa.float64(),
-    "BOOL": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-}
 
 
+@cache
 def arrow_type(type_name: str) -> pa.DataType:
     """Translates a schema type name to its Arrow type."""
+    # pyarrow here, not at the top: `cloudact convert` reads schemas but no Arrow (~0.14 s with numpy).
+    import pyarrow as pa
+
+    simple = {
+        "STRING": pa.string(),
+        "JSON": pa.string(),
+        "INT64": pa.int64(),
+        "FLOAT64": pa.float64(),
+        "BOOL": pa.bool_(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    }
     name = type_name.strip().upper()
-    if name in _SIMPLE:
-        return _SIMPLE[name]
+    if name in simple:
+        return simple[name]
     if match := _DECIMAL.match(name):
         return pa.decimal128(int(match[1]), int(match[2]))
     if match := _MAP.match(name):
@@ -102,6 +108,8 @@ class TableSchema:
 
     def arrow_schema(self) -> pa.Schema:
         """The Arrow schema; every column nullable in Arrow, NOT NULL is checked by the writers."""
+        import pyarrow as pa
+
         return pa.schema([pa.field(c.name, arrow_type(c.type), nullable=True) for c in self.columns])
 
 

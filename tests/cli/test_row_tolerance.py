@@ -21,6 +21,10 @@ from cloudact_cli.convert import ConvertedFiles, convert_files
 from cloudact_providers.rawselect import FileFormat
 from cloudact_providers.registry import known_providers, registration
 from cloudact_shared.errors import FailedPrecondition
+from cloudact_shared.lineage import Lineage
+from cloudact_shared.storage import read_schema
+from ingest_svc.adapters.staging import stage_files
+from ingest_svc.adapters.staging_query import ExportFile
 from tests.cli.csvedit import column, read_rows, write_rows
 from tests.conftest import EA_ACTUAL, KOKU_GCP, LEGACY_CUR_SAMPLE, OCI_COST_REPORT
 
@@ -264,3 +268,32 @@ def test_a_quoted_line_break_reads_leniently(tmp_path: Path, broken: int) -> Non
     assert [q["source_row_number"] for q in quarantined] == ["20002"]
     descriptions = pq.read_table(output, columns=["ChargeDescription"]).column(0).to_pylist()
     assert "first line\nsecond line" in descriptions
+
+
+def test_convert_sets_a_row_aside_for_a_value_it_converts_never_for_one_it_does_not_read(tmp_path: Path) -> None:
+    """``convert`` keeps no raw table, so it parses only what its FOCUS columns read; the pipeline
+    keeps every raw column in the raw table, so its staging sets aside a row for any bad value."""
+    header, rows = read_rows(LEGACY_CUR_SAMPLE)
+    rows[2][column(header, "lineItem/BlendedCost")] = "not a cost"  # no FOCUS column reads a blended cost
+    rows[3][column(header, "lineItem/UnblendedCost")] = "not a cost"  # BilledCost is the unblended cost
+    source = write_rows(tmp_path / "cur.csv", header, rows)
+
+    result, quarantined = _convert("aws", source, tmp_path / "focus.parquet")
+    spec = registration("aws")
+    staged = stage_files(
+        [ExportFile(source, f"file://{source.name}")],
+        Lineage.new_run("aws/cost/billing", "local-files"),
+        tmp_path,
+        read_schema(spec.raw_schema_path),
+        spec.raw_select_builder(),
+        memory_limit="256MB",
+        batch_rows=1000,
+    )
+
+    assert [q["source_row_number"] for q in quarantined] == ["4"]
+    assert result.quarantine_reasons == {"unparsable decimal in lineItem/UnblendedCost": 1}
+    assert result.rows_written == len(rows) - 1
+    assert staged.rows_quarantined == 2 and staged.quarantine == {
+        "unparsable decimal in lineItem/BlendedCost": 1,
+        "unparsable decimal in lineItem/UnblendedCost": 1,
+    }

@@ -21,7 +21,8 @@ from cloudact_providers.rawselect import FileFormat
 from cloudact_providers.registry import known_providers, registration
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema, read_schema
-from ingest_svc.adapters.staging import ExportFile, stage_files
+from ingest_svc.adapters.staging import stage_files
+from ingest_svc.adapters.staging_query import ExportFile
 from tests.cli.csvedit import read_rows, write_rows
 from tests.conftest import DATA
 

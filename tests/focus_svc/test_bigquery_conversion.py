@@ -35,7 +35,8 @@ from cloudact_shared.workspace import WorkDirs
 from focus_svc import bigquery_sql, conversion
 from focus_svc.bigquery import PROCEDURE, BigQueryConversion, job_id, procedure_body, procedure_sql, text_hash
 from focus_svc.service import FocusConverter
-from ingest_svc.adapters.staging import ExportFile, stage_files
+from ingest_svc.adapters.staging import stage_files
+from ingest_svc.adapters.staging_query import ExportFile
 from tests.conftest import LEGACY_CUR_SAMPLE, sample_inputs
 from tests.focus_svc.bigquery_tables import create_table, load_rows
 

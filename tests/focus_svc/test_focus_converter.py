@@ -17,7 +17,8 @@ from cloudact_shared.storage import SliceKey, load_schema
 from cloudact_shared.storage.embedded import EmbeddedTableStore
 from cloudact_shared.workspace import WorkDirs
 from focus_svc.service import FocusConverter
-from ingest_svc.adapters.staging import ExportFile, stage_files
+from ingest_svc.adapters.staging import stage_files
+from ingest_svc.adapters.staging_query import ExportFile
 from tests.conftest import LEGACY_CUR_SAMPLE
 
 ORG, DATASET = "acme", "acme_prod"

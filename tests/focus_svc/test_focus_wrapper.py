@@ -169,3 +169,20 @@ def test_names_are_checked_before_they_reach_sql() -> None:
         conversion.wrap_mapping("testcloud", _select(REQUIRED), "raw; DROP TABLE x")
     with pytest.raises(ValueError, match="not a provider slug"):
         conversion.wrap_mapping("Test'Cloud", _select(REQUIRED), "raw")
+
+
+def test_the_raw_columns_a_conversion_reads_are_what_its_mapping_names() -> None:
+    """Planned over an empty raw table, DuckDB must not fold the mapping's columns away (statistics of
+    an empty table say every column is empty): AWS's mapping reads these and no blended cost."""
+    con = duckdb.connect()
+    conversion.prepare(con, ["aws"])
+    con.execute("SET disabled_optimizers = 'filter_pushdown'")
+
+    read = conversion.raw_columns_read(con, "aws")
+
+    named = {"bill_invoicing_entity", "bill_payer_account_name", "line_item_legal_entity", "line_item_unblended_cost"}
+    assert named <= read and "line_item_net_unblended_cost" in read
+    assert not {"line_item_blended_cost", "reservation_upfront_value", "split_line_item_split_cost"} & read
+    assert read <= set(load_schema("cloud_aws_billing_raw_daily").column_names)
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("filter_pushdown",)]
+    assert not con.execute("SELECT * FROM duckdb_tables() WHERE table_name = 'cloudact_raw_shape'").fetchall()

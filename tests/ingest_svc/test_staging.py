@@ -20,7 +20,8 @@ from cloudact_shared import duck
 from cloudact_shared.errors import FailedPrecondition
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema
-from ingest_svc.adapters.staging import ExportFile, stage_files
+from ingest_svc.adapters.staging import stage_files
+from ingest_svc.adapters.staging_query import ExportFile
 from tests.conftest import EA_ACTUAL, KOKU_GCP, OCI_COST_REPORT
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "aws" / "legacy_small.csv"

@@ -11,7 +11,8 @@ from pathlib import Path
 from cloudact_providers.aws import formats as aws_formats
 from cloudact_shared.lineage import Lineage
 from cloudact_shared.storage import load_schema
-from ingest_svc.adapters.staging import ExportFile, StagingQuery, stage_files, staging_connection, stream_row_numbers
+from ingest_svc.adapters.staging import stage_files, staging_connection, stream_row_numbers
+from ingest_svc.adapters.staging_query import ExportFile, StagingQuery
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "aws" / "legacy_small.csv"
 NOV = date(2023, 11, 1)

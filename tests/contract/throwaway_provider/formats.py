@@ -10,6 +10,7 @@ A day or an amount that does not parse quarantines its line, with the value in t
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import duckdb
@@ -31,10 +32,12 @@ def build_raw_select(
     source_object: str,
     row_numbers: bool = True,
     reasons: bool = True,
+    read_columns: Collection[str] | None = None,
 ) -> str:
     """The SELECT of ``cloud_throwaway_billing_raw_daily`` rows of one ledger (see ``RawSelectBuilder``).
 
-    Its reasons are cheap (two values): it gives them whether ``reasons`` asks or not.
+    Its reasons are cheap (two values): it gives them whether ``reasons`` asks or not, and it checks
+    both values whatever ``read_columns`` names (the protocol allows checking more).
 
     Raises:
         FailedPrecondition: the file is empty, unreadable, or lacks a ledger column.
