@@ -45,7 +45,7 @@ def profile(provider: str, source: Path, threads: int) -> dict[str, float]:
         read = conversion.raw_columns_read(con, provider)
         builder = registration(provider).raw_select_builder()
         staging = StagingQuery(con, [ExportFile(source, str(source))], builder, lineage, read_columns=read)
-        staged = convert._clean(staging)  # what `cloudact convert` runs on an export with no bad row
+        staged = convert._clean(staging, optimistic=True)  # what `cloudact convert` runs on an export with no bad row
         kept = "NOT MATERIALIZED " if ".csv" in source.name.lower() else ""
         select = f"WITH raw_good AS {kept}({staged}) {conversion.focus_select_sql(provider, 'raw_good')}"
         con.execute("PRAGMA enable_profiling = 'json'")

@@ -109,6 +109,11 @@ class RawSelectBuilder(Protocol):
 
     With ``read_columns`` (the raw columns the caller reads; None: all) a row need not be set aside
     for a value that neither those columns nor another check use: that value may be NULL instead.
+
+    With ``optimistic`` the file may be read as if it were clean (CSV rows of the header's width,
+    each naming its billing currency): a row that is not may then fail the SELECT with an error
+    ``rawselect.optimism_refused`` recognises instead of being set aside or filled, and the caller
+    reads the file again without. A builder may ignore it.
     """
 
     def __call__(
@@ -120,6 +125,7 @@ class RawSelectBuilder(Protocol):
         row_numbers: bool = True,
         reasons: bool = True,
         read_columns: Collection[str] | None = None,
+        optimistic: bool = False,
     ) -> str: ...
 
 

@@ -27,7 +27,7 @@ not serve (before 2026-01-01, or starting more than 365 days ago) or when it ans
 class AnthropicSourceConfig(BaseModel):
     """Where the reports are and how to read them; stored as the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "endpoint": Endpoint(official_hosts(ANTHROPIC_API_HOSTS), OFFICIAL_ENDPOINT)
@@ -48,7 +48,7 @@ class AnthropicSourceConfig(BaseModel):
 class AnthropicAdminKey(BaseModel):
     """The secret of an Anthropic credential: a key that may read the organization's usage and cost."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     admin_api_key: str = Field(
         pattern=r"^sk-ant-[A-Za-z0-9_-]{8,}$",

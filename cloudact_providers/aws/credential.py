@@ -19,7 +19,7 @@ _REGION = r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$"
 class AwsSourceConfig(BaseModel):
     """Where the export is delivered; stored as the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "endpoint_url": Endpoint(expected="unset (the AWS S3 endpoint of the region is used)")
@@ -39,7 +39,7 @@ class AwsSourceConfig(BaseModel):
 class AwsSecret(BaseModel):
     """The secret fields of an AWS credential (access key; optional STS session token)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     aws_access_key_id: str = Field(min_length=1)
     aws_secret_access_key: str = Field(min_length=1)

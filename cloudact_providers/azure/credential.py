@@ -37,7 +37,7 @@ _ACCOUNT_EXPECTED = "https://<account>.blob.core.windows.net (or a sovereign clo
 class AzureSourceConfig(BaseModel):
     """Where the exports are delivered; stored as the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "account_url": Endpoint(_official_account, _ACCOUNT_EXPECTED),
@@ -85,7 +85,7 @@ class AzureSecret(BaseModel):
     """The secret of an Azure credential: a storage connection string, a SAS token, or a service
     principal (tenant_id, client_id, client_secret) with read access to the container."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "connection_string": Endpoint(

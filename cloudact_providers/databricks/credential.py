@@ -34,7 +34,7 @@ OAUTH_FIELDS = ("client_id", "client_secret")
 class DatabricksSourceConfig(BaseModel):
     """The workspace and the SQL warehouse that run the billing query; the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "host": Endpoint(official_host(DATABRICKS_WORKSPACE_HOST), _EXPECTED)
@@ -54,7 +54,7 @@ class DatabricksSourceConfig(BaseModel):
 class DatabricksSecret(BaseModel):
     """A personal access token, or a service principal's OAuth client id and secret."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     token: str | None = Field(default=None, min_length=1, pattern=r"^\S+$", repr=False)
     client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,128}$")

@@ -26,7 +26,7 @@ _KEY = r"^[A-Za-z0-9_-]{16,256}$"
 class DatadogSourceConfig(BaseModel):
     """Which Datadog site to read, and how; stored as the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "api_url": Endpoint(official_hosts(DATADOG_API_HOSTS), "https://<the site's API host, e.g. api.datadoghq.eu>")
@@ -43,7 +43,7 @@ class DatadogSourceConfig(BaseModel):
 class DatadogKeys(BaseModel):
     """The API key and application key of a parent organization (``usage_read`` + ``billing_read``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     api_key: str = Field(pattern=_KEY)
     application_key: str = Field(pattern=_KEY)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class DataHubConfig(BaseModel):
     """The org's inbox, as ingest_svc resolves the org's DataHub credential."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     inbox: str = Field(min_length=2, max_length=4096)
     """The absolute path of the org's inbox folder (``<data dir>/inbox/datahub/<org>``)."""
@@ -35,4 +35,4 @@ class DataHubConfig(BaseModel):
 class DataHubSecret(BaseModel):
     """Empty: events are pushed with a bearer token, nothing reads them with a secret."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)

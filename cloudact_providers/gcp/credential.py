@@ -27,7 +27,7 @@ class GcpSourceConfig(BaseModel):
     The names are checked against BigQuery's identifier rules: they are quoted into SQL.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "api_endpoint": Endpoint(expected="unset (BigQuery's own endpoint is used)")
@@ -52,7 +52,7 @@ class GcpServiceAccountKey(BaseModel):
     another kind is caught when the credential is created (a field Google adds must be added here).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "token_uri": Endpoint(one_of(*TOKEN_URIS), TOKEN_URIS[0]),

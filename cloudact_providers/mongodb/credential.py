@@ -25,7 +25,7 @@ _TOKEN = r"^[A-Za-z0-9_.~-]{8,512}$"
 class AtlasSourceConfig(BaseModel):
     """Which organization's invoices to read, and where; stored as the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "api_url": Endpoint(
@@ -46,7 +46,7 @@ class AtlasSourceConfig(BaseModel):
 class AtlasServiceAccount(BaseModel):
     """An Atlas service account's OAuth client credentials."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     client_id: str = Field(pattern=_TOKEN)
     client_secret: str = Field(pattern=_TOKEN)

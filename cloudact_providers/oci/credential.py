@@ -33,7 +33,7 @@ _OCID = r"^([0-9a-zA-Z-_]+[.:])([0-9a-zA-Z-_]*[.:]){3,}([0-9a-zA-Z-_]+)$"
 class OciSourceConfig(BaseModel):
     """Where the reports are; stored as the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "endpoint": Endpoint(official_host(_OFFICIAL_HOST), "unset or https://objectstorage.<region>.oraclecloud.com")
@@ -70,7 +70,7 @@ class OciSourceConfig(BaseModel):
 class OciSecret(BaseModel):
     """An OCI API signing key (the fields of an OCI config file, the key inline)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     user: str = Field(pattern=_OCID)
     fingerprint: str = Field(pattern=r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")

@@ -23,7 +23,7 @@ OFFICIAL_ENDPOINT = f"https://{OPENAI_API_HOSTS[0]}"
 class OpenAISourceConfig(BaseModel):
     """Which organization's costs to read, and where; stored as the credential's non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "endpoint": Endpoint(official_hosts(OPENAI_API_HOSTS), OFFICIAL_ENDPOINT)
@@ -48,7 +48,7 @@ class OpenAISourceConfig(BaseModel):
 class OpenAIAdminKey(BaseModel):
     """The secret of an OpenAI credential: an organization Admin API key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     admin_api_key: str = Field(
         pattern=r"^sk-admin-[A-Za-z0-9_-]{8,}$",

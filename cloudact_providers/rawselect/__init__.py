@@ -38,6 +38,7 @@ from cloudact_providers.rawselect.reading import (
     Source,
     SourceFile,
     lenient_scan_needed,
+    optimism_refused,
     read_file,
     scan_leniently,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "lenient_scan_needed",
     "month_of",
     "normalize_header",
+    "optimism_refused",
     "parse_decimal",
     "pipeline_columns",
     "read_file",

@@ -79,6 +79,7 @@ def build_raw_select(
     row_numbers: bool = True,
     reasons: bool = True,
     read_columns: Collection[str] | None = None,
+    optimistic: bool = False,
 ) -> str:
     """The SELECT that turns ``path``, a file of format ``fmt``, into raw-table rows (``RawSelectBuilder``).
 
@@ -98,6 +99,10 @@ def build_raw_select(
             checked only when one of them, or another check, uses it: a row is not set aside for a
             value nobody reads (``cloudact convert``, which keeps no raw table). The other columns
             of such a row are NULL when their value does not parse.
+        optimistic: read the file as if it were clean: a CSV file as if no row were ragged
+            (``SourceFile.strict_width``), and as if every row named its billing currency
+            (``currency.apply``). A row that is not fails the SELECT with an error
+            ``optimism_refused`` recognises, instead of being set aside or filled.
 
     Returns:
         A SELECT yielding the raw schema's columns in order, then ``_quarantine_reason`` (NULL for
@@ -109,7 +114,9 @@ def build_raw_select(
             is an export with no rows: its SELECT yields none.
     """
     file = read_file(con, path, source_object, fmt.reading, accepts=fmt.accepts)
-    layout = fmt.detect(file)
+    layout = fmt.detect(file)  # before a strict read: a layout may read the rows (Azure's does)
+    if optimistic:
+        file = file.strict()
     schema = load_schema(fmt.raw_table)
     targets = _targets(schema, layout)
     routed = route(file.columns, layout.routes, targets)
@@ -121,7 +128,7 @@ def build_raw_select(
         if column.name in targets.fillable or column.name == "extra_columns":
             rule = layout.values.get(column.name)
             row.outputs[column.name] = row.value(column) if rule is None else rule(row, column)
-    currency.apply(row, fmt.currencies)
+    currency.apply(row, fmt.currencies, fill_from_file=not optimistic)
     for name, derive in layout.derived.items():
         row.outputs[name] = derive(row)
     label = layout.source_format if isinstance(layout.source_format, str) else layout.source_format(routed)
@@ -221,7 +228,7 @@ def _layers(
         with_record=reasons,
         row_number=number,
         passthrough=[_FILE_ROW] if file.container == "parquet" else [],
-        past_the_header=OVERFLOW if file.is_stated_csv else None,
+        past_the_header=OVERFLOW if file.pads_rows else None,
     )
 
 

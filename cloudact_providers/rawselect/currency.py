@@ -27,7 +27,13 @@ import duckdb
 from duckdb.func import FunctionNullHandling, PythonUDFType
 from sqlglot import exp
 
-from cloudact_providers.rawselect.reading import Field, SourceFile, lenient_scan_needed, scan_leniently
+from cloudact_providers.rawselect.reading import (
+    FILE_CURRENCY_NEEDED,
+    Field,
+    SourceFile,
+    lenient_scan_needed,
+    scan_leniently,
+)
 from cloudact_providers.rawselect.sql import Expr, and_, fn, lit, not_, not_null, quoted, render, select
 from cloudact_providers.rawselect.values import Row
 from cloudact_providers.spec import SQL_ROOT
@@ -60,13 +66,22 @@ def is_iso_code(code: Expr) -> Expr:
     return exp.In(this=code, expressions=[lit(c) for c in sorted(iso_codes())])
 
 
-def apply(row: Row, currencies: Currencies) -> None:
-    """Checks the currency columns ``row``'s layout fills, and fills a missing billing currency."""
+def apply(row: Row, currencies: Currencies, *, fill_from_file: bool = True) -> None:
+    """Checks the currency columns ``row``'s layout fills, and fills a missing billing currency.
+
+    Args:
+        fill_from_file: fill a missing billing currency with the file's (``FileCurrency``). Without,
+            a row without one fails the query with ``FILE_CURRENCY_NEEDED`` (an optimistic read,
+            which then runs again with it).
+    """
     for column in currencies.billing:
         if (found := row.field(column)) is not None:
             code = _checked(row, column, found)
-            single = FileCurrency.register(row.con, row.file, found)
-            row.outputs[column] = row.keep(f"{column}#filled", fn("coalesce", code, fn(single, code.copy())))
+            if fill_from_file:
+                fill: Expr = fn(FileCurrency.register(row.con, row.file, found), code.copy())
+            else:
+                fill = fn("error", lit(FILE_CURRENCY_NEEDED))
+            row.outputs[column] = row.keep(f"{column}#filled", fn("coalesce", code, fill))
     for column in currencies.pricing:
         if (found := row.field(column)) is not None:
             row.outputs[column] = _checked(row, column, found)
@@ -101,7 +116,8 @@ class FileCurrency:
         name = f"cloudact_file_currency_{next(_FUNCTION_IDS)}"
         con.create_function(
             name,
-            cls(_distinct_codes_sql(file, found)),
+            # Read padded: a strict read's ragged row must fail the caller's query, not this one's.
+            cls(_distinct_codes_sql(file.padded(), found)),
             [duckdb.sqltype("VARCHAR")],
             duckdb.sqltype("VARCHAR"),
             type=PythonUDFType.ARROW,

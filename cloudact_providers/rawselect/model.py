@@ -89,6 +89,7 @@ class FileFormat:
         row_numbers: bool = True,
         reasons: bool = True,
         read_columns: Collection[str] | None = None,
+        optimistic: bool = False,
     ) -> str:
         """The SELECT of raw rows of ``path`` (see ``rawselect.build.build_raw_select``)."""
         return build_raw_select(
@@ -99,6 +100,7 @@ class FileFormat:
             row_numbers=row_numbers,
             reasons=reasons,
             read_columns=read_columns,
+            optimistic=optimistic,
         )
 
 

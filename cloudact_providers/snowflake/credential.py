@@ -36,7 +36,7 @@ or always one of them."""
 class SnowflakeSourceConfig(BaseModel):
     """The organization account to sign in to and what to run the queries as; the non-secret config."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     ENDPOINTS: ClassVar[Mapping[str, Endpoint]] = {
         "endpoint": Endpoint(
@@ -61,7 +61,7 @@ class SnowflakeSourceConfig(BaseModel):
 class SnowflakeSecret(BaseModel):
     """The user's password, or its private key (with the passphrase of an encrypted key)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     password: str | None = Field(default=None, min_length=1, repr=False)
     private_key: str | None = Field(default=None, min_length=1, repr=False)

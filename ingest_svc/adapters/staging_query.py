@@ -88,7 +88,7 @@ class StagingQuery:
         if self._checked:
             con.execute(f"SET VARIABLE {_DELIVERY_PERIODS} = ?", [[f.billing_period for f in files]])
 
-    def sql(self, *, row_numbers: bool = True, reasons: bool = True) -> str:
+    def sql(self, *, row_numbers: bool = True, reasons: bool = True, optimistic: bool = False) -> str:
         """Every file's raw rows, one relation (the ``RawSelectBuilder`` columns).
 
         Args:
@@ -96,6 +96,8 @@ class StagingQuery:
                 scan in parallel (see ``RawSelectBuilder``).
             reasons: give quarantined rows their reasons and records; without, a bad row's reason
                 only says it is set aside (see ``RawSelectBuilder``).
+            optimistic: read the files as if they were clean; a row that is not may fail the query
+                instead of being set aside (see ``RawSelectBuilder``).
 
         Returns:
             A SELECT of the raw SELECTs' columns; when the files have delivery months, a row of
@@ -105,7 +107,10 @@ class StagingQuery:
         Raises:
             FailedPrecondition: a file is empty, has no rows, or is not an export of the provider.
         """
-        selects = [self._select(index, file, row_numbers, reasons) for index, file in enumerate(self._files)]
+        selects = [
+            self._select(index, file, row_numbers=row_numbers, reasons=reasons, optimistic=optimistic)
+            for index, file in enumerate(self._files)
+        ]
         union = " UNION ALL BY NAME ".join(selects)
         if not self._checked:
             return union
@@ -115,7 +120,7 @@ class StagingQuery:
             f"|| _object_period ELSE _quarantine_reason END AS _quarantine_reason) FROM ({union})"
         )
 
-    def _select(self, index: int, file: ExportFile, row_numbers: bool, reasons: bool) -> str:
+    def _select(self, index: int, file: ExportFile, *, row_numbers: bool, reasons: bool, optimistic: bool) -> str:
         raw = self._raw_select(
             self._con,
             file.path,
@@ -123,6 +128,7 @@ class StagingQuery:
             row_numbers=row_numbers,
             reasons=reasons,
             read_columns=self._read_columns,
+            optimistic=optimistic,
         )
         if not self._checked:
             return f"({raw})"

@@ -143,7 +143,7 @@ FROM (
         END AS effective_cost,
         CASE
             WHEN c.list_unit_price IS NOT NULL AND c.pricing_quantity IS NOT NULL
-                THEN c.list_unit_price * c.pricing_quantity
+                THEN focus_money_product(c.list_unit_price, c.pricing_quantity)
             WHEN c.is_unused OR c.line_item_line_item_type = 'SavingsPlanNegation' THEN 0
             WHEN c.charge_category = 'Usage' THEN coalesce(c.pricing_public_on_demand_cost, c.billed_amount)
             -- Discount/credit lines have no list price: a list price never includes a discount.
@@ -152,7 +152,7 @@ FROM (
         END AS list_cost,
         CASE
             WHEN c.contracted_unit_price IS NOT NULL AND c.pricing_quantity IS NOT NULL
-                THEN c.contracted_unit_price * c.pricing_quantity
+                THEN focus_money_product(c.contracted_unit_price, c.pricing_quantity)
             WHEN c.is_unused OR c.line_item_line_item_type = 'SavingsPlanNegation' THEN 0
             -- RI-covered usage without a price: what it would have cost before the commitment.
             WHEN c.line_item_line_item_type = 'DiscountedUsage'

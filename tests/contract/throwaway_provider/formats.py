@@ -33,11 +33,13 @@ def build_raw_select(
     row_numbers: bool = True,
     reasons: bool = True,
     read_columns: Collection[str] | None = None,
+    optimistic: bool = False,
 ) -> str:
     """The SELECT of ``cloud_throwaway_billing_raw_daily`` rows of one ledger (see ``RawSelectBuilder``).
 
     Its reasons are cheap (two values): it gives them whether ``reasons`` asks or not, and it checks
-    both values whatever ``read_columns`` names (the protocol allows checking more).
+    both values whatever ``read_columns`` names (the protocol allows checking more), and reads every
+    file the same way whatever ``optimistic`` asks.
 
     Raises:
         FailedPrecondition: the file is empty, unreadable, or lacks a ledger column.
